@@ -1,0 +1,36 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+# Each creates .venv with a Python >= 3.12 found by scripts/find-python and
+# installs what it needs; re-running only reinstalls when pyproject.toml changes.
+
+VENV := .venv
+PY := $(VENV)/bin/python
+DEMO_PROJECT ?= demo/demo.duckdb
+
+.PHONY: demo test lint clean-demo
+
+$(VENV)/.created:
+	"$$(scripts/find-python)" -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	touch $@
+
+$(VENV)/.installed-demo: pyproject.toml $(VENV)/.created
+	$(PY) -m pip install -q -e '.[demo]'
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.created
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed-demo
+	$(VENV)/bin/planche demo --project $(DEMO_PROJECT)
+
+test: $(VENV)/.installed-dev
+	@$(PY) -m pytest; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
+	exit $$status
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+clean-demo:
+	rm -rf demo

@@ -1,0 +1,58 @@
+"""Errors a user can act on.
+
+Every exception planche raises on purpose derives from `PlancheError` and carries
+a message written for the person at the keyboard: it names the file, project or
+parameter and says what is wrong. Front ends print the message, never a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PlancheError(Exception):
+    """Base of every error meant to be shown to the user as it is."""
+
+    exit_code = 2
+
+
+class ProjectNotFound(PlancheError):
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"no project at {path}: create one with `planche import FOLDER --project {path}`"
+        )
+        self.path = path
+
+
+class ProjectInvalid(PlancheError):
+    """The file exists but is not a planche project we can use."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"{path} is not a usable planche project: {why}")
+        self.path = path
+
+
+class ProjectLocked(PlancheError):
+    """Another process has the project open; DuckDB allows one writer per file."""
+
+    exit_code = 3
+
+    def __init__(self, path: Path, holder: str, waited_s: float) -> None:
+        super().__init__(
+            f"project {path} is in use by another process ({holder}); waited {waited_s:.0f} s. "
+            "Try again when it has finished, or close it."
+        )
+        self.path = path
+        self.holder = holder
+
+
+class BadParameter(PlancheError):
+    def __init__(self, name: str, value: object, allowed: str) -> None:
+        super().__init__(f"parameter {name}={value!r} is not allowed: {allowed}")
+        self.name = name
+
+
+class Cancelled(PlancheError):
+    """The user asked long work to stop; what was finished is kept."""
+
+    exit_code = 130

@@ -1,0 +1,256 @@
+"""Importing a folder into a project.
+
+The content hash (sha256) is an image's identity: the same bytes at two paths
+are one image with two files. A file whose path, size and modification time are
+already stored is not read again, so re-running an import costs a scan.
+
+Reading, hashing and decoding run in a thread pool (Pillow and hashlib release
+the GIL); the calling thread gathers results and commits them in batches, each
+batch one transaction on a briefly opened project. A process killed at any
+moment therefore leaves a consistent project, and the next run picks up
+exactly the files that were not committed. Between batches the file is closed,
+so `planche info` in another terminal gets in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from planche.core.decode import DEFAULT_MAX_PIXELS, BadImage, decode, thumbnail_bytes
+from planche.core.errors import BadParameter
+from planche.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
+from planche.core.scan import Candidate, ScanProblem, scan
+from planche.core.store import ErrorRow, FileRow, NewImage, open_store
+from planche.core.text import is_valid_utf8, printable
+
+THUMBNAIL_SIZE = 128
+# Commit at least this often so a kill loses little and other processes get the file.
+_COMMIT_EVERY_S = 2.0
+# A busy project (the app, another import) is waited for longer than a quick
+# command would wait: losing an import's batch is worse than a pause.
+_IMPORT_LOCK_WAIT_S = 30.0
+
+
+@dataclass
+class ImportSummary:
+    folder: str
+    project: str
+    new: int = 0  # images whose content was not in the project before
+    known: int = 0  # files already imported and unchanged (not read again)
+    updated: int = 0  # known paths whose content changed
+    duplicates: int = 0  # new files whose content the project already had
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    failed_before: int = 0  # unchanged files that failed in an earlier run
+    seconds: float = 0.0
+    cancelled: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "folder": self.folder,
+            "project": self.project,
+            "new": self.new,
+            "known": self.known,
+            "updated": self.updated,
+            "duplicates": self.duplicates,
+            "failed": [{"path": p, "reason": r} for p, r in self.failed],
+            "failed_before": self.failed_before,
+            "seconds": round(self.seconds, 2),
+            "cancelled": self.cancelled,
+        }
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What a worker learnt about one file."""
+
+    candidate: Candidate
+    sha256: str | None = None
+    image: NewImage | None = None  # None when the content was already known
+    error: str | None = None
+
+
+@dataclass
+class _Batch:
+    images: list[NewImage] = field(default_factory=list)
+    files: list[FileRow] = field(default_factory=list)
+    errors: list[ErrorRow] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.files) + len(self.errors)
+
+
+def import_folder(
+    folder: Path | str,
+    project: Path | str,
+    *,
+    workers: int | None = None,
+    batch_size: int = 64,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> ImportSummary:
+    """Import every image under `folder` into `project` (created if missing).
+
+    Bad files are recorded with their reason and the import goes on. When
+    `cancel` is set, the batch in hand is committed and the summary says
+    `cancelled`; running the import again continues where it stopped.
+    """
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise BadParameter("FOLDER", str(folder), "an existing folder of images")
+    if workers is not None and not 1 <= workers <= 64:
+        raise BadParameter("workers", workers, "a whole number from 1 to 64")
+    if not 1 <= batch_size <= 10_000:
+        raise BadParameter("batch_size", batch_size, "a whole number from 1 to 10000")
+    if max_pixels < 1:
+        raise BadParameter("max_pixels", max_pixels, "a positive number of pixels")
+    cancel = cancel or CancelToken()
+    started = time.monotonic()
+    summary = ImportSummary(folder=str(folder.absolute()), project=str(project))
+
+    with open_store(project, create=True, wait_s=_IMPORT_LOCK_WAIT_S) as store:
+        known_files = store.known_files()
+        known_failures = store.known_failures()
+        known_hashes = store.known_hashes()
+        summary.project = str(store.path)
+
+    progress(ProgressEvent("scan", 0, None, str(folder)))
+    to_read: list[Candidate] = []
+    batch = _Batch()
+    for found in scan(folder):
+        if isinstance(found, ScanProblem):
+            path = found.path if is_valid_utf8(found.path) else printable(found.path)
+            batch.errors.append(ErrorRow(path, found.reason, None, None))
+            summary.failed.append((path, found.reason))
+            continue
+        stored = known_files.get(found.path)
+        if stored is not None and (stored.size, stored.mtime) == (found.size, found.mtime):
+            summary.known += 1
+        elif known_failures.get(found.path) == (found.size, found.mtime):
+            summary.failed_before += 1
+        else:
+            to_read.append(found)
+
+    total = len(to_read)
+    progress(ProgressEvent("import", 0, total))
+    last_commit = time.monotonic()
+    done = 0
+    try:
+        for read in _read_all(to_read, known_hashes, max_pixels, workers, cancel):
+            done += 1
+            _account(read, known_files, known_hashes, batch, summary)
+            if len(batch) >= batch_size or time.monotonic() - last_commit > _COMMIT_EVERY_S:
+                _commit(project, batch)
+                batch = _Batch()
+                last_commit = time.monotonic()
+            progress(ProgressEvent("import", done, total, read.candidate.path))
+    except KeyboardInterrupt:
+        summary.cancelled = True
+    summary.cancelled = summary.cancelled or cancel.cancelled
+    _commit(project, batch)
+    summary.seconds = time.monotonic() - started
+    with open_store(project, wait_s=_IMPORT_LOCK_WAIT_S) as store:
+        store.append_journal(
+            "import",
+            {"folder": summary.folder, "max_pixels": max_pixels},
+            {k: v for k, v in summary.as_dict().items() if k != "failed"}
+            | {"failed": len(summary.failed)},
+        )
+    return summary
+
+
+def _account(
+    read: _Read,
+    known_files: dict,
+    known_hashes: set[str],
+    batch: _Batch,
+    summary: ImportSummary,
+) -> None:
+    candidate = read.candidate
+    if read.error is not None:
+        batch.errors.append(ErrorRow(candidate.path, read.error, candidate.size, candidate.mtime))
+        summary.failed.append((candidate.path, read.error))
+        return
+    assert read.sha256 is not None
+    previous = known_files.get(candidate.path)
+    if read.image is not None and read.sha256 not in known_hashes:
+        batch.images.append(read.image)
+        known_hashes.add(read.sha256)
+        summary.new += 1
+        if previous is not None:
+            summary.updated += 1
+    elif previous is None:
+        summary.duplicates += 1
+    else:
+        # A touched file with the same bytes, or content known under another path.
+        summary.known += 1
+    batch.files.append(FileRow(candidate.path, read.sha256, candidate.size, candidate.mtime))
+
+
+def _commit(project: Path | str, batch: _Batch) -> None:
+    if not len(batch):
+        return
+    with open_store(project, wait_s=_IMPORT_LOCK_WAIT_S) as store:
+        store.write_import_batch(batch.images, batch.files, batch.errors)
+
+
+def _read_all(
+    candidates: list[Candidate],
+    known_hashes: set[str],
+    max_pixels: int,
+    workers: int | None,
+    cancel: CancelToken,
+) -> Iterator[_Read]:
+    """Read files in a pool, yielding results in order, a bounded window ahead."""
+    workers = workers or min(8, (os.cpu_count() or 2) + 1)
+    window = workers * 4
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="planche-read") as pool:
+        pending: list[Future[_Read]] = []
+        queue = iter(candidates)
+        try:
+            while True:
+                while len(pending) < window and not cancel.cancelled:
+                    candidate = next(queue, None)
+                    if candidate is None:
+                        break
+                    pending.append(pool.submit(_read_one, candidate, known_hashes, max_pixels))
+                if not pending:
+                    return
+                yield pending.pop(0).result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _read_one(candidate: Candidate, known_hashes: set[str], max_pixels: int) -> _Read:
+    try:
+        with open(candidate.path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        return _Read(candidate, error=f"cannot read: {exc.strerror or exc}")
+    sha256 = hashlib.sha256(data).hexdigest()
+    if sha256 in known_hashes:
+        return _Read(candidate, sha256)
+    try:
+        decoded = decode(data, max_pixels=max_pixels, target_size=THUMBNAIL_SIZE * 2)
+        thumb = thumbnail_bytes(decoded.image, THUMBNAIL_SIZE)
+    except BadImage as exc:
+        return _Read(candidate, sha256, error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - one odd file must not stop the import
+        return _Read(candidate, sha256, error=f"cannot decode: {type(exc).__name__}: {exc}")
+    image = NewImage(
+        sha256=sha256,
+        width=decoded.width,
+        height=decoded.height,
+        format=decoded.format,
+        mode=decoded.mode,
+        exif_date=decoded.exif_date,
+        thumbnail=thumb,
+    )
+    return _Read(candidate, sha256, image)

@@ -1,0 +1,543 @@
+"""The project file: one DuckDB database holding images, vectors, tags,
+clusterings, the journal and import errors. All SQL of planche lives here.
+
+DuckDB lets one process at a time open a file for writing, and while it does no
+other process can open it at all. Users run `planche info` in one tmux pane
+while an import or the app runs in another, so a `Store` is opened for one short
+piece of work and closed again (`with open_store(path) as store: ...`); opening
+waits a few seconds for a lock held elsewhere and then names the holder.
+
+Every write method runs in one transaction, so a process killed at any instant
+leaves the file as it was before or after that write, never in between.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from planche.core.errors import ProjectInvalid, ProjectLocked, ProjectNotFound
+
+SCHEMA_VERSION = 1
+
+# Each entry upgrades the schema by one version; a project written by an older
+# planche is brought forward on its next writable open. Never edit a shipped
+# entry: append a new one.
+MIGRATIONS: list[str] = [
+    # 1: the initial schema.
+    """
+    CREATE SEQUENCE image_ids START 1;
+    CREATE TABLE images (
+        id          INTEGER PRIMARY KEY DEFAULT nextval('image_ids'),
+        sha256      VARCHAR NOT NULL UNIQUE,
+        width       INTEGER NOT NULL,
+        height      INTEGER NOT NULL,
+        format      VARCHAR NOT NULL,
+        mode        VARCHAR NOT NULL,
+        exif_date   TIMESTAMP,
+        thumbnail   BLOB NOT NULL,
+        imported_at TIMESTAMP NOT NULL
+    );
+    CREATE TABLE files (
+        path        VARCHAR PRIMARY KEY,
+        image_id    INTEGER NOT NULL,
+        size        BIGINT NOT NULL,
+        mtime       DOUBLE NOT NULL,
+        imported_at TIMESTAMP NOT NULL
+    );
+    CREATE TABLE import_errors (
+        path   VARCHAR PRIMARY KEY,
+        reason VARCHAR NOT NULL,
+        size   BIGINT,
+        mtime  DOUBLE,
+        failed_at TIMESTAMP NOT NULL
+    );
+    CREATE SEQUENCE model_ids START 1;
+    CREATE TABLE models (
+        id            INTEGER PRIMARY KEY DEFAULT nextval('model_ids'),
+        embedder      VARCHAR NOT NULL,
+        name          VARCHAR NOT NULL,
+        pretrained    VARCHAR,
+        weights_hash  VARCHAR,
+        dim           INTEGER NOT NULL,
+        precision     VARCHAR NOT NULL,
+        preprocessing JSON,
+        created_at    TIMESTAMP NOT NULL,
+        UNIQUE (embedder, name, pretrained, weights_hash, precision)
+    );
+    CREATE SEQUENCE property_ids START 1;
+    CREATE TABLE properties (
+        id         INTEGER PRIMARY KEY DEFAULT nextval('property_ids'),
+        name       VARCHAR NOT NULL UNIQUE,
+        created_at TIMESTAMP NOT NULL
+    );
+    CREATE SEQUENCE tag_ids START 1;
+    CREATE TABLE tags (
+        id          INTEGER PRIMARY KEY DEFAULT nextval('tag_ids'),
+        property_id INTEGER NOT NULL,
+        parent_id   INTEGER,
+        name        VARCHAR NOT NULL
+    );
+    CREATE TABLE image_tags (
+        image_id INTEGER NOT NULL,
+        tag_id   INTEGER NOT NULL,
+        PRIMARY KEY (image_id, tag_id)
+    );
+    CREATE SEQUENCE clustering_ids START 1;
+    CREATE TABLE clusterings (
+        id                INTEGER PRIMARY KEY DEFAULT nextval('clustering_ids'),
+        parent_cluster_id INTEGER,
+        strategy          VARCHAR NOT NULL,
+        params            JSON NOT NULL,
+        model_id          INTEGER,
+        created_at        TIMESTAMP NOT NULL
+    );
+    CREATE SEQUENCE cluster_ids START 1;
+    CREATE TABLE clusters (
+        id              INTEGER PRIMARY KEY DEFAULT nextval('cluster_ids'),
+        clustering_id   INTEGER NOT NULL,
+        idx             INTEGER NOT NULL,
+        size            INTEGER NOT NULL,
+        score           DOUBLE,
+        medoid_image_id INTEGER,
+        label           VARCHAR
+    );
+    CREATE TABLE cluster_members (
+        cluster_id INTEGER NOT NULL,
+        image_id   INTEGER NOT NULL,
+        PRIMARY KEY (cluster_id, image_id)
+    );
+    CREATE SEQUENCE journal_ids START 1;
+    CREATE TABLE journal (
+        seq     BIGINT PRIMARY KEY DEFAULT nextval('journal_ids'),
+        ran_at  TIMESTAMP NOT NULL,
+        command VARCHAR NOT NULL,
+        params  JSON NOT NULL,
+        outcome JSON
+    );
+    """,
+]
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+# How long opening waits for another process to let go of the file. Short
+# commands hold it for milliseconds, an import for one batch at a time.
+DEFAULT_LOCK_WAIT_S = 5.0
+_LOCK_RETRY_S = 0.1
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.+?) \(PID (?P<pid>\d+)\)")
+
+
+@dataclass(frozen=True)
+class NewImage:
+    sha256: str
+    width: int
+    height: int
+    format: str
+    mode: str
+    exif_date: datetime | None
+    thumbnail: bytes
+
+
+@dataclass(frozen=True)
+class FileRow:
+    path: str
+    sha256: str
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True)
+class ErrorRow:
+    path: str
+    reason: str
+    size: int | None
+    mtime: float | None
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    size: int
+    mtime: float
+    image_id: int
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    id: int
+    embedder: str
+    name: str
+    pretrained: str | None
+    weights_hash: str | None
+    dim: int
+    precision: str
+
+
+def _now() -> datetime:
+    return datetime.now().replace(microsecond=0)
+
+
+def _connect(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + wait_s
+    started = time.monotonic()
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            message = str(exc)
+            match = _LOCK_HOLDER.search(message)
+            if match is None:
+                raise ProjectInvalid(path, _first_line(message)) from None
+            if time.monotonic() >= deadline:
+                holder = f"PID {match['pid']}, {Path(match['prog']).name}"
+                raise ProjectLocked(path, holder, time.monotonic() - started) from None
+            time.sleep(_LOCK_RETRY_S)
+        except duckdb.Error as exc:
+            raise ProjectInvalid(path, _first_line(str(exc))) from None
+
+
+def _first_line(message: str) -> str:
+    return message.strip().splitlines()[0] if message.strip() else "unknown error"
+
+
+@contextmanager
+def open_store(
+    path: Path | str,
+    *,
+    read_only: bool = False,
+    create: bool = False,
+    wait_s: float = DEFAULT_LOCK_WAIT_S,
+) -> Iterator[Store]:
+    """Open the project at `path` for one short piece of work, then close it.
+
+    `create` makes a new project where none exists; otherwise a missing file is
+    an error. A read-only open coexists with other read-only opens.
+    """
+    path = Path(path).expanduser().absolute()
+    if not path.exists():
+        if not create:
+            raise ProjectNotFound(path)
+        if read_only:
+            raise ProjectNotFound(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif path.is_dir():
+        raise ProjectInvalid(path, "it is a folder; give the path of a .duckdb file")
+    con = _connect(path, read_only, wait_s)
+    try:
+        store = Store(con, path)
+        store._check_schema(read_only=read_only)
+        yield store
+    finally:
+        con.close()
+
+
+class Store:
+    """One open connection to a project. Obtain it from `open_store`."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        self._con = con
+        self.path = path
+
+    # -- schema -----------------------------------------------------------
+
+    def schema_version(self) -> int:
+        has_table = self._con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_version'"
+        ).fetchone()
+        if not has_table or has_table[0] == 0:
+            tables = self._con.execute("SELECT count(*) FROM duckdb_tables()").fetchone()
+            if tables and tables[0] > 0:
+                raise ProjectInvalid(self.path, "it is a DuckDB file but not a planche project")
+            return 0
+        row = self._con.execute("SELECT max(version) FROM schema_version").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def _check_schema(self, *, read_only: bool) -> None:
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise ProjectInvalid(
+                self.path,
+                f"it was written by a newer planche (schema {version}, this one knows "
+                f"{SCHEMA_VERSION}); upgrade planche",
+            )
+        if version == SCHEMA_VERSION:
+            return
+        if read_only and version == 0:
+            raise ProjectInvalid(self.path, "it is empty: no import into it has finished yet")
+        if read_only:
+            raise ProjectInvalid(
+                self.path,
+                f"its schema (version {version}) needs an upgrade to {SCHEMA_VERSION}; "
+                "run any writing command (such as `planche import`) once",
+            )
+        with self._transaction():
+            self._con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL)"
+            )
+            for number in range(version + 1, SCHEMA_VERSION + 1):
+                self._con.execute(MIGRATIONS[number - 1])
+                self._con.execute("INSERT INTO schema_version VALUES (?, ?)", [number, _now()])
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        self._con.execute("COMMIT")
+
+    # -- import -----------------------------------------------------------
+
+    def known_files(self) -> dict[str, KnownFile]:
+        rows = self._con.execute("SELECT path, size, mtime, image_id FROM files").fetchall()
+        return {path: KnownFile(size, mtime, image_id) for path, size, mtime, image_id in rows}
+
+    def known_failures(self) -> dict[str, tuple[int | None, float | None]]:
+        rows = self._con.execute("SELECT path, size, mtime FROM import_errors").fetchall()
+        return {path: (size, mtime) for path, size, mtime in rows}
+
+    def known_hashes(self) -> set[str]:
+        return {row[0] for row in self._con.execute("SELECT sha256 FROM images").fetchall()}
+
+    def write_import_batch(
+        self,
+        images: Sequence[NewImage],
+        files: Sequence[FileRow],
+        errors: Sequence[ErrorRow],
+    ) -> None:
+        """Store one batch of an import atomically.
+
+        `files` may point at images of this batch or at images already stored
+        (matched by sha256). A file whose content changed is re-pointed, and an
+        image no file points at any more is removed with everything attached.
+        A path that imports cleanly loses its earlier error, if any.
+        """
+        now = _now()
+        with self._transaction():
+            if images:
+                table = pa.table(
+                    {
+                        "sha256": [i.sha256 for i in images],
+                        "width": pa.array([i.width for i in images], pa.int32()),
+                        "height": pa.array([i.height for i in images], pa.int32()),
+                        "format": [i.format for i in images],
+                        "mode": [i.mode for i in images],
+                        "exif_date": pa.array([i.exif_date for i in images], pa.timestamp("us")),
+                        "thumbnail": pa.array([i.thumbnail for i in images], pa.binary()),
+                    }
+                )
+                self._con.register("batch_images", table)
+                self._con.execute(
+                    "INSERT INTO images (sha256, width, height, format, mode, exif_date, "
+                    "thumbnail, imported_at) SELECT sha256, width, height, format, mode, "
+                    "exif_date, thumbnail, ? FROM batch_images",
+                    [now],
+                )
+                self._con.unregister("batch_images")
+            if files:
+                table = pa.table(
+                    {
+                        "path": [f.path for f in files],
+                        "sha256": [f.sha256 for f in files],
+                        "size": pa.array([f.size for f in files], pa.int64()),
+                        "mtime": pa.array([f.mtime for f in files], pa.float64()),
+                    }
+                )
+                self._con.register("batch_files", table)
+                replaced = [
+                    row[0]
+                    for row in self._con.execute(
+                        "SELECT files.image_id FROM files JOIN batch_files USING (path)"
+                    ).fetchall()
+                ]
+                self._con.execute("DELETE FROM files WHERE path IN (SELECT path FROM batch_files)")
+                self._con.execute(
+                    "INSERT INTO files SELECT b.path, i.id, b.size, b.mtime, ? "
+                    "FROM batch_files b JOIN images i USING (sha256)",
+                    [now],
+                )
+                self._con.execute(
+                    "DELETE FROM import_errors WHERE path IN (SELECT path FROM batch_files)"
+                )
+                self._con.unregister("batch_files")
+                if replaced:
+                    self._delete_unreferenced_images(replaced)
+            if errors:
+                self._con.executemany(
+                    "INSERT OR REPLACE INTO import_errors VALUES (?, ?, ?, ?, ?)",
+                    [(e.path, e.reason, e.size, e.mtime, now) for e in errors],
+                )
+
+    def _delete_unreferenced_images(self, candidates: Sequence[int]) -> None:
+        orphans = [
+            row[0]
+            for row in self._con.execute(
+                "SELECT id FROM images WHERE id IN (SELECT unnest(?)) "
+                "AND id NOT IN (SELECT image_id FROM files)",
+                [list(candidates)],
+            ).fetchall()
+        ]
+        if not orphans:
+            return
+        dependants = ["image_tags", "cluster_members"] + [
+            self._embedding_table(model.id) for model in self.models()
+        ]
+        for table in dependants:
+            self._con.execute(
+                f"DELETE FROM {table} WHERE image_id IN (SELECT unnest(?))", [orphans]
+            )
+        self._con.execute("DELETE FROM images WHERE id IN (SELECT unnest(?))", [orphans])
+
+    def import_errors(self) -> list[tuple[str, str]]:
+        return self._con.execute("SELECT path, reason FROM import_errors ORDER BY path").fetchall()
+
+    # -- reading ----------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        row = self._con.execute(
+            "SELECT (SELECT count(*) FROM images), (SELECT count(*) FROM files), "
+            "(SELECT count(*) FROM import_errors), (SELECT count(*) FROM properties), "
+            "(SELECT count(*) FROM tags), (SELECT count(*) FROM clusterings), "
+            "(SELECT count(*) FROM journal)"
+        ).fetchone()
+        assert row is not None
+        keys = ("images", "files", "errors", "tag_properties", "tags", "clusterings", "journal")
+        return dict(zip(keys, (int(v) for v in row), strict=True))
+
+    def image_rows(self) -> list[dict[str, Any]]:
+        """Every image with its files, without thumbnails, ordered by id."""
+        rows = self._con.execute(
+            "SELECT i.id, i.sha256, i.width, i.height, i.format, i.mode, i.exif_date, "
+            "list(f.path ORDER BY f.path) FROM images i JOIN files f ON f.image_id = i.id "
+            "GROUP BY ALL ORDER BY i.id"
+        ).fetchall()
+        keys = ("id", "sha256", "width", "height", "format", "mode", "exif_date", "paths")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def thumbnail(self, image_id: int) -> bytes | None:
+        row = self._con.execute("SELECT thumbnail FROM images WHERE id = ?", [image_id]).fetchone()
+        return bytes(row[0]) if row else None
+
+    # -- models and embeddings -------------------------------------------
+
+    def models(self) -> list[ModelRow]:
+        rows = self._con.execute(
+            "SELECT id, embedder, name, pretrained, weights_hash, dim, precision "
+            "FROM models ORDER BY id"
+        ).fetchall()
+        return [ModelRow(*row) for row in rows]
+
+    @staticmethod
+    def _embedding_table(model_id: int) -> str:
+        # One table per model, because a fixed-size FLOAT[dim] column (what
+        # DuckDB's array functions and Arrow's FixedSizeList want) has one dim.
+        return f"embeddings_{int(model_id)}"
+
+    def register_model(
+        self,
+        *,
+        embedder: str,
+        name: str,
+        pretrained: str | None,
+        weights_hash: str | None,
+        dim: int,
+        precision: str,
+        preprocessing: dict[str, Any] | None = None,
+    ) -> ModelRow:
+        """Return the model row for this exact model, creating it and its table."""
+        key = [embedder, name, pretrained, weights_hash, precision]
+        query = (
+            "SELECT id, embedder, name, pretrained, weights_hash, dim, precision FROM models "
+            "WHERE embedder = ? AND name = ? AND pretrained IS NOT DISTINCT FROM ? "
+            "AND weights_hash IS NOT DISTINCT FROM ? AND precision = ?"
+        )
+        row = self._con.execute(query, key).fetchone()
+        if row:
+            return ModelRow(*row)
+        with self._transaction():
+            self._con.execute(
+                "INSERT INTO models (embedder, name, pretrained, weights_hash, dim, precision, "
+                "preprocessing, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [*key[:4], dim, precision, json.dumps(preprocessing or {}), _now()],
+            )
+            created = ModelRow(*self._con.execute(query, key).fetchone())  # type: ignore[misc]
+            self._con.execute(
+                f"CREATE TABLE {self._embedding_table(created.id)} "
+                f"(image_id INTEGER PRIMARY KEY, vector FLOAT[{int(dim)}] NOT NULL)"
+            )
+        return created
+
+    def images_without_embedding(self, model_id: int) -> list[int]:
+        table = self._embedding_table(model_id)
+        rows = self._con.execute(
+            f"SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM {table}) ORDER BY id"
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def write_embeddings(self, model: ModelRow, image_ids: Sequence[int], vectors: Any) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(image_ids), model.dim):
+            raise ValueError(
+                f"expected {len(image_ids)} vectors of dim {model.dim}, got {vectors.shape}"
+            )
+        column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), model.dim)
+        table = pa.table({"image_id": pa.array(image_ids, pa.int32()), "vector": column})
+        with self._transaction():
+            self._con.register("batch_vectors", table)
+            self._con.execute(
+                f"INSERT OR REPLACE INTO {self._embedding_table(model.id)} "
+                "SELECT image_id, vector FROM batch_vectors"
+            )
+            self._con.unregister("batch_vectors")
+
+    def read_embeddings(self, model: ModelRow) -> tuple[np.ndarray, np.ndarray]:
+        """All vectors of one model as (image ids, float32 matrix), via Arrow."""
+        table = self._con.execute(
+            f"SELECT image_id, vector FROM {self._embedding_table(model.id)} ORDER BY image_id"
+        ).fetch_arrow_table()
+        ids = table.column("image_id").to_numpy()
+        flat = table.column("vector").combine_chunks().flatten().to_numpy()
+        return ids, flat.reshape(len(ids), model.dim).astype(np.float32, copy=False)
+
+    def embedding_count(self, model_id: int) -> int:
+        row = self._con.execute(
+            f"SELECT count(*) FROM {self._embedding_table(model_id)}"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- journal ----------------------------------------------------------
+
+    def append_journal(
+        self, command: str, params: dict[str, Any], outcome: dict[str, Any] | None
+    ) -> None:
+        self._con.execute(
+            "INSERT INTO journal (ran_at, command, params, outcome) VALUES (?, ?, ?, ?)",
+            [_now(), command, json.dumps(params), json.dumps(outcome)],
+        )
+
+    def journal(self) -> list[dict[str, Any]]:
+        rows = self._con.execute(
+            "SELECT seq, ran_at, command, params, outcome FROM journal ORDER BY seq"
+        ).fetchall()
+        return [
+            {
+                "seq": seq,
+                "at": at.isoformat(),
+                "command": command,
+                "params": json.loads(params),
+                "outcome": json.loads(outcome) if outcome else None,
+            }
+            for seq, at, command, params, outcome in rows
+        ]

@@ -1,0 +1,38 @@
+"""Making names from the outside world safe to show.
+
+File names, EXIF fields and tag names can hold control characters and terminal
+escape sequences (a file can be named "\\x1b]0;pwned\\x07.jpg"), and on Linux bytes
+that are not UTF-8 at all. Everything shown to a terminal goes through
+`printable` first.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+
+def printable(text: str) -> str:
+    """`text` with control characters and undecodable bytes spelt as escapes."""
+    if not any(_is_unsafe(ch) for ch in text):
+        return text
+    out = []
+    for ch in text:
+        if 0xDC80 <= ord(ch) <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        elif _is_unsafe(ch):
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def is_valid_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _is_unsafe(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Cc", "Cs") or ch in "\u202e\u202d\u2066\u2067\u2068"

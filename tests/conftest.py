@@ -1,0 +1,63 @@
+"""Shared fixtures: image folders generated with fixed seeds, never downloaded."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from planche.core.demo import decompression_bomb_png as bomb_png  # noqa: F401
+
+
+def photo_like(seed: int, size: tuple[int, int] = (96, 64)) -> Image.Image:
+    """A smooth, photo-like RGB picture unique to `seed` (noise would be too easy)."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    y, x = np.mgrid[0:h, 0:w] / max(w, h)
+    channels = [
+        np.sin(x * rng.uniform(2, 9) + rng.uniform(0, 6)) * np.cos(y * rng.uniform(2, 9))
+        for _ in range(3)
+    ]
+    pixels = ((np.stack(channels, axis=-1) + 1) * 127.5).astype(np.uint8)
+    return Image.fromarray(pixels, "RGB")
+
+
+def jpeg_bytes(img: Image.Image, **options: object) -> bytes:
+    out = io.BytesIO()
+    img.save(out, format="JPEG", quality=90, **options)
+    return out.getvalue()
+
+
+def write_good_images(folder: Path, count: int, start_seed: int = 0) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = folder / f"img_{start_seed + i:04d}.jpg"
+        path.write_bytes(jpeg_bytes(photo_like(start_seed + i)))
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return tmp_path / "project.duckdb"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120):
+    """Run the installed `planche` entry point as a user would, in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("PLANCHE_PROJECT", None)
+    return subprocess.run(
+        [sys.executable, "-m", "planche.tui.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )

@@ -1,0 +1,320 @@
+"""The `planche` command line.
+
+Every subcommand takes `--project PATH` and `--json`. With `--json` the result
+is one JSON document on stdout and progress goes to stderr, so scripts can pipe
+it. Errors meant for the user (`PlancheError`) print one line and exit with a
+non-zero status; they never show a traceback.
+
+This module imports only core and Rich at start-up: `planche info` must stay
+fast, and the Textual app is loaded only by the subcommand that opens it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from planche.core import ingest
+from planche.core.errors import Cancelled, PlancheError
+from planche.core.progress import CancelToken, ProgressEvent
+from planche.core.project import project_info
+from planche.core.store import open_store
+from planche.core.text import printable
+
+DEFAULT_PROJECT = "planche.duckdb"
+
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 0
+    try:
+        return args.run(args)
+    except Cancelled as exc:
+        stderr.print(f"planche: {exc}", style="yellow")
+        return exc.exit_code
+    except PlancheError as exc:
+        stderr.print(Text(f"planche: {printable(str(exc))}", style="red"))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        stderr.print("planche: interrupted", style="yellow")
+        return 130
+    except Exception as exc:  # a bug: say so in one line unless asked for the traceback
+        if os.environ.get("PLANCHE_DEBUG"):
+            raise
+        stderr.print(
+            Text(
+                f"planche: internal error: {type(exc).__name__}: {printable(str(exc))}\n"
+                "Run again with PLANCHE_DEBUG=1 for the traceback, and please report it.",
+                style="red",
+            )
+        )
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--project",
+        type=Path,
+        default=Path(os.environ.get("PLANCHE_PROJECT", DEFAULT_PROJECT)),
+        metavar="PATH",
+        help="the project file (default: $PLANCHE_PROJECT or ./%(default)s)",
+    )
+    common.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    parser = argparse.ArgumentParser(
+        prog="planche",
+        description="Explore large image collections by meaning, from the terminal.",
+        epilog="Run `planche COMMAND --help` for the options of one command.",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    imp = commands.add_parser(
+        "import",
+        parents=[common],
+        help="import a folder of images into a project",
+        description="Import every image under FOLDER (recursively) into the project, "
+        "creating it if needed. Files already imported and unchanged are skipped; bad "
+        "files are listed with their reason and the rest is imported. Ctrl-C stops "
+        "cleanly: run the same command again to continue.",
+    )
+    imp.add_argument("folder", type=Path, metavar="FOLDER", help="the folder to import")
+    _add_import_options(imp)
+    imp.set_defaults(run=_run_import)
+
+    info = commands.add_parser(
+        "info",
+        parents=[common],
+        help="show what a project holds",
+        description="Counts of images, files, import errors, models and clusterings.",
+    )
+    info.set_defaults(run=_run_info)
+
+    errors = commands.add_parser(
+        "errors",
+        parents=[common],
+        help="list the files that could not be imported, with the reason",
+        description="List every file recorded as failed, with the reason.",
+    )
+    errors.set_defaults(run=_run_errors)
+
+    demo = commands.add_parser(
+        "demo",
+        parents=[common],
+        help="build the demo folder from bundled photos and import it",
+        description="Write a demo folder of real photos (shipped inside scikit-image and "
+        "scikit-learn; see its SOURCES.md), with a few near-duplicates and bad files, "
+        "import it and summarise the project.",
+    )
+    demo.add_argument(
+        "--folder",
+        type=Path,
+        default=None,
+        help="where to write the demo images (default: demo-images beside the project)",
+    )
+    _add_import_options(demo)
+    demo.set_defaults(run=_run_demo)
+    return parser
+
+
+def _add_import_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="threads reading and decoding files (default: cores + 1, at most 8)",
+    )
+    sub.add_argument(
+        "--max-pixels",
+        type=int,
+        default=ingest.DEFAULT_MAX_PIXELS,
+        help="refuse images that declare more pixels than this, as possible decompression "
+        "bombs (default: %(default)s)",
+    )
+
+
+# -- import ----------------------------------------------------------------
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    summary = _import_with_progress(args.folder, args)
+    _print_import(summary, args)
+    return 130 if summary.cancelled else 0
+
+
+def _import_with_progress(folder: Path, args: argparse.Namespace) -> ingest.ImportSummary:
+    cancel = CancelToken()
+    reporter = _ProgressReporter(label="import")
+    try:
+        return ingest.import_folder(
+            folder,
+            args.project,
+            workers=args.workers,
+            max_pixels=args.max_pixels,
+            progress=reporter,
+            cancel=cancel,
+        )
+    finally:
+        reporter.close()
+
+
+class _ProgressReporter:
+    """Progress on stderr: a live bar on a terminal, a line every few seconds elsewhere."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._live = stderr.is_terminal
+        self._progress: Any = None
+        self._task: Any = None
+        self._last_line = 0.0
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.phase == "scan":
+            if not self._live:
+                stderr.print(f"{self.label}: scanning {printable(event.detail)}")
+            return
+        if self._live:
+            self._update_bar(event)
+        elif time.monotonic() - self._last_line > 5 or event.done == event.total:
+            self._last_line = time.monotonic()
+            stderr.print(f"{self.label}: {event.done}/{event.total} files")
+
+    def _update_bar(self, event: ProgressEvent) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        if self._progress is None:
+            self._progress = Progress(
+                f"[bold]{self.label}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=stderr,
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(self.label, total=event.total)
+        self._progress.update(self._task, completed=event.done, total=event.total)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _print_import(summary: ingest.ImportSummary, args: argparse.Namespace) -> None:
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2))
+        return
+    lines = Text()
+    lines.append("Imported ", style="bold")
+    lines.append(printable(summary.folder))
+    lines.append(f" in {summary.seconds:.1f} s")
+    if summary.cancelled:
+        lines.append(" (stopped early: run the same command again to continue)", style="yellow")
+    stdout.print(lines)
+    stdout.print(
+        f"  new images {summary.new}  ·  already known {summary.known}  ·  "
+        f"duplicates by content {summary.duplicates}  ·  updated {summary.updated}  ·  "
+        f"failed {len(summary.failed)}"
+    )
+    if summary.failed_before:
+        stdout.print(
+            f"  {summary.failed_before} unchanged file(s) failed in an earlier run and were "
+            "skipped (`planche errors` lists them)"
+        )
+    if summary.failed:
+        stdout.print(Text("  Not imported:", style="bold red"))
+        for path, reason in summary.failed:
+            stdout.print(Text(f"    {printable(path)}\n      {printable(reason)}"))
+
+
+# -- info and errors -------------------------------------------------------
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    info = project_info(args.project)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    _print_info(info)
+    return 0
+
+
+def _print_info(info: dict[str, Any]) -> None:
+    table = Table(title=printable(info["project"]), show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for key, label in (
+        ("images", "images"),
+        ("files", "files"),
+        ("errors", "import errors"),
+        ("tags", "tags"),
+        ("clusterings", "clusterings"),
+    ):
+        table.add_row(label, str(info[key]))
+    table.add_row("size", f"{info['size_bytes'] / 1e6:.1f} MB")
+    models = ", ".join(f"{m['name']} ({m['vectors']} vectors)" for m in info["models"])
+    table.add_row("models", models or "none yet")
+    stdout.print(table)
+
+
+def _run_errors(args: argparse.Namespace) -> int:
+    with open_store(args.project, read_only=True) as store:
+        errors = store.import_errors()
+    if args.json:
+        print(json.dumps([{"path": p, "reason": r} for p, r in errors], indent=2))
+        return 0
+    if not errors:
+        stdout.print("No import errors.")
+    for path, reason in errors:
+        stdout.print(Text(f"{printable(path)}\n  {printable(reason)}"))
+    return 0
+
+
+# -- demo ------------------------------------------------------------------
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from planche.core import demo
+
+    project = args.project.expanduser().absolute()
+    folder = (args.folder or project.parent / "demo-images").expanduser().absolute()
+    if not folder.exists():
+        made = demo.build_demo_folder(folder)
+        if not args.json:
+            stdout.print(
+                f"Wrote the demo folder {printable(str(folder))}: {made.images} images from "
+                f"{made.sources} photos, {made.near_duplicates} near-duplicates, "
+                f"{made.bad_files} bad files (see SOURCES.md there)."
+            )
+    summary = _import_with_progress(folder, args)
+    if args.json:
+        print(
+            json.dumps(
+                {"import": summary.as_dict(), "project": project_info(project)},
+                indent=2,
+                default=str,
+            )
+        )
+    else:
+        _print_import(summary, args)
+        _print_info(project_info(project))
+    return 130 if summary.cancelled else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

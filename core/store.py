@@ -14,6 +14,7 @@ leaves the file as it was before or after that write, never in between.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -215,13 +216,16 @@ def open_store(
     *,
     read_only: bool = False,
     create: bool = False,
-    wait_s: float = DEFAULT_LOCK_WAIT_S,
+    wait_s: float | None = None,
 ) -> Iterator[Store]:
     """Open the project at `path` for one short piece of work, then close it.
 
     `create` makes a new project where none exists; otherwise a missing file is
-    an error. A read-only open coexists with other read-only opens.
+    an error. A read-only open coexists with other read-only opens. `wait_s` is
+    how long to wait for another process's lock (default: $PLANCHE_LOCK_WAIT or 5 s).
     """
+    if wait_s is None:
+        wait_s = float(os.environ.get("PLANCHE_LOCK_WAIT", DEFAULT_LOCK_WAIT_S))
     path = Path(path).expanduser().absolute()
     if not path.exists():
         if not create:
@@ -504,9 +508,9 @@ class Store:
 
     def read_embeddings(self, model: ModelRow) -> tuple[np.ndarray, np.ndarray]:
         """All vectors of one model as (image ids, float32 matrix), via Arrow."""
-        table = self._con.execute(
+        table = self._con.sql(
             f"SELECT image_id, vector FROM {self._embedding_table(model.id)} ORDER BY image_id"
-        ).fetch_arrow_table()
+        ).to_arrow_table()
         ids = table.column("image_id").to_numpy()
         flat = table.column("vector").combine_chunks().flatten().to_numpy()
         return ids, flat.reshape(len(ids), model.dim).astype(np.float32, copy=False)

@@ -1,0 +1,106 @@
+"""The `planche` command as a user runs it: help, import, info, errors, demo, failures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import bomb_png, run_cli, write_good_images
+
+
+def test_help_lists_the_commands_and_each_has_its_own_help():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("import", "info", "errors", "demo"):
+        assert command in result.stdout
+        sub = run_cli(command, "--help")
+        assert sub.returncode == 0
+        assert "--project" in sub.stdout and "--json" in sub.stdout
+
+
+def test_import_then_info_as_json(tmp_path, project):
+    folder = tmp_path / "photos"
+    write_good_images(folder, 4)
+    (folder / "notes.jpg").write_text("not a picture")
+    (folder / "bomb.png").write_bytes(bomb_png())
+
+    result = run_cli("import", str(folder), "--project", str(project), "--json")
+
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)  # stdout holds the JSON and nothing else
+    assert summary["new"] == 4
+    assert sorted(f["path"].rsplit("/", 1)[1] for f in summary["failed"]) == [
+        "bomb.png",
+        "notes.jpg",
+    ]
+    assert "import:" in result.stderr, "progress goes to stderr"
+
+    info = run_cli("info", "--project", str(project), "--json")
+    assert info.returncode == 0
+    data = json.loads(info.stdout)
+    assert (data["images"], data["files"], data["errors"], data["models"]) == (4, 4, 2, [])
+
+
+def test_import_summary_lists_each_bad_file_with_its_reason(tmp_path, project):
+    folder = tmp_path / "photos"
+    write_good_images(folder, 2)
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "evil\x1b[31m.jpg").write_text("escape sequences in a name")
+
+    result = run_cli("import", str(folder), "--project", str(project))
+
+    assert result.returncode == 0
+    assert "new images 2" in result.stdout
+    assert "empty.jpg" in result.stdout and "empty file" in result.stdout
+    assert "\x1b[31m" not in result.stdout, "control characters never reach the terminal"
+    assert "evil\\x1b[31m.jpg" in result.stdout
+    errors = run_cli("errors", "--project", str(project))
+    assert "empty.jpg" in errors.stdout and "not an image" in errors.stdout
+
+
+def test_user_errors_are_one_line_without_traceback(tmp_path, project):
+    missing = run_cli("info", "--project", str(project))
+    assert missing.returncode == 2
+    assert "no project at" in missing.stderr and "Traceback" not in missing.stderr
+
+    not_a_folder = run_cli("import", str(tmp_path / "nope"), "--project", str(project))
+    assert not_a_folder.returncode == 2
+    assert "FOLDER" in not_a_folder.stderr and "Traceback" not in not_a_folder.stderr
+
+    text = tmp_path / "text.duckdb"
+    text.write_text("hello")
+    invalid = run_cli("info", "--project", str(text))
+    assert invalid.returncode == 2
+    assert "not a usable planche project" in invalid.stderr
+    assert "Traceback" not in invalid.stderr
+
+
+def test_a_locked_project_names_the_holding_process(tmp_path, project):
+    write_good_images(tmp_path / "photos", 1)
+    assert run_cli("import", str(tmp_path / "photos"), "--project", str(project)).returncode == 0
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+         "print('open', flush=True); time.sleep(30)", str(project)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        result = run_cli("info", "--project", str(project), env={"PLANCHE_LOCK_WAIT": "0.5"})
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 3
+    assert f"PID {holder.pid}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_demo_builds_imports_and_summarises(tmp_path):
+    project = tmp_path / "demo" / "demo.duckdb"
+    result = run_cli("demo", "--project", str(project), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["project"]["images"] >= 60
+    assert report["import"]["duplicates"] >= 1
+    assert len(report["import"]["failed"]) >= 3
+    again = run_cli("demo", "--project", str(project), "--json")
+    assert json.loads(again.stdout)["import"]["new"] == 0

@@ -1,0 +1,149 @@
+"""The project file: schema, migrations, locking, embeddings, journal."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from planche.core import store as store_module
+from planche.core.errors import ProjectInvalid, ProjectLocked, ProjectNotFound
+from planche.core.store import SCHEMA_VERSION, FileRow, NewImage, open_store
+
+
+def _image(n: int) -> NewImage:
+    return NewImage(f"{n:064x}", 10, 20, "PNG", "RGB", None, b"thumb")
+
+
+def test_a_new_project_has_the_current_schema_and_is_empty(project):
+    with open_store(project, create=True) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.counts()["images"] == 0
+    with open_store(project, read_only=True) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+
+
+def test_missing_project_is_not_created_by_reading(project):
+    with pytest.raises(ProjectNotFound, match="planche import"):
+        with open_store(project, read_only=True):
+            pass
+    assert not project.exists()
+
+
+def test_files_that_are_not_projects_are_refused_clearly(tmp_path):
+    text = tmp_path / "notes.duckdb"
+    text.write_text("just some text\n" * 100)
+    with pytest.raises(ProjectInvalid, match="notes.duckdb"), open_store(text):
+        pass
+    assert text.read_text().startswith("just some text"), "the file is left untouched"
+    with pytest.raises(ProjectInvalid, match="folder"), open_store(tmp_path):
+        pass
+
+
+def test_a_project_from_a_newer_planche_is_refused(project):
+    with open_store(project, create=True) as store:
+        store._con.execute("INSERT INTO schema_version VALUES (?, now())", [SCHEMA_VERSION + 1])
+    with pytest.raises(ProjectInvalid, match="newer planche"), open_store(project):
+        pass
+
+
+def test_migrations_bring_an_old_project_forward(project, monkeypatch):
+    with open_store(project, create=True):
+        pass
+    monkeypatch.setattr(
+        store_module,
+        "MIGRATIONS",
+        [*store_module.MIGRATIONS, "ALTER TABLE images ADD COLUMN rating INTEGER"],
+    )
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with pytest.raises(ProjectInvalid, match="needs an upgrade"):
+        with open_store(project, read_only=True):
+            pass
+    with open_store(project) as store:
+        assert store.schema_version() == SCHEMA_VERSION + 1
+        columns = {r[0] for r in store._con.execute("DESCRIBE images").fetchall()}
+    assert "rating" in columns
+
+
+def test_a_second_process_gets_a_clear_refusal_naming_the_holder(project):
+    with open_store(project, create=True):
+        pass
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+            "print('open', flush=True); time.sleep(30)",
+            str(project),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        started = time.monotonic()
+        with pytest.raises(ProjectLocked, match=f"PID {holder.pid}"):
+            with open_store(project, read_only=True, wait_s=0.5):
+                pass
+        assert time.monotonic() - started < 5
+    finally:
+        holder.kill()
+        holder.wait()
+    with open_store(project, read_only=True) as store:  # free again once it is gone
+        assert store.counts()["images"] == 0
+
+
+def test_a_failed_write_leaves_the_project_as_it_was(project):
+    with open_store(project, create=True) as store:
+        store.write_import_batch([_image(1)], [FileRow("/a.png", f"{1:064x}", 1, 1.0)], [])
+    with pytest.raises(Exception), open_store(project) as store:  # noqa: B017
+        # The same image twice breaks the unique sha256: nothing of the batch stays.
+        store.write_import_batch(
+            [_image(2), _image(2)], [FileRow("/b.png", f"{2:064x}", 1, 1.0)], []
+        )
+    with open_store(project, read_only=True) as store:
+        assert store.counts()["images"] == 1
+        assert store.counts()["files"] == 1
+
+
+def test_embeddings_round_trip_per_model_and_follow_image_removal(project):
+    with open_store(project, create=True) as store:
+        store.write_import_batch(
+            [_image(1), _image(2)],
+            [FileRow("/a.png", f"{1:064x}", 1, 1.0), FileRow("/b.png", f"{2:064x}", 1, 1.0)],
+            [],
+        )
+        model = store.register_model(
+            embedder="pixels", name="grid", pretrained=None, weights_hash=None, dim=4,
+            precision="fp32",
+        )  # fmt: skip
+        again = store.register_model(
+            embedder="pixels", name="grid", pretrained=None, weights_hash=None, dim=4,
+            precision="fp32",
+        )  # fmt: skip
+        assert again.id == model.id
+        ids = [row["id"] for row in store.image_rows()]
+        vectors = np.eye(2, 4, dtype=np.float32)
+        store.write_embeddings(model, ids, vectors)
+        assert store.images_without_embedding(model.id) == []
+        got_ids, got = store.read_embeddings(model)
+        assert list(got_ids) == ids
+        np.testing.assert_array_equal(got, vectors)
+        with pytest.raises(ValueError, match="dim 4"):
+            store.write_embeddings(model, ids, np.zeros((2, 3)))
+        # The file of image 2 now holds the bytes of image 1: image 2 and its vector go.
+        store.write_import_batch([], [FileRow("/b.png", f"{1:064x}", 2, 2.0)], [])
+        assert store.counts()["images"] == 1
+        assert store.embedding_count(model.id) == 1
+
+
+def test_journal_keeps_commands_in_order(project):
+    with open_store(project, create=True) as store:
+        store.append_journal("import", {"folder": "/x"}, {"new": 3})
+        store.append_journal("info", {}, None)
+        entries = store.journal()
+    assert [e["command"] for e in entries] == ["import", "info"]
+    assert entries[0]["params"] == {"folder": "/x"} and entries[0]["outcome"] == {"new": 3}

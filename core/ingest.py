@@ -15,15 +15,14 @@ so `planche info` in another terminal gets in.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from planche.core.decode import DEFAULT_MAX_PIXELS, BadImage, decode, thumbnail_bytes
 from planche.core.errors import BadParameter
+from planche.core.parallel import ordered_map
 from planche.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
 from planche.core.scan import Candidate, ScanProblem, scan
 from planche.core.store import ErrorRow, FileRow, NewImage, open_store
@@ -207,25 +206,10 @@ def _read_all(
     workers: int | None,
     cancel: CancelToken,
 ) -> Iterator[_Read]:
-    """Read files in a pool, yielding results in order, a bounded window ahead."""
-    workers = workers or min(8, (os.cpu_count() or 2) + 1)
-    window = workers * 4
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="planche-read") as pool:
-        pending: list[Future[_Read]] = []
-        queue = iter(candidates)
-        try:
-            while True:
-                while len(pending) < window and not cancel.cancelled:
-                    candidate = next(queue, None)
-                    if candidate is None:
-                        break
-                    pending.append(pool.submit(_read_one, candidate, known_hashes, max_pixels))
-                if not pending:
-                    return
-                yield pending.pop(0).result()
-        finally:
-            for future in pending:
-                future.cancel()
+    def read(candidate: Candidate) -> _Read:
+        return _read_one(candidate, known_hashes, max_pixels)
+
+    return ordered_map(read, candidates, workers=workers, cancel=cancel, name="planche-read")
 
 
 def _read_one(candidate: Candidate, known_hashes: set[str], max_pixels: int) -> _Read:

@@ -430,6 +430,20 @@ class Store:
         keys = ("id", "sha256", "width", "height", "format", "mode", "exif_date", "paths")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
+    def image_paths(self, image_ids: Sequence[int]) -> dict[int, list[str]]:
+        rows = self._con.execute(
+            "SELECT image_id, list(path ORDER BY path) FROM files "
+            "WHERE image_id IN (SELECT unnest(?)) GROUP BY image_id",
+            [list(image_ids)],
+        ).fetchall()
+        return {image_id: paths for image_id, paths in rows}
+
+    def thumbnails(self, image_ids: Sequence[int]) -> dict[int, bytes]:
+        rows = self._con.execute(
+            "SELECT id, thumbnail FROM images WHERE id IN (SELECT unnest(?))", [list(image_ids)]
+        ).fetchall()
+        return {image_id: bytes(data) for image_id, data in rows}
+
     def thumbnail(self, image_id: int) -> bytes | None:
         row = self._con.execute("SELECT thumbnail FROM images WHERE id = ?", [image_id]).fetchone()
         return bytes(row[0]) if row else None

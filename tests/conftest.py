@@ -61,3 +61,43 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_network_and_an_empty_model_cache(tmp_path_factory):
+    """No test reaches a model hub, and none sees weights cached on the machine."""
+    saved = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "HF_HOME", "HOME")}
+    home = tmp_path_factory.mktemp("home")
+    os.environ.update({"HF_HUB_OFFLINE": "1", "HF_HOME": str(home / "hf"), "HOME": str(home)})
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+TINY_CLIP = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory) -> Path:
+    """A tiny open_clip model with random (seeded) weights, saved like a hub repository."""
+    import json
+
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    folder = tmp_path_factory.mktemp("tiny-clip")
+    (folder / "open_clip_config.json").write_text(
+        json.dumps({"model_cfg": TINY_CLIP, "preprocess_cfg": {}})
+    )
+    torch.manual_seed(1234)
+    model = open_clip.create_model(f"local-dir:{folder}", load_weights=False)
+    save_file(model.state_dict(), str(folder / "open_clip_model.safetensors"))
+    return folder

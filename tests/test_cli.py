@@ -25,7 +25,9 @@ def test_import_then_info_as_json(tmp_path, project):
     (folder / "notes.jpg").write_text("not a picture")
     (folder / "bomb.png").write_bytes(bomb_png())
 
-    result = run_cli("import", str(folder), "--project", str(project), "--json")
+    result = run_cli(
+        "import", str(folder), "--project", str(project), "--embedder", "pixels", "--json"
+    )
 
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)  # stdout holds the JSON and nothing else
@@ -39,7 +41,8 @@ def test_import_then_info_as_json(tmp_path, project):
     info = run_cli("info", "--project", str(project), "--json")
     assert info.returncode == 0
     data = json.loads(info.stdout)
-    assert (data["images"], data["files"], data["errors"], data["models"]) == (4, 4, 2, [])
+    assert (data["images"], data["files"], data["errors"]) == (4, 4, 2)
+    assert [(m["embedder"], m["vectors"]) for m in data["models"]] == [("pixels", 4)]
 
 
 def test_import_summary_lists_each_bad_file_with_its_reason(tmp_path, project):
@@ -48,7 +51,7 @@ def test_import_summary_lists_each_bad_file_with_its_reason(tmp_path, project):
     (folder / "empty.jpg").write_bytes(b"")
     (folder / "evil\x1b[31m.jpg").write_text("escape sequences in a name")
 
-    result = run_cli("import", str(folder), "--project", str(project))
+    result = run_cli("import", str(folder), "--project", str(project), "--embedder", "none")
 
     assert result.returncode == 0
     assert "new images 2" in result.stdout
@@ -64,7 +67,9 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, project):
     assert missing.returncode == 2
     assert "no project at" in missing.stderr and "Traceback" not in missing.stderr
 
-    not_a_folder = run_cli("import", str(tmp_path / "nope"), "--project", str(project))
+    not_a_folder = run_cli(
+        "import", str(tmp_path / "nope"), "--project", str(project), "--embedder", "none"
+    )
     assert not_a_folder.returncode == 2
     assert "FOLDER" in not_a_folder.stderr and "Traceback" not in not_a_folder.stderr
 
@@ -78,7 +83,10 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, project):
 
 def test_a_locked_project_names_the_holding_process(tmp_path, project):
     write_good_images(tmp_path / "photos", 1)
-    assert run_cli("import", str(tmp_path / "photos"), "--project", str(project)).returncode == 0
+    imported = run_cli(
+        "import", str(tmp_path / "photos"), "--project", str(project), "--embedder", "none"
+    )
+    assert imported.returncode == 0
     holder = subprocess.Popen(
         [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
          "print('open', flush=True); time.sleep(30)", str(project)],

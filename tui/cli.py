@@ -24,7 +24,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from planche.core import ingest
+from planche.core import embed, ingest
+from planche.core.embedders import EMBEDDERS, WeightsUnavailable, load_embedder
 from planche.core.errors import Cancelled, PlancheError
 from planche.core.progress import CancelToken, ProgressEvent
 from planche.core.project import project_info
@@ -95,7 +96,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("folder", type=Path, metavar="FOLDER", help="the folder to import")
     _add_import_options(imp)
+    _add_embedder_options(imp, choices=(*EMBEDDERS, "none"), default="clip")
     imp.set_defaults(run=_run_import)
+
+    emb = commands.add_parser(
+        "embed",
+        parents=[common],
+        help="give every image of a project a vector from a model",
+        description="Embed the images that have no vector yet for the chosen model "
+        "(several models can live in one project). Interrupted runs continue where "
+        "they stopped.",
+    )
+    _add_embedder_options(emb, choices=EMBEDDERS, default="clip")
+    emb.add_argument("--workers", type=int, default=None, help="decoding threads")
+    emb.set_defaults(run=_run_embed)
+
+    models = commands.add_parser(
+        "models",
+        parents=[common],
+        help="list the models known and which have weights on this machine",
+        description="The pixels embedder, the default CLIP model and every CLIP release "
+        "found in the local caches, with where its weights are; with --project, also the "
+        "models that project holds vectors for.",
+    )
+    models.add_argument(
+        "--all", action="store_true", help="list every released CLIP model, found or not"
+    )
+    models.set_defaults(run=_run_models)
 
     info = commands.add_parser(
         "info",
@@ -128,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write the demo images (default: demo-images beside the project)",
     )
     _add_import_options(demo)
+    _add_embedder_options(demo, choices=(*EMBEDDERS, "auto"), default="auto")
     demo.set_defaults(run=_run_demo)
     return parser
 
@@ -148,13 +176,130 @@ def _add_import_options(sub: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_embedder_options(
+    sub: argparse.ArgumentParser, *, choices: tuple[str, ...], default: str
+) -> None:
+    group = sub.add_argument_group("embedding")
+    extra = {
+        "none": " none imports without embedding.",
+        "auto": " auto uses CLIP when its weights are here, else says so and uses pixels.",
+    }
+    group.add_argument(
+        "--embedder",
+        choices=choices,
+        default=default,
+        help="clip: meaning, text search (default model ViT-B-32/openai); pixels: weight-free, "
+        "near-duplicates only."
+        + "".join(extra[c] for c in choices if c in extra)
+        + " (default: %(default)s)",
+    )
+    group.add_argument("--model", help="open_clip model name, or hf-hub:ORG/REPO")
+    group.add_argument("--pretrained", help="open_clip weights tag (default: openai)")
+    group.add_argument(
+        "--weights",
+        type=Path,
+        help="a local checkpoint (.safetensors/.bin/.pt) or a folder with open_clip_config.json",
+    )
+    group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    group.add_argument("--precision", default="auto", help="auto, fp32, bf16 or fp16")
+    group.add_argument("--batch-size", type=int, default=None, help="images per model call")
+
+
+def _embedder_from_args(args: argparse.Namespace, name: str | None = None):
+    return load_embedder(
+        name or args.embedder,
+        model=args.model,
+        pretrained=args.pretrained,
+        weights=args.weights,
+        device=args.device,
+        precision=args.precision,
+        batch_size=args.batch_size,
+    )
+
+
+def _embed_with_progress(project: Path, embedder, args: argparse.Namespace):
+    reporter = _ProgressReporter(label="embed", unit="images")
+    try:
+        return embed.embed_project(project, embedder, progress=reporter, workers=args.workers)
+    finally:
+        reporter.close()
+
+
+def _print_embed(summary: embed.EmbedSummary) -> None:
+    line = (
+        f"Embedded {summary.embedded} images with {summary.model} on {summary.device} "
+        f"in {summary.seconds:.1f} s ({summary.images_per_s:.0f} images/s)"
+    )
+    if summary.already:
+        line += f"; {summary.already} already had a vector"
+    stdout.print(Text(line, style="bold"))
+    if summary.cancelled:
+        stdout.print("  stopped early: run again to continue", style="yellow")
+    for image_id, reason in summary.failed:
+        stdout.print(Text(f"  image {image_id} not embedded: {printable(reason)}", style="red"))
+
+
+def _run_embed(args: argparse.Namespace) -> int:
+    embedder = _embedder_from_args(args)
+    summary = _embed_with_progress(args.project, embedder, args)
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2))
+    else:
+        _print_embed(summary)
+    return 130 if summary.cancelled else 0
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    from planche.core.embedders.catalogue import known_models
+
+    models = known_models(every_release=args.all)
+    in_project = []
+    if args.project.exists():
+        in_project = project_info(args.project)["models"]
+    if args.json:
+        print(json.dumps({"known": [m.as_dict() for m in models], "project": in_project},
+                         indent=2))  # fmt: skip
+        return 0
+    table = Table(title="Models", title_justify="left")
+    for column in ("embedder", "model", "pretrained", "weights here"):
+        table.add_column(column)
+    for m in models:
+        where = Text(m.location, style="green") if m.location else Text("not found", style="red")
+        label = f"{m.model} ({m.note})" if m.note else m.model
+        table.add_row(m.embedder, label, m.pretrained or "", where)
+    stdout.print(table)
+    if in_project:
+        stdout.print(f"Vectors in {printable(str(args.project))}:")
+        for m in in_project:
+            tag = f"/{m['pretrained']}" if m["pretrained"] else ""
+            stdout.print(
+                f"  {m['embedder']}:{m['name']}{tag} ({m['precision']}, {m['dim']}-d): "
+                f"{m['vectors']} vectors"
+            )
+    return 0
+
+
 # -- import ----------------------------------------------------------------
 
 
 def _run_import(args: argparse.Namespace) -> int:
+    # Load the model first: missing weights should stop us in seconds, not
+    # after a long import.
+    embedder = None if args.embedder == "none" else _embedder_from_args(args)
     summary = _import_with_progress(args.folder, args)
-    _print_import(summary, args)
-    return 130 if summary.cancelled else 0
+    embedded = None
+    if embedder is not None and not summary.cancelled:
+        embedded = _embed_with_progress(args.project, embedder, args)
+    if args.json:
+        result = summary.as_dict()
+        result["embedding"] = embedded.as_dict() if embedded else None
+        print(json.dumps(result, indent=2))
+    else:
+        _print_import(summary)
+        if embedded:
+            _print_embed(embedded)
+    cancelled = summary.cancelled or (embedded is not None and embedded.cancelled)
+    return 130 if cancelled else 0
 
 
 def _import_with_progress(folder: Path, args: argparse.Namespace) -> ingest.ImportSummary:
@@ -176,15 +321,16 @@ def _import_with_progress(folder: Path, args: argparse.Namespace) -> ingest.Impo
 class _ProgressReporter:
     """Progress on stderr: a live bar on a terminal, a line every few seconds elsewhere."""
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, unit: str = "files") -> None:
         self.label = label
+        self.unit = unit
         self._live = stderr.is_terminal
         self._progress: Any = None
         self._task: Any = None
         self._last_line = 0.0
 
     def __call__(self, event: ProgressEvent) -> None:
-        if event.phase == "scan":
+        if event.total is None:
             if not self._live:
                 stderr.print(f"{self.label}: scanning {printable(event.detail)}")
             return
@@ -192,7 +338,7 @@ class _ProgressReporter:
             self._update_bar(event)
         elif time.monotonic() - self._last_line > 5 or event.done == event.total:
             self._last_line = time.monotonic()
-            stderr.print(f"{self.label}: {event.done}/{event.total} files")
+            stderr.print(f"{self.label}: {event.done}/{event.total} {self.unit}")
 
     def _update_bar(self, event: ProgressEvent) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -215,10 +361,7 @@ class _ProgressReporter:
             self._progress.stop()
 
 
-def _print_import(summary: ingest.ImportSummary, args: argparse.Namespace) -> None:
-    if args.json:
-        print(json.dumps(summary.as_dict(), indent=2))
-        return
+def _print_import(summary: ingest.ImportSummary) -> None:
     lines = Text()
     lines.append("Imported ", style="bold")
     lines.append(printable(summary.folder))
@@ -301,19 +444,38 @@ def _run_demo(args: argparse.Namespace) -> int:
                 f"{made.sources} photos, {made.near_duplicates} near-duplicates, "
                 f"{made.bad_files} bad files (see SOURCES.md there)."
             )
+    embedder = _demo_embedder(args)
     summary = _import_with_progress(folder, args)
+    embedded = _embed_with_progress(project, embedder, args)
     if args.json:
-        print(
-            json.dumps(
-                {"import": summary.as_dict(), "project": project_info(project)},
-                indent=2,
-                default=str,
+        report = {
+            "import": summary.as_dict(),
+            "embedding": embedded.as_dict(),
+            "project": project_info(project),
+        }
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        _print_import(summary)
+        _print_embed(embedded)
+        _print_info(project_info(project))
+    return 130 if summary.cancelled or embedded.cancelled else 0
+
+
+def _demo_embedder(args: argparse.Namespace):
+    if args.embedder != "auto":
+        return _embedder_from_args(args)
+    try:
+        return _embedder_from_args(args, "clip")
+    except WeightsUnavailable:
+        stderr.print(
+            Text(
+                "CLIP weights are not on this machine and cannot be downloaded: this demo "
+                "uses the pixels embedder (near-duplicates, no text search). "
+                "Give --weights PATH to use CLIP.",
+                style="yellow",
             )
         )
-    else:
-        _print_import(summary, args)
-        _print_info(project_info(project))
-    return 130 if summary.cancelled else 0
+        return _embedder_from_args(args, "pixels")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,158 @@
+"""Embedding a project's images with one embedder, resumably.
+
+Images that already have a vector for this exact model are skipped, so an
+interrupted run continues where it stopped. Files are read and decoded in a
+thread pool running ahead of the model (Pillow's JPEG draft mode decodes
+only the resolution the model needs), so the model does not wait for the
+disk; vectors are committed every few seconds in one transaction each.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from planche.core.decode import BadImage, decode
+from planche.core.embedders import Embedder
+from planche.core.parallel import default_workers, ordered_map
+from planche.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
+from planche.core.store import ModelRow, open_store
+
+_COMMIT_EVERY_S = 3.0
+_THUMBNAIL_CHUNK = 1024
+
+
+@dataclass
+class EmbedSummary:
+    model: str
+    device: str
+    embedded: int = 0
+    already: int = 0  # images that had a vector for this model before
+    failed: list[tuple[int, str]] = field(default_factory=list)  # (image id, reason)
+    seconds: float = 0.0
+    cancelled: bool = False
+
+    @property
+    def images_per_s(self) -> float:
+        return self.embedded / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "device": self.device,
+            "embedded": self.embedded,
+            "already": self.already,
+            "failed": [{"image_id": i, "reason": r} for i, r in self.failed],
+            "seconds": round(self.seconds, 2),
+            "images_per_s": round(self.images_per_s, 1),
+            "cancelled": self.cancelled,
+        }
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    image_id: int
+    tensor: Any = None
+    error: str | None = None
+
+
+def embed_project(
+    project: Path | str,
+    embedder: Embedder,
+    *,
+    workers: int | None = None,
+    progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> EmbedSummary:
+    """Give every image of the project a vector from `embedder`."""
+    cancel = cancel or CancelToken()
+    started = time.monotonic()
+    summary = EmbedSummary(model=embedder.identity.label, device=embedder.device)
+    with open_store(project) as store:
+        model = store.register_model(**asdict(embedder.identity))
+        todo = store.images_without_embedding(model.id)
+        summary.already = store.counts()["images"] - len(todo)
+        paths = store.image_paths(todo) if embedder.source == "file" else {}
+
+    def prepare(item: tuple[int, Any]) -> _Prepared:
+        image_id, source = item
+        return _prepare_one(embedder, image_id, source)
+
+    workers = workers or default_workers()
+    window = max(workers * 4, 2 * embedder.batch_size)
+    items = _thumbnail_items(project, todo) if not paths else ((i, paths[i]) for i in todo)
+    batch: list[_Prepared] = []
+    pending_ids: list[int] = []
+    pending_vectors: list[Any] = []
+    last_commit = time.monotonic()
+    progress(ProgressEvent("embed", 0, len(todo), summary.model))
+    try:
+        for prepared in ordered_map(prepare, items, workers=workers, window=window,
+                                    cancel=cancel, name="planche-decode"):  # fmt: skip
+            if prepared.error is not None:
+                summary.failed.append((prepared.image_id, prepared.error))
+            else:
+                batch.append(prepared)
+            if len(batch) >= embedder.batch_size:
+                pending_vectors.append(embedder.embed_prepared([p.tensor for p in batch]))
+                pending_ids.extend(p.image_id for p in batch)
+                batch = []
+            if pending_ids and time.monotonic() - last_commit > _COMMIT_EVERY_S:
+                summary.embedded += _commit(project, model, pending_ids, pending_vectors)
+                pending_ids, pending_vectors = [], []
+                last_commit = time.monotonic()
+            done = summary.embedded + len(pending_ids) + len(batch) + len(summary.failed)
+            progress(ProgressEvent("embed", done, len(todo), summary.model))
+        if batch and not cancel.cancelled:
+            pending_vectors.append(embedder.embed_prepared([p.tensor for p in batch]))
+            pending_ids.extend(p.image_id for p in batch)
+    except KeyboardInterrupt:
+        summary.cancelled = True
+    summary.embedded += _commit(project, model, pending_ids, pending_vectors)
+    summary.cancelled = summary.cancelled or cancel.cancelled
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _thumbnail_items(project: Path | str, todo: list[int]) -> Iterator[tuple[int, bytes]]:
+    for start in range(0, len(todo), _THUMBNAIL_CHUNK):
+        chunk = todo[start : start + _THUMBNAIL_CHUNK]
+        with open_store(project, read_only=True) as store:
+            thumbnails = store.thumbnails(chunk)
+        for image_id in chunk:
+            yield image_id, thumbnails[image_id]
+
+
+def _prepare_one(embedder: Embedder, image_id: int, source: bytes | list[str]) -> _Prepared:
+    if isinstance(source, bytes):
+        try:
+            decoded = decode(source)
+        except BadImage as exc:
+            return _Prepared(image_id, error=f"stored thumbnail unreadable: {exc}")
+        return _Prepared(image_id, embedder.prepare(decoded.image))
+    reasons = []
+    for path in source:
+        try:
+            data = Path(path).read_bytes()
+            decoded = decode(data, target_size=embedder.input_size)
+        except OSError as exc:
+            reasons.append(f"{path}: cannot read ({exc.strerror or exc})")
+            continue
+        except BadImage as exc:
+            reasons.append(f"{path}: {exc}")
+            continue
+        return _Prepared(image_id, embedder.prepare(decoded.image))
+    return _Prepared(image_id, error="; ".join(reasons) or "no file left for this image")
+
+
+def _commit(project: Path | str, model: ModelRow, ids: list[int], vectors: list[Any]) -> int:
+    if not ids:
+        return 0
+    with open_store(project, wait_s=30) as store:
+        store.write_embeddings(model, ids, np.concatenate(vectors))
+    return len(ids)

@@ -1,0 +1,66 @@
+"""Embedders: CLIP (open_clip) and the weight-free pixels embedder.
+
+`load_embedder` is the one way front ends get an embedder, so that the CLI,
+the app and scripts agree on defaults and validation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from planche.core.embedders.base import (
+    Embedder,
+    ModelIdentity,
+    NoTextTower,
+    WeightsUnavailable,
+    embed_images,
+)
+from planche.core.errors import BadParameter
+
+EMBEDDERS = ("clip", "pixels")
+
+__all__ = [
+    "EMBEDDERS",
+    "Embedder",
+    "ModelIdentity",
+    "NoTextTower",
+    "WeightsUnavailable",
+    "embed_images",
+    "load_embedder",
+]
+
+
+def load_embedder(
+    embedder: str = "clip",
+    *,
+    model: str | None = None,
+    pretrained: str | None = None,
+    weights: Path | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    batch_size: int | None = None,
+    reserve_a_core: bool = False,
+) -> Embedder:
+    """Build an embedder by name; CLIP options are refused for `pixels`."""
+    if embedder == "pixels":
+        given = [n for n, v in (("model", model), ("pretrained", pretrained), ("weights", weights))
+                 if v is not None]  # fmt: skip
+        if given:
+            raise BadParameter(given[0], locals()[given[0]], "nothing: pixels has no weights")
+        from planche.core.embedders.pixels import PixelsEmbedder
+
+        return PixelsEmbedder()
+    if embedder == "clip":
+        from planche.core.embedders.clip import DEFAULT_MODEL, DEFAULT_PRETRAINED, ClipEmbedder
+
+        return ClipEmbedder(
+            model or DEFAULT_MODEL,
+            pretrained or (None if weights or (model or "").startswith("hf-hub:")
+                           else DEFAULT_PRETRAINED),
+            weights,
+            device=device,
+            precision=precision,
+            batch_size=batch_size,
+            reserve_a_core=reserve_a_core,
+        )  # fmt: skip
+    raise BadParameter("embedder", embedder, " or ".join(EMBEDDERS))

@@ -1,0 +1,80 @@
+"""What every embedder offers, and the errors they share.
+
+An embedder turns pictures (and, where it has a text tower, words) into
+L2-normalised float32 vectors. Work is split in two so that a pipeline can
+overlap them: `prepare` (per image, thread-safe, runs in the decoding pool)
+and `embed_prepared` (per batch, runs the model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+from PIL import Image
+
+from planche.core.errors import PlancheError
+
+
+class NoTextTower(PlancheError):
+    def __init__(self, embedder: str) -> None:
+        super().__init__(
+            f"the {embedder} embedder has no text tower and cannot search by text; "
+            "use a CLIP model (--embedder clip) for text queries"
+        )
+
+
+class WeightsUnavailable(PlancheError):
+    """Model weights are neither given, nor cached, nor downloadable now."""
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What makes two sets of vectors comparable: stored as a models row."""
+
+    embedder: str
+    name: str
+    pretrained: str | None
+    weights_hash: str | None
+    dim: int
+    precision: str
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """How the status line and every result name the model."""
+        tag = f"/{self.pretrained}" if self.pretrained else ""
+        return f"{self.embedder}:{self.name}{tag} ({self.precision})"
+
+
+class Embedder(Protocol):
+    identity: ModelIdentity
+    # "file": decoded from the original file at model resolution;
+    # "thumbnail": the stored thumbnail is enough (and much cheaper).
+    source: Literal["file", "thumbnail"]
+    # Longest side the decoder must keep (JPEG draft decoding may go lower).
+    input_size: int
+    batch_size: int
+    device: str
+
+    @property
+    def has_text(self) -> bool: ...
+
+    def prepare(self, image: Image.Image) -> Any: ...
+
+    def embed_prepared(self, batch: Sequence[Any]) -> np.ndarray: ...
+
+    def embed_text(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def embed_images(embedder: Embedder, images: Sequence[Image.Image]) -> np.ndarray:
+    """Vectors for in-memory pictures (RGB), one row each."""
+    return embedder.embed_prepared([embedder.prepare(image) for image in images])
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)

@@ -1,0 +1,163 @@
+"""CLIP through open_clip: images and text in one space.
+
+torch and open_clip are imported when a `ClipEmbedder` is built, never when
+this module is imported, so the CLI and the app start without them.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from PIL import Image
+
+from planche.core.embedders import weights as weights_module
+from planche.core.embedders.base import ModelIdentity
+from planche.core.embedders.device import (
+    configure_cpu_threads,
+    default_batch_size,
+    resolve_device,
+    resolve_precision,
+)
+from planche.core.errors import BadParameter, PlancheError
+
+DEFAULT_MODEL = "ViT-B-32"
+DEFAULT_PRETRAINED = "openai"
+
+log = logging.getLogger(__name__)
+
+
+class ClipEmbedder:
+    source: Literal["file", "thumbnail"] = "file"
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        pretrained: str | None = DEFAULT_PRETRAINED,
+        weights: Path | None = None,
+        *,
+        device: str = "auto",
+        precision: str = "auto",
+        batch_size: int | None = None,
+        reserve_a_core: bool = False,
+    ) -> None:
+        if batch_size is not None and not 1 <= batch_size <= 4096:
+            raise BadParameter("batch_size", batch_size, "a whole number from 1 to 4096")
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(self.device, precision)
+        resolved = weights_module.resolve(model, None if weights else pretrained, weights)
+
+        import open_clip
+        import torch
+
+        self._torch = torch
+        if self.device == "cpu":
+            configure_cpu_threads(reserve_one=reserve_a_core)
+        tag = resolved.tag_config
+        try:
+            model_obj, _, preprocess = open_clip.create_model_and_transforms(
+                resolved.model,
+                pretrained=str(resolved.checkpoint) if resolved.checkpoint else None,
+                device=self.device,
+                force_quick_gelu=bool(tag.get("quick_gelu", False)),
+                image_mean=tag.get("mean"),
+                image_std=tag.get("std"),
+                image_interpolation=tag.get("interpolation"),
+                image_resize_mode=tag.get("resize_mode"),
+                weights_only=True,
+            )
+        except pickle.UnpicklingError:
+            raise PlancheError(
+                f"cannot load CLIP weights from {resolved.checkpoint}: the file holds more than "
+                "tensors (pickled objects), and planche does not run code from checkpoints; "
+                "convert it to .safetensors"
+            ) from None
+        except (RuntimeError, ValueError, OSError, KeyError) as exc:
+            where = resolved.checkpoint or resolved.model
+            detail = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+            raise PlancheError(f"cannot load CLIP weights from {where}: {detail}") from None
+        model_obj.eval()
+        if self.precision == "bf16":
+            model_obj = model_obj.to(torch.bfloat16)
+        self._model = model_obj
+        self._preprocess = preprocess
+        self._tokenizer = open_clip.get_tokenizer(resolved.model)
+        self._input_dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
+        self.batch_size = batch_size or default_batch_size(self.device)
+        image_size = getattr(model_obj.visual, "image_size", 224)
+        self.input_size = int(max(image_size) if isinstance(image_size, tuple) else image_size)
+        with torch.inference_mode():
+            probe = model_obj.encode_text(self._tokenizer(["a photo"]).to(self.device))
+        checkpoint = weights_module.checkpoint_file(resolved)
+        self.identity = ModelIdentity(
+            embedder="clip",
+            name=resolved.display_name,
+            pretrained=resolved.pretrained,
+            weights_hash=(
+                weights_module.file_sha256(checkpoint)[:16]
+                if checkpoint and resolved.pretrained is None
+                else None
+            ),
+            dim=int(probe.shape[-1]),
+            precision=self.precision,
+            preprocessing={"image_size": self.input_size, "transform": repr(preprocess)},
+        )
+
+    @property
+    def has_text(self) -> bool:
+        return True
+
+    def prepare(self, image: Image.Image) -> Any:
+        return self._preprocess(image)
+
+    def embed_prepared(self, batch: Sequence[Any]) -> np.ndarray:
+        if not batch:
+            return np.zeros((0, self.identity.dim), dtype=np.float32)
+        torch = self._torch
+        pixels = torch.stack(list(batch))
+        chunks = []
+        start = 0
+        while start < len(batch):
+            chunk = pixels[start : start + self.batch_size]
+            try:
+                chunks.append(self._encode_images(chunk))
+            except torch.cuda.OutOfMemoryError:
+                if self.batch_size == 1:
+                    raise PlancheError("the GPU is out of memory even at batch size 1") from None
+                self.batch_size = max(1, self.batch_size // 2)
+                log.warning("GPU out of memory: batch size lowered to %d", self.batch_size)
+                torch.cuda.empty_cache()
+                continue
+            start += len(chunk)
+        return np.concatenate(chunks)
+
+    def _encode_images(self, pixels: Any) -> np.ndarray:
+        torch = self._torch
+        pixels = pixels.to(self.device, dtype=self._input_dtype, non_blocking=True)
+        with torch.inference_mode(), self._autocast():
+            features = self._model.encode_image(pixels)
+        return self._normalised(features)
+
+    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts or any(not t.strip() for t in texts):
+            raise BadParameter("text", list(texts), "one or more non-empty phrases")
+        torch = self._torch
+        tokens = self._tokenizer(list(texts)).to(self.device)
+        with torch.inference_mode(), self._autocast():
+            features = self._model.encode_text(tokens)
+        return self._normalised(features)
+
+    def _autocast(self) -> Any:
+        torch = self._torch
+        if self.device.startswith("cuda") and self.precision == "fp16":
+            return torch.autocast("cuda", dtype=torch.float16)
+        return torch.autocast("cpu", enabled=False)
+
+    def _normalised(self, features: Any) -> np.ndarray:
+        torch = self._torch
+        features = torch.nn.functional.normalize(features.float(), dim=-1)
+        return features.cpu().numpy().astype(np.float32, copy=False)

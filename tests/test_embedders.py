@@ -1,0 +1,193 @@
+"""Embedders: CLIP loaded from a local checkpoint through the real path, and pixels."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import time
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance
+
+from conftest import TINY_CLIP, photo_like, run_cli, write_good_images
+from planche.core.embed import embed_project
+from planche.core.embedders import (
+    NoTextTower,
+    WeightsUnavailable,
+    embed_images,
+    load_embedder,
+)
+from planche.core.errors import BadParameter, PlancheError
+from planche.core.ingest import import_folder
+from planche.core.progress import CancelToken
+from planche.core.store import open_store
+
+
+@pytest.fixture(scope="module")
+def clip(tiny_clip):
+    return load_embedder("clip", weights=tiny_clip, precision="fp32")
+
+
+def _variants(img: Image.Image) -> list[Image.Image]:
+    w, h = img.size
+    out = io.BytesIO()
+    img.save(out, format="JPEG", quality=35)
+    return [
+        img.resize((w // 2, h // 2)),
+        Image.open(io.BytesIO(out.getvalue())).convert("RGB"),
+        ImageEnhance.Brightness(img).enhance(1.2),
+        img.crop((int(w * 0.03), int(h * 0.03), int(w * 0.97), int(h * 0.97))),
+    ]
+
+
+def test_clip_vectors_are_normalised_deterministic_and_of_the_model_dim(clip, tiny_clip):
+    images = [photo_like(i) for i in range(5)]
+    first = embed_images(clip, images)
+    again = embed_images(load_embedder("clip", weights=tiny_clip, precision="fp32"), images)
+    assert first.shape == (5, TINY_CLIP["embed_dim"]) and first.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(first, again, atol=1e-6)
+    assert clip.identity.dim == TINY_CLIP["embed_dim"]
+    assert clip.identity.weights_hash, "a local checkpoint is identified by its content"
+
+
+def test_text_and_images_share_one_space(clip):
+    text = clip.embed_text(["a red square", "a forest"])
+    image = embed_images(clip, [photo_like(1)])
+    assert text.shape == (2, image.shape[1])
+    np.testing.assert_allclose(np.linalg.norm(text, axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(text[0], text[1]), "different phrases get different vectors"
+    with pytest.raises(BadParameter, match="text"):
+        clip.embed_text([" "])
+
+
+def test_bf16_agrees_with_fp32(tiny_clip, clip):
+    bf16 = load_embedder("clip", weights=tiny_clip, precision="bf16")
+    images = [photo_like(i, (64, 64)) for i in range(4)]
+    cosines = (embed_images(bf16, images) * embed_images(clip, images)).sum(axis=1)
+    assert bf16.identity.precision == "bf16"
+    assert cosines.min() > 0.98
+
+
+def test_checkpoints_are_loaded_as_weights_only(tmp_path, tiny_clip):
+    import open_clip
+    import torch
+
+    config = tmp_path / "planche-tiny.json"
+    config.write_text(json.dumps(TINY_CLIP))
+    open_clip.add_model_config(config)  # an architecture by name, as built-ins are
+    state = open_clip.create_model(f"local-dir:{tiny_clip}").state_dict()
+    plain = tmp_path / "plain.pt"
+    torch.save(state, plain)
+    embedder = load_embedder("clip", model="planche-tiny", weights=plain)
+    assert embedder.identity.dim == TINY_CLIP["embed_dim"]
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (marker.write_text, ("code ran",))
+
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps({"state_dict": Payload()}))
+    with pytest.raises(PlancheError, match="cannot load CLIP weights"):
+        load_embedder("clip", model="planche-tiny", weights=evil)
+    assert not marker.exists(), "a checkpoint never runs code"
+
+
+def test_missing_weights_fail_fast_with_a_way_forward():
+    started = time.monotonic()
+    with pytest.raises(WeightsUnavailable) as info:
+        load_embedder("clip")
+    assert time.monotonic() - started < 5
+    message = str(info.value)
+    assert "ViT-B-32/openai" in message and "--weights" in message
+
+
+def test_bad_embedder_parameters_name_the_parameter(tiny_clip):
+    with pytest.raises(BadParameter, match="pretrained='nope'.*openai"):
+        load_embedder("clip", pretrained="nope")
+    with pytest.raises(BadParameter, match="model='ViT-Nope'"):
+        load_embedder("clip", model="ViT-Nope")
+    with pytest.raises(BadParameter, match="weights="):
+        load_embedder("clip", weights=tiny_clip / "missing")
+    with pytest.raises(BadParameter, match="device='cuda'"):
+        load_embedder("clip", weights=tiny_clip, device="cuda")
+    with pytest.raises(BadParameter, match="precision='fp8'"):
+        load_embedder("clip", weights=tiny_clip, precision="fp8")
+    with pytest.raises(BadParameter, match="embedder='sift'"):
+        load_embedder("sift")
+    with pytest.raises(BadParameter, match="weights"):
+        load_embedder("pixels", weights=tiny_clip)
+
+
+def test_pixels_finds_near_duplicate_variants_first():
+    pixels = load_embedder("pixels")
+    originals = [photo_like(seed, (160, 120)) for seed in range(12)]
+    index = embed_images(pixels, originals)
+    for k, original in enumerate(originals[:4]):
+        for variant in _variants(original):
+            scores = index @ embed_images(pixels, [variant])[0]
+            assert int(np.argmax(scores)) == k
+            assert scores[k] > 0.95
+            assert np.delete(scores, k).max() < scores[k] - 0.05
+    with pytest.raises(NoTextTower, match="pixels"):
+        pixels.embed_text(["a cat"])
+
+
+def test_embedding_a_project_is_resumable_and_models_coexist(tmp_path, project, clip):
+    folder = tmp_path / "photos"
+    paths = write_good_images(folder, 30)
+    import_folder(folder, project)
+    token = CancelToken()
+
+    def stop_early(event):
+        if event.done >= 5:
+            token.cancel()
+
+    clip.batch_size = 4
+    first = embed_project(project, clip, progress=stop_early, cancel=token, workers=1)
+    assert first.cancelled and 0 < first.embedded < 30
+    paths[-1].unlink()  # a file gone since the import
+    rest = embed_project(project, clip)
+    assert rest.already == first.embedded
+    assert rest.embedded + first.embedded == 29
+    assert len(rest.failed) == 1 and "cannot read" in rest.failed[0][1]
+    pixels = embed_project(project, load_embedder("pixels"))
+    assert pixels.embedded == 30, "pixels reads stored thumbnails, not the files"
+    with open_store(project, read_only=True) as store:
+        counts = {m.embedder: store.embedding_count(m.id) for m in store.models()}
+    assert counts == {"clip": 29, "pixels": 30}
+
+
+def test_cli_import_embeds_with_a_local_checkpoint(tmp_path, project, tiny_clip):
+    write_good_images(tmp_path / "photos", 6)
+    result = run_cli(
+        "import", str(tmp_path / "photos"), "--project", str(project),
+        "--weights", str(tiny_clip), "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["new"] == 6
+    assert report["embedding"]["embedded"] == 6
+    assert report["embedding"]["model"].startswith("clip:")
+    info = json.loads(run_cli("info", "--project", str(project), "--json").stdout)
+    assert [(m["embedder"], m["vectors"]) for m in info["models"]] == [("clip", 6)]
+
+
+def test_cli_without_weights_says_so_before_importing(tmp_path, project):
+    write_good_images(tmp_path / "photos", 2)
+    started = time.monotonic()
+    result = run_cli("import", str(tmp_path / "photos"), "--project", str(project))
+    assert time.monotonic() - started < 20  # interpreter, torch and open_clip start-up
+    assert result.returncode == 2
+    assert "--weights" in result.stderr and "Traceback" not in result.stderr
+    assert not project.exists(), "nothing was imported with an embedder that cannot run"
+    models = run_cli("models", "--json")
+    known = json.loads(models.stdout)["known"]
+    assert {"embedder": "clip", "model": "ViT-B-32", "pretrained": "openai"}.items() <= {
+        k: v for k, v in known[1].items()
+    }.items()
+    assert known[1]["available"] is False

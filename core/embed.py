@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from planche.core.decode import BadImage, decode
-from planche.core.embedders import Embedder
+from planche.core.embedders.base import Embedder, decode_size
 from planche.core.parallel import default_workers, ordered_map
 from planche.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
 from planche.core.store import ModelRow, open_store
@@ -139,7 +139,7 @@ def _prepare_one(embedder: Embedder, image_id: int, source: bytes | list[str]) -
     for path in source:
         try:
             data = Path(path).read_bytes()
-            decoded = decode(data, target_size=embedder.input_size)
+            decoded = decode(data, target_size=decode_size(embedder))
         except OSError as exc:
             reasons.append(f"{path}: cannot read ({exc.strerror or exc})")
             continue

@@ -17,15 +17,19 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
+
+from PIL import Image
 
 from planche.core.decode import DEFAULT_MAX_PIXELS, BadImage, decode, thumbnail_bytes
+from planche.core.embedders.base import Embedder, decode_size
 from planche.core.errors import BadParameter
-from planche.core.parallel import ordered_map
+from planche.core.parallel import default_workers, ordered_map
 from planche.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
 from planche.core.scan import Candidate, ScanProblem, scan
-from planche.core.store import ErrorRow, FileRow, NewImage, open_store
+from planche.core.store import ErrorRow, FileRow, ImportVectors, NewImage, Store, open_store
 from planche.core.text import is_valid_utf8, printable
 
 THUMBNAIL_SIZE = 128
@@ -46,6 +50,7 @@ class ImportSummary:
     duplicates: int = 0  # new files whose content the project already had
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     failed_before: int = 0  # unchanged files that failed in an earlier run
+    embedded: int = 0  # new images given a vector in the same pass
     seconds: float = 0.0
     cancelled: bool = False
 
@@ -54,6 +59,7 @@ class ImportSummary:
             "folder": self.folder,
             "project": self.project,
             "new": self.new,
+            "embedded": self.embedded,
             "known": self.known,
             "updated": self.updated,
             "duplicates": self.duplicates,
@@ -71,6 +77,7 @@ class _Read:
     candidate: Candidate
     sha256: str | None = None
     image: NewImage | None = None  # None when the content was already known
+    prepared: Any = None  # model input, when the import also embeds
     error: str | None = None
 
 
@@ -79,6 +86,7 @@ class _Batch:
     images: list[NewImage] = field(default_factory=list)
     files: list[FileRow] = field(default_factory=list)
     errors: list[ErrorRow] = field(default_factory=list)
+    prepared: list[tuple[str, Any]] = field(default_factory=list)  # (sha256, model input)
 
     def __len__(self) -> int:
         return len(self.files) + len(self.errors)
@@ -93,12 +101,18 @@ def import_folder(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
+    embedder: Embedder | None = None,
 ) -> ImportSummary:
     """Import every image under `folder` into `project` (created if missing).
 
     Bad files are recorded with their reason and the import goes on. When
     `cancel` is set, the batch in hand is committed and the summary says
     `cancelled`; running the import again continues where it stopped.
+
+    With an `embedder`, each new image is embedded from the picture decoded
+    for its thumbnail, so files are read and decoded once, and its vector is
+    stored in the same transaction as the image. (Images already in the
+    project are left to `embed_project`.)
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
@@ -118,6 +132,9 @@ def import_folder(
         known_failures = store.known_failures()
         known_hashes = store.known_hashes()
         summary.project = str(store.path)
+        committer = _Committer(project, embedder, store)
+    if embedder is not None:
+        batch_size = max(batch_size, embedder.batch_size)
 
     progress(ProgressEvent("scan", 0, None, str(folder)))
     to_read: list[Candidate] = []
@@ -141,18 +158,18 @@ def import_folder(
     last_commit = time.monotonic()
     done = 0
     try:
-        for read in _read_all(to_read, known_hashes, max_pixels, workers, cancel):
+        for read in _read_all(to_read, known_hashes, max_pixels, workers, cancel, embedder):
             done += 1
             _account(read, known_files, known_hashes, batch, summary)
             if len(batch) >= batch_size or time.monotonic() - last_commit > _COMMIT_EVERY_S:
-                _commit(project, batch)
+                summary.embedded += committer.commit(batch)
                 batch = _Batch()
                 last_commit = time.monotonic()
             progress(ProgressEvent("import", done, total, read.candidate.path))
     except KeyboardInterrupt:
         summary.cancelled = True
     summary.cancelled = summary.cancelled or cancel.cancelled
-    _commit(project, batch)
+    summary.embedded += committer.commit(batch)
     summary.seconds = time.monotonic() - started
     with open_store(project, wait_s=_IMPORT_LOCK_WAIT_S) as store:
         store.append_journal(
@@ -180,6 +197,8 @@ def _account(
     previous = known_files.get(candidate.path)
     if read.image is not None and read.sha256 not in known_hashes:
         batch.images.append(read.image)
+        if read.prepared is not None:
+            batch.prepared.append((read.sha256, read.prepared))
         known_hashes.add(read.sha256)
         summary.new += 1
         if previous is not None:
@@ -192,11 +211,27 @@ def _account(
     batch.files.append(FileRow(candidate.path, read.sha256, candidate.size, candidate.mtime))
 
 
-def _commit(project: Path | str, batch: _Batch) -> None:
-    if not len(batch):
-        return
-    with open_store(project, wait_s=_IMPORT_LOCK_WAIT_S) as store:
-        store.write_import_batch(batch.images, batch.files, batch.errors)
+class _Committer:
+    """Writes batches, first running the model over the batch's new images."""
+
+    def __init__(self, project: Path | str, embedder: Embedder | None, store: Store) -> None:
+        self.project = project
+        self.embedder = embedder
+        self.model = (
+            store.register_model(**asdict(embedder.identity)) if embedder is not None else None
+        )
+
+    def commit(self, batch: _Batch) -> int:
+        """Store the batch; return how many vectors went with it."""
+        if not len(batch):
+            return 0
+        vectors = None
+        if self.embedder is not None and self.model is not None and batch.prepared:
+            matrix = self.embedder.embed_prepared([tensor for _, tensor in batch.prepared])
+            vectors = ImportVectors(self.model, [sha for sha, _ in batch.prepared], matrix)
+        with open_store(self.project, wait_s=_IMPORT_LOCK_WAIT_S) as store:
+            store.write_import_batch(batch.images, batch.files, batch.errors, vectors)
+        return len(batch.prepared)
 
 
 def _read_all(
@@ -205,14 +240,22 @@ def _read_all(
     max_pixels: int,
     workers: int | None,
     cancel: CancelToken,
+    embedder: Embedder | None,
 ) -> Iterator[_Read]:
     def read(candidate: Candidate) -> _Read:
-        return _read_one(candidate, known_hashes, max_pixels)
+        return _read_one(candidate, known_hashes, max_pixels, embedder)
 
-    return ordered_map(read, candidates, workers=workers, cancel=cancel, name="planche-read")
+    workers = workers or default_workers()
+    # Keep the model fed: a whole batch decoded ahead while it runs.
+    window = max(workers * 4, 2 * embedder.batch_size) if embedder else None
+    return ordered_map(
+        read, candidates, workers=workers, window=window, cancel=cancel, name="planche-read"
+    )
 
 
-def _read_one(candidate: Candidate, known_hashes: set[str], max_pixels: int) -> _Read:
+def _read_one(
+    candidate: Candidate, known_hashes: set[str], max_pixels: int, embedder: Embedder | None
+) -> _Read:
     try:
         with open(candidate.path, "rb") as handle:
             data = handle.read()
@@ -222,8 +265,10 @@ def _read_one(candidate: Candidate, known_hashes: set[str], max_pixels: int) -> 
     if sha256 in known_hashes:
         return _Read(candidate, sha256)
     try:
-        decoded = decode(data, max_pixels=max_pixels, target_size=THUMBNAIL_SIZE * 2)
+        target = decode_size(embedder) if embedder else THUMBNAIL_SIZE * 2
+        decoded = decode(data, max_pixels=max_pixels, target_size=target)
         thumb = thumbnail_bytes(decoded.image, THUMBNAIL_SIZE)
+        prepared = _prepare(embedder, decoded.image, thumb) if embedder else None
     except BadImage as exc:
         return _Read(candidate, sha256, error=str(exc))
     except Exception as exc:  # noqa: BLE001 - one odd file must not stop the import
@@ -237,4 +282,12 @@ def _read_one(candidate: Candidate, known_hashes: set[str], max_pixels: int) -> 
         exif_date=decoded.exif_date,
         thumbnail=thumb,
     )
-    return _Read(candidate, sha256, image)
+    return _Read(candidate, sha256, image, prepared)
+
+
+def _prepare(embedder: Embedder, image: Image.Image, thumbnail: bytes) -> Any:
+    # An embedder that works from thumbnails must see the stored thumbnail,
+    # so its vectors do not depend on whether it ran during the import or after.
+    if embedder.source == "thumbnail":
+        image = decode(thumbnail).image
+    return embedder.prepare(image)

@@ -166,6 +166,18 @@ class ErrorRow:
 
 
 @dataclass(frozen=True)
+class ImportVectors:
+    """Vectors of images identified by content, for `write_import_batch`."""
+
+    model: ModelRow
+    sha256: list[str]
+    matrix: np.ndarray
+
+    def as_arrow(self) -> pa.Table:
+        return pa.table({"sha256": self.sha256, "vector": _vector_column(self.matrix, self.model)})
+
+
+@dataclass(frozen=True)
 class KnownFile:
     size: int
     mtime: float
@@ -181,6 +193,13 @@ class ModelRow:
     weights_hash: str | None
     dim: int
     precision: str
+
+
+def _vector_column(vectors: np.ndarray, model: ModelRow) -> pa.FixedSizeListArray:
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[1] != model.dim:
+        raise ValueError(f"expected vectors of dim {model.dim}, got shape {vectors.shape}")
+    return pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), model.dim)
 
 
 def _now() -> datetime:
@@ -320,13 +339,15 @@ class Store:
         images: Sequence[NewImage],
         files: Sequence[FileRow],
         errors: Sequence[ErrorRow],
+        vectors: ImportVectors | None = None,
     ) -> None:
         """Store one batch of an import atomically.
 
         `files` may point at images of this batch or at images already stored
         (matched by sha256). A file whose content changed is re-pointed, and an
         image no file points at any more is removed with everything attached.
-        A path that imports cleanly loses its earlier error, if any.
+        A path that imports cleanly loses its earlier error, if any. `vectors`,
+        computed during the import, land in the same transaction as their images.
         """
         now = _now()
         with self._transaction():
@@ -383,6 +404,13 @@ class Store:
                     "INSERT OR REPLACE INTO import_errors VALUES (?, ?, ?, ?, ?)",
                     [(e.path, e.reason, e.size, e.mtime, now) for e in errors],
                 )
+            if vectors is not None and vectors.sha256:
+                self._con.register("batch_vectors", vectors.as_arrow())
+                self._con.execute(
+                    f"INSERT OR REPLACE INTO {self._embedding_table(vectors.model.id)} "
+                    "SELECT i.id, b.vector FROM batch_vectors b JOIN images i USING (sha256)"
+                )
+                self._con.unregister("batch_vectors")
 
     def _delete_unreferenced_images(self, candidates: Sequence[int]) -> None:
         orphans = [
@@ -505,12 +533,9 @@ class Store:
         return [row[0] for row in rows]
 
     def write_embeddings(self, model: ModelRow, image_ids: Sequence[int], vectors: Any) -> None:
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.shape != (len(image_ids), model.dim):
-            raise ValueError(
-                f"expected {len(image_ids)} vectors of dim {model.dim}, got {vectors.shape}"
-            )
-        column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), model.dim)
+        if len(vectors) != len(image_ids):
+            raise ValueError(f"expected {len(image_ids)} vectors, got {len(vectors)}")
+        column = _vector_column(vectors, model)
         table = pa.table({"image_id": pa.array(image_ids, pa.int32()), "vector": column})
         with self._transaction():
             self._con.register("batch_vectors", table)

@@ -171,7 +171,8 @@ def test_cli_import_embeds_with_a_local_checkpoint(tmp_path, project, tiny_clip)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["new"] == 6
-    assert report["embedding"]["embedded"] == 6
+    assert report["embedded"] == 6, "new images are embedded in the import's own pass"
+    assert report["embedding"]["embedded"] == 0
     assert report["embedding"]["model"].startswith("clip:")
     info = json.loads(run_cli("info", "--project", str(project), "--json").stdout)
     assert [(m["embedder"], m["vectors"]) for m in info["models"]] == [("clip", 6)]
@@ -191,3 +192,28 @@ def test_cli_without_weights_says_so_before_importing(tmp_path, project):
         k: v for k, v in known[1].items()
     }.items()
     assert known[1]["available"] is False
+
+
+@pytest.mark.parametrize("name", ["clip", "pixels"])
+def test_embedding_during_import_equals_embedding_after(tmp_path, clip, name):
+    embedder = clip if name == "clip" else load_embedder("pixels")
+    folder = tmp_path / "photos"
+    write_good_images(folder, 8)
+    photo_like(77, (1200, 900)).save(folder / "big.jpg", quality=90)  # decoded in draft mode
+    during, after = tmp_path / "during.duckdb", tmp_path / "after.duckdb"
+
+    summary = import_folder(folder, during, embedder=embedder)
+    import_folder(folder, after)
+    embed_project(after, embedder)
+
+    assert summary.embedded == 9
+    vectors = []
+    for project in (during, after):
+        with open_store(project, read_only=True) as store:
+            (model,) = store.models()
+            by_sha = {row["id"]: row["sha256"] for row in store.image_rows()}
+            ids, matrix = store.read_embeddings(model)
+        vectors.append({by_sha[i]: v for i, v in zip(ids, matrix, strict=True)})
+    assert vectors[0].keys() == vectors[1].keys() and len(vectors[0]) == 9
+    for sha, vector in vectors[0].items():
+        np.testing.assert_allclose(vector, vectors[1][sha], atol=1e-5)

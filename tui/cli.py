@@ -25,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from planche.core import embed, ingest
-from planche.core.embedders import EMBEDDERS, WeightsUnavailable, load_embedder
+from planche.core.embedders import EMBEDDERS, Embedder, WeightsUnavailable, load_embedder
 from planche.core.errors import Cancelled, PlancheError
 from planche.core.progress import CancelToken, ProgressEvent
 from planche.core.project import project_info
@@ -205,7 +205,7 @@ def _add_embedder_options(
     group.add_argument("--batch-size", type=int, default=None, help="images per model call")
 
 
-def _embedder_from_args(args: argparse.Namespace, name: str | None = None):
+def _embedder_from_args(args: argparse.Namespace, name: str | None = None) -> Embedder:
     return load_embedder(
         name or args.embedder,
         model=args.model,
@@ -217,7 +217,9 @@ def _embedder_from_args(args: argparse.Namespace, name: str | None = None):
     )
 
 
-def _embed_with_progress(project: Path, embedder, args: argparse.Namespace):
+def _embed_with_progress(
+    project: Path, embedder: Embedder, args: argparse.Namespace
+) -> embed.EmbedSummary:
     reporter = _ProgressReporter(label="embed", unit="images")
     try:
         return embed.embed_project(project, embedder, progress=reporter, workers=args.workers)
@@ -225,13 +227,17 @@ def _embed_with_progress(project: Path, embedder, args: argparse.Namespace):
         reporter.close()
 
 
-def _print_embed(summary: embed.EmbedSummary) -> None:
-    line = (
-        f"Embedded {summary.embedded} images with {summary.model} on {summary.device} "
-        f"in {summary.seconds:.1f} s ({summary.images_per_s:.0f} images/s)"
-    )
-    if summary.already:
-        line += f"; {summary.already} already had a vector"
+def _print_embed(summary: embed.EmbedSummary, during_import: int = 0) -> None:
+    if during_import:
+        line = f"Embedded {during_import + summary.embedded} images with {summary.model}"
+        line += f" on {summary.device}, while importing"
+    else:
+        line = (
+            f"Embedded {summary.embedded} images with {summary.model} on {summary.device} "
+            f"in {summary.seconds:.1f} s ({summary.images_per_s:.0f} images/s)"
+        )
+    if summary.already - during_import:
+        line += f"; {summary.already - during_import} already had a vector"
     stdout.print(Text(line, style="bold"))
     if summary.cancelled:
         stdout.print("  stopped early: run again to continue", style="yellow")
@@ -286,9 +292,10 @@ def _run_import(args: argparse.Namespace) -> int:
     # Load the model first: missing weights should stop us in seconds, not
     # after a long import.
     embedder = None if args.embedder == "none" else _embedder_from_args(args)
-    summary = _import_with_progress(args.folder, args)
+    summary = _import_with_progress(args.folder, args, embedder)
     embedded = None
     if embedder is not None and not summary.cancelled:
+        # Images imported earlier without this model get their vectors now.
         embedded = _embed_with_progress(args.project, embedder, args)
     if args.json:
         result = summary.as_dict()
@@ -297,12 +304,14 @@ def _run_import(args: argparse.Namespace) -> int:
     else:
         _print_import(summary)
         if embedded:
-            _print_embed(embedded)
+            _print_embed(embedded, during_import=summary.embedded)
     cancelled = summary.cancelled or (embedded is not None and embedded.cancelled)
     return 130 if cancelled else 0
 
 
-def _import_with_progress(folder: Path, args: argparse.Namespace) -> ingest.ImportSummary:
+def _import_with_progress(
+    folder: Path, args: argparse.Namespace, embedder: Embedder | None
+) -> ingest.ImportSummary:
     cancel = CancelToken()
     reporter = _ProgressReporter(label="import")
     try:
@@ -313,6 +322,7 @@ def _import_with_progress(folder: Path, args: argparse.Namespace) -> ingest.Impo
             max_pixels=args.max_pixels,
             progress=reporter,
             cancel=cancel,
+            embedder=embedder,
         )
     finally:
         reporter.close()
@@ -330,6 +340,8 @@ class _ProgressReporter:
         self._last_line = 0.0
 
     def __call__(self, event: ProgressEvent) -> None:
+        if event.total == 0:
+            return
         if event.total is None:
             if not self._live:
                 stderr.print(f"{self.label}: scanning {printable(event.detail)}")
@@ -445,7 +457,7 @@ def _run_demo(args: argparse.Namespace) -> int:
                 f"{made.bad_files} bad files (see SOURCES.md there)."
             )
     embedder = _demo_embedder(args)
-    summary = _import_with_progress(folder, args)
+    summary = _import_with_progress(folder, args, embedder)
     embedded = _embed_with_progress(project, embedder, args)
     if args.json:
         report = {
@@ -456,12 +468,12 @@ def _run_demo(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2, default=str))
     else:
         _print_import(summary)
-        _print_embed(embedded)
+        _print_embed(embedded, during_import=summary.embedded)
         _print_info(project_info(project))
     return 130 if summary.cancelled or embedded.cancelled else 0
 
 
-def _demo_embedder(args: argparse.Namespace):
+def _demo_embedder(args: argparse.Namespace) -> Embedder:
     if args.embedder != "auto":
         return _embedder_from_args(args)
     try:

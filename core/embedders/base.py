@@ -69,6 +69,16 @@ class Embedder(Protocol):
     def embed_text(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
+# JPEGs are decoded for a model at no less than this many pixels per side (the
+# import decodes at this size for its thumbnails anyway), so a picture gives the
+# same vector whether it is embedded during the import or after it.
+MIN_DECODE_SIZE = 256
+
+
+def decode_size(embedder: Embedder) -> int:
+    return max(MIN_DECODE_SIZE, embedder.input_size)
+
+
 def embed_images(embedder: Embedder, images: Sequence[Image.Image]) -> np.ndarray:
     """Vectors for in-memory pictures (RGB), one row each."""
     return embedder.embed_prepared([embedder.prepare(image) for image in images])

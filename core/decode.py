@@ -34,6 +34,10 @@ DEFAULT_MAX_PIXELS = 2 * 89_478_485
 Image.MAX_IMAGE_PIXELS = None
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
+# Longest side of the stored thumbnails: the grid's half-cell images and the
+# pixels embedder are made from them.
+THUMBNAIL_SIZE = 128
+
 IMAGE_SUFFIXES = frozenset(
     {
         ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".dib",

@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
-from planche.core.decode import BadImage, decode
+from planche.core.decode import THUMBNAIL_SIZE, BadImage, decode, thumbnail_bytes
 from planche.core.embedders.base import Embedder, decode_size
+from planche.core.errors import BadParameter
+from planche.core.index import update_index_if_present
 from planche.core.parallel import default_workers, ordered_map
 from planche.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
 from planche.core.store import ModelRow, open_store
@@ -115,6 +118,9 @@ def embed_project(
         summary.cancelled = True
     summary.embedded += _commit(project, model, pending_ids, pending_vectors)
     summary.cancelled = summary.cancelled or cancel.cancelled
+    if summary.embedded:
+        with open_store(project, read_only=True) as store:
+            update_index_if_present(store, model)
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -126,6 +132,31 @@ def _thumbnail_items(project: Path | str, todo: list[int]) -> Iterator[tuple[int
             thumbnails = store.thumbnails(chunk)
         for image_id in chunk:
             yield image_id, thumbnails[image_id]
+
+
+def prepare_decoded(embedder: Embedder, image: Image.Image, thumbnail: bytes | None = None) -> Any:
+    """Model input from a decoded picture, the way the pipeline makes it.
+
+    An embedder that works from thumbnails sees the stored thumbnail (made
+    here when not given), so its vectors do not depend on whether it ran
+    during the import, after it, or on a query file.
+    """
+    if embedder.source == "thumbnail":
+        image = decode(thumbnail or thumbnail_bytes(image, THUMBNAIL_SIZE)).image
+    return embedder.prepare(image)
+
+
+def embed_file(embedder: Embedder, path: Path) -> np.ndarray:
+    """The vector of an image file outside the project (a query)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BadParameter("image", str(path), f"a readable image file ({exc.strerror})") from None
+    try:
+        decoded = decode(data, target_size=decode_size(embedder))
+    except BadImage as exc:
+        raise BadParameter("image", str(path), f"an image file; this one is {exc}") from None
+    return embedder.embed_prepared([prepare_decoded(embedder, decoded.image)])[0]
 
 
 def _prepare_one(embedder: Embedder, image_id: int, source: bytes | list[str]) -> _Prepared:

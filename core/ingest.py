@@ -21,18 +21,23 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
-from planche.core.decode import DEFAULT_MAX_PIXELS, BadImage, decode, thumbnail_bytes
+from planche.core.decode import (
+    DEFAULT_MAX_PIXELS,
+    THUMBNAIL_SIZE,
+    BadImage,
+    decode,
+    thumbnail_bytes,
+)
+from planche.core.embed import prepare_decoded
 from planche.core.embedders.base import Embedder, decode_size
 from planche.core.errors import BadParameter
+from planche.core.index import update_index_if_present
 from planche.core.parallel import default_workers, ordered_map
 from planche.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
 from planche.core.scan import Candidate, ScanProblem, scan
 from planche.core.store import ErrorRow, FileRow, ImportVectors, NewImage, Store, open_store
 from planche.core.text import is_valid_utf8, printable
 
-THUMBNAIL_SIZE = 128
 # Commit at least this often so a kill loses little and other processes get the file.
 _COMMIT_EVERY_S = 2.0
 # A busy project (the app, another import) is waited for longer than a quick
@@ -172,6 +177,8 @@ def import_folder(
     summary.embedded += committer.commit(batch)
     summary.seconds = time.monotonic() - started
     with open_store(project, wait_s=_IMPORT_LOCK_WAIT_S) as store:
+        if committer.model is not None and summary.embedded:
+            update_index_if_present(store, committer.model)
         store.append_journal(
             "import",
             {"folder": summary.folder, "max_pixels": max_pixels},
@@ -268,7 +275,7 @@ def _read_one(
         target = decode_size(embedder) if embedder else THUMBNAIL_SIZE * 2
         decoded = decode(data, max_pixels=max_pixels, target_size=target)
         thumb = thumbnail_bytes(decoded.image, THUMBNAIL_SIZE)
-        prepared = _prepare(embedder, decoded.image, thumb) if embedder else None
+        prepared = prepare_decoded(embedder, decoded.image, thumb) if embedder else None
     except BadImage as exc:
         return _Read(candidate, sha256, error=str(exc))
     except Exception as exc:  # noqa: BLE001 - one odd file must not stop the import
@@ -283,11 +290,3 @@ def _read_one(
         thumbnail=thumb,
     )
     return _Read(candidate, sha256, image, prepared)
-
-
-def _prepare(embedder: Embedder, image: Image.Image, thumbnail: bytes) -> Any:
-    # An embedder that works from thumbnails must see the stored thumbnail,
-    # so its vectors do not depend on whether it ran during the import or after.
-    if embedder.source == "thumbnail":
-        image = decode(thumbnail).image
-    return embedder.prepare(image)

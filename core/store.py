@@ -19,7 +19,7 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -193,6 +193,22 @@ class ModelRow:
     weights_hash: str | None
     dim: int
     precision: str
+    preprocessing: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def label(self) -> str:
+        return model_label(self.embedder, self.name, self.pretrained, self.precision)
+
+
+def model_label(embedder: str, name: str, pretrained: str | None, precision: str) -> str:
+    """How the status line and every result name a model."""
+    tag = f"/{pretrained}" if pretrained else ""
+    return f"{embedder}:{name}{tag} ({precision})"
+
+
+def _model_row(row: Sequence[Any]) -> ModelRow:
+    *fields, preprocessing = row
+    return ModelRow(*fields, preprocessing=json.loads(preprocessing) if preprocessing else {})
 
 
 def _vector_column(vectors: np.ndarray, model: ModelRow) -> pa.FixedSizeListArray:
@@ -270,18 +286,24 @@ class Store:
         self._con = con
         self.path = path
 
+    def _fetch_one(self, sql: str, params: Sequence[Any] | None = None) -> tuple[Any, ...] | None:
+        # Fetch everything: DuckDB refuses new work on a connection while a
+        # result is still half read.
+        rows = self._con.execute(sql, params).fetchall()
+        return rows[0] if rows else None
+
     # -- schema -----------------------------------------------------------
 
     def schema_version(self) -> int:
-        has_table = self._con.execute(
+        has_table = self._fetch_one(
             "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_version'"
-        ).fetchone()
+        )
         if not has_table or has_table[0] == 0:
-            tables = self._con.execute("SELECT count(*) FROM duckdb_tables()").fetchone()
+            tables = self._fetch_one("SELECT count(*) FROM duckdb_tables()")
             if tables and tables[0] > 0:
                 raise ProjectInvalid(self.path, "it is a DuckDB file but not a planche project")
             return 0
-        row = self._con.execute("SELECT max(version) FROM schema_version").fetchone()
+        row = self._fetch_one("SELECT max(version) FROM schema_version")
         return int(row[0]) if row and row[0] is not None else 0
 
     def _check_schema(self, *, read_only: bool) -> None:
@@ -438,12 +460,12 @@ class Store:
     # -- reading ----------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
-        row = self._con.execute(
+        row = self._fetch_one(
             "SELECT (SELECT count(*) FROM images), (SELECT count(*) FROM files), "
             "(SELECT count(*) FROM import_errors), (SELECT count(*) FROM properties), "
             "(SELECT count(*) FROM tags), (SELECT count(*) FROM clusterings), "
             "(SELECT count(*) FROM journal)"
-        ).fetchone()
+        )
         assert row is not None
         keys = ("images", "files", "errors", "tag_properties", "tags", "clusterings", "journal")
         return dict(zip(keys, (int(v) for v in row), strict=True))
@@ -466,6 +488,14 @@ class Store:
         ).fetchall()
         return {image_id: paths for image_id, paths in rows}
 
+    def image_exists(self, image_id: int) -> bool:
+        row = self._fetch_one("SELECT count(*) FROM images WHERE id = ?", [image_id])
+        return bool(row and row[0])
+
+    def image_id_for_path(self, path: str) -> int | None:
+        row = self._fetch_one("SELECT image_id FROM files WHERE path = ?", [path])
+        return int(row[0]) if row else None
+
     def thumbnails(self, image_ids: Sequence[int]) -> dict[int, bytes]:
         rows = self._con.execute(
             "SELECT id, thumbnail FROM images WHERE id IN (SELECT unnest(?))", [list(image_ids)]
@@ -473,17 +503,17 @@ class Store:
         return {image_id: bytes(data) for image_id, data in rows}
 
     def thumbnail(self, image_id: int) -> bytes | None:
-        row = self._con.execute("SELECT thumbnail FROM images WHERE id = ?", [image_id]).fetchone()
+        row = self._fetch_one("SELECT thumbnail FROM images WHERE id = ?", [image_id])
         return bytes(row[0]) if row else None
 
     # -- models and embeddings -------------------------------------------
 
     def models(self) -> list[ModelRow]:
         rows = self._con.execute(
-            "SELECT id, embedder, name, pretrained, weights_hash, dim, precision "
+            "SELECT id, embedder, name, pretrained, weights_hash, dim, precision, preprocessing "
             "FROM models ORDER BY id"
         ).fetchall()
-        return [ModelRow(*row) for row in rows]
+        return [_model_row(row) for row in rows]
 
     @staticmethod
     def _embedding_table(model_id: int) -> str:
@@ -505,20 +535,21 @@ class Store:
         """Return the model row for this exact model, creating it and its table."""
         key = [embedder, name, pretrained, weights_hash, precision]
         query = (
-            "SELECT id, embedder, name, pretrained, weights_hash, dim, precision FROM models "
+            "SELECT id, embedder, name, pretrained, weights_hash, dim, precision, preprocessing "
+            "FROM models "
             "WHERE embedder = ? AND name = ? AND pretrained IS NOT DISTINCT FROM ? "
             "AND weights_hash IS NOT DISTINCT FROM ? AND precision = ?"
         )
-        row = self._con.execute(query, key).fetchone()
+        row = self._fetch_one(query, key)
         if row:
-            return ModelRow(*row)
+            return _model_row(row)
         with self._transaction():
             self._con.execute(
                 "INSERT INTO models (embedder, name, pretrained, weights_hash, dim, precision, "
                 "preprocessing, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [*key[:4], dim, precision, json.dumps(preprocessing or {}), _now()],
             )
-            created = ModelRow(*self._con.execute(query, key).fetchone())  # type: ignore[misc]
+            created = _model_row(self._fetch_one(query, key))  # type: ignore[arg-type]
             self._con.execute(
                 f"CREATE TABLE {self._embedding_table(created.id)} "
                 f"(image_id INTEGER PRIMARY KEY, vector FLOAT[{int(dim)}] NOT NULL)"
@@ -545,19 +576,47 @@ class Store:
             )
             self._con.unregister("batch_vectors")
 
-    def read_embeddings(self, model: ModelRow) -> tuple[np.ndarray, np.ndarray]:
-        """All vectors of one model as (image ids, float32 matrix), via Arrow."""
-        table = self._con.sql(
-            f"SELECT image_id, vector FROM {self._embedding_table(model.id)} ORDER BY image_id"
-        ).to_arrow_table()
+    def read_embeddings(
+        self, model: ModelRow, only: Sequence[int] | np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of one model as (image ids, float32 matrix), via Arrow.
+
+        All of them, or those of the image ids in `only`.
+        """
+        table_name = self._embedding_table(model.id)
+        if only is None:
+            relation = self._con.sql(f"SELECT image_id, vector FROM {table_name} ORDER BY image_id")
+        else:
+            wanted = pa.table({"image_id": pa.array(np.asarray(only), pa.int32())})
+            self._con.register("wanted_ids", wanted)
+            relation = self._con.sql(
+                f"SELECT e.image_id, e.vector FROM {table_name} e "
+                "JOIN wanted_ids USING (image_id) ORDER BY e.image_id"
+            )
+        table = relation.to_arrow_table()
+        if only is not None:
+            self._con.unregister("wanted_ids")
         ids = table.column("image_id").to_numpy()
         flat = table.column("vector").combine_chunks().flatten().to_numpy()
         return ids, flat.reshape(len(ids), model.dim).astype(np.float32, copy=False)
 
+    def read_embedding_ids(self, model_id: int) -> np.ndarray:
+        table = self._con.sql(
+            f"SELECT image_id FROM {self._embedding_table(model_id)} ORDER BY image_id"
+        ).to_arrow_table()
+        return table.column("image_id").to_numpy().astype(np.int64)
+
+    def embedding_fingerprint(self, model_id: int) -> tuple[int, int, int]:
+        """(count, sum, max) of the image ids that have a vector for the model."""
+        row = self._fetch_one(
+            "SELECT count(*), coalesce(sum(image_id), 0), coalesce(max(image_id), 0) "
+            f"FROM {self._embedding_table(model_id)}"
+        )
+        assert row is not None
+        return int(row[0]), int(row[1]), int(row[2])
+
     def embedding_count(self, model_id: int) -> int:
-        row = self._con.execute(
-            f"SELECT count(*) FROM {self._embedding_table(model_id)}"
-        ).fetchone()
+        row = self._fetch_one(f"SELECT count(*) FROM {self._embedding_table(model_id)}")
         return int(row[0]) if row else 0
 
     # -- journal ----------------------------------------------------------

@@ -27,8 +27,10 @@ from rich.text import Text
 from planche.core import embed, ingest
 from planche.core.embedders import EMBEDDERS, Embedder, WeightsUnavailable, load_embedder
 from planche.core.errors import Cancelled, PlancheError
+from planche.core.index import HNSW_THRESHOLD, INDEX_KINDS
 from planche.core.progress import CancelToken, ProgressEvent
 from planche.core.project import project_info
+from planche.core.search import Query, search
 from planche.core.store import open_store
 from planche.core.text import printable
 
@@ -110,6 +112,35 @@ def build_parser() -> argparse.ArgumentParser:
     _add_embedder_options(emb, choices=EMBEDDERS, default="clip")
     emb.add_argument("--workers", type=int, default=None, help="decoding threads")
     emb.set_defaults(run=_run_embed)
+
+    find = commands.add_parser(
+        "search",
+        parents=[common],
+        help="find images by text, by image, or both",
+        description="Find the images nearest to a query. Terms add up: --text and --image "
+        "pull towards, --minus-text and --minus-image push away (each may be repeated). "
+        "An image is an image id, a file of the project or any image file. Similarity is "
+        "the cosine, as computed.",
+    )
+    find.add_argument("--text", action="append", default=[], help="a phrase to look for")
+    find.add_argument("--minus-text", action="append", default=[], help="a phrase to avoid")
+    find.add_argument("--image", action="append", default=[], help="an image to look like")
+    find.add_argument("--minus-image", action="append", default=[], help="an image to avoid")
+    find.add_argument("-k", "--k", type=int, default=20, help="how many results (default 20)")
+    find.add_argument(
+        "--embedder", choices=EMBEDDERS, help="search these vectors (default: CLIP if present)"
+    )
+    find.add_argument("--model-id", type=int, help="search the vectors of this model id")
+    find.add_argument(
+        "--index",
+        choices=INDEX_KINDS,
+        default="auto",
+        help="exact: one matrix product; hnsw: the approximate index cached beside the "
+        f"project; auto: exact below {HNSW_THRESHOLD:,} vectors (default)",
+    )
+    find.add_argument("--exact", action="store_true", help="same as --index exact")
+    find.add_argument("--weights", type=Path, help="the model's weights, if they have moved")
+    find.set_defaults(run=_run_search)
 
     models = commands.add_parser(
         "models",
@@ -253,6 +284,51 @@ def _run_embed(args: argparse.Namespace) -> int:
     else:
         _print_embed(summary)
     return 130 if summary.cancelled else 0
+
+
+def _run_search(args: argparse.Namespace) -> int:
+    query = Query(
+        texts=tuple(args.text),
+        minus_texts=tuple(args.minus_text),
+        images=tuple(args.image),
+        minus_images=tuple(args.minus_image),
+    )
+    reporter = _ProgressReporter(label="index", unit="vectors")
+    try:
+        result = search(
+            args.project,
+            query,
+            k=args.k,
+            embedder=args.embedder,
+            model_id=args.model_id,
+            index="exact" if args.exact else args.index,
+            weights=args.weights,
+            progress=reporter,
+        )
+    finally:
+        reporter.close()
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return 0
+    stdout.print(
+        Text(
+            f"{len(result.hits)} results for {printable(result.query)} · {result.model} · "
+            f"{result.index} index over {result.vectors:,} vectors · "
+            f"{result.seconds * 1000:.0f} ms",
+            style="bold",
+        )
+    )
+    table = Table(box=None, pad_edge=False)
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("similarity", justify="right")
+    table.add_column("id", justify="right", style="dim")
+    table.add_column("path", overflow="fold")
+    for rank, hit in enumerate(result.hits, 1):
+        more = f"  (+{len(hit.paths) - 1} more)" if len(hit.paths) > 1 else ""
+        path = printable(hit.paths[0]) if hit.paths else "(no file)"
+        table.add_row(str(rank), f"{hit.similarity:.4f}", str(hit.image_id), path + more)
+    stdout.print(table)
+    return 0
 
 
 def _run_models(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from planche.core.embedders.base import (
     embed_images,
 )
 from planche.core.errors import BadParameter
+from planche.core.store import ModelRow
 
 EMBEDDERS = ("clip", "pixels")
 
@@ -27,6 +28,7 @@ __all__ = [
     "WeightsUnavailable",
     "embed_images",
     "load_embedder",
+    "load_embedder_for_model",
 ]
 
 
@@ -64,3 +66,39 @@ def load_embedder(
             reserve_a_core=reserve_a_core,
         )  # fmt: skip
     raise BadParameter("embedder", embedder, " or ".join(EMBEDDERS))
+
+
+def load_embedder_for_model(
+    model: ModelRow, *, weights: Path | None = None, device: str = "auto"
+) -> Embedder:
+    """The embedder that made `model`'s stored vectors, to embed a new query.
+
+    Weights come from `weights`, else from where they were when the vectors
+    were made. A model whose weights differ from those recorded is refused:
+    its vectors would not be comparable.
+    """
+    if model.embedder == "pixels":
+        return load_embedder("pixels")
+    recorded = model.preprocessing.get("weights_path")
+    source = weights or (Path(recorded) if recorded else None)
+    if source is None and not model.pretrained:
+        raise BadParameter("weights", None, f"the weights of {model.label} (give --weights PATH)")
+    if source is not None and not source.exists():
+        raise BadParameter(
+            "weights", str(source),
+            f"the weights of {model.label}, which are no longer there (give --weights PATH)",
+        )  # fmt: skip
+    embedder = load_embedder(
+        "clip",
+        model=None if source and source.is_dir() else model.name,
+        pretrained=None if source else model.pretrained,
+        weights=source,
+        device=device,
+        precision=model.precision,
+    )
+    if embedder.identity.weights_hash != model.weights_hash:
+        raise BadParameter(
+            "weights", str(source),
+            f"the weights that made {model.label}; these have another content",
+        )  # fmt: skip
+    return embedder

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from planche.core.errors import PlancheError
+from planche.core.store import model_label
 
 
 class NoTextTower(PlancheError):
@@ -44,9 +45,7 @@ class ModelIdentity:
 
     @property
     def label(self) -> str:
-        """How the status line and every result name the model."""
-        tag = f"/{self.pretrained}" if self.pretrained else ""
-        return f"{self.embedder}:{self.name}{tag} ({self.precision})"
+        return model_label(self.embedder, self.name, self.pretrained, self.precision)
 
 
 class Embedder(Protocol):

@@ -104,7 +104,12 @@ class ClipEmbedder:
             ),
             dim=int(probe.shape[-1]),
             precision=self.precision,
-            preprocessing={"image_size": self.input_size, "transform": repr(preprocess)},
+            preprocessing={
+                "image_size": self.input_size,
+                "transform": repr(preprocess),
+                # Where to find the weights again, to embed text queries later.
+                "weights_path": str(Path(weights).expanduser().absolute()) if weights else None,
+            },
         )
 
     @property

@@ -73,6 +73,8 @@ def embed_project(
     cancel: CancelToken | None = None,
 ) -> EmbedSummary:
     """Give every image of the project a vector from `embedder`."""
+    if workers is not None and not 1 <= workers <= 64:
+        raise BadParameter("workers", workers, "a whole number from 1 to 64")
     cancel = cancel or CancelToken()
     started = time.monotonic()
     summary = EmbedSummary(model=embedder.identity.label, device=embedder.device)
@@ -106,8 +108,10 @@ def embed_project(
                 pending_ids.extend(p.image_id for p in batch)
                 batch = []
             if pending_ids and time.monotonic() - last_commit > _COMMIT_EVERY_S:
-                summary.embedded += _commit(project, model, pending_ids, pending_vectors)
+                # Handed over before writing, so an interrupt cannot write it twice.
+                ids, vectors = pending_ids, pending_vectors
                 pending_ids, pending_vectors = [], []
+                summary.embedded += _commit(project, model, ids, vectors)
                 last_commit = time.monotonic()
             done = summary.embedded + len(pending_ids) + len(batch) + len(summary.failed)
             progress(ProgressEvent("embed", done, len(todo), summary.model))

@@ -48,7 +48,8 @@ class ProjectLocked(PlancheError):
 
 class BadParameter(PlancheError):
     def __init__(self, name: str, value: object, allowed: str) -> None:
-        super().__init__(f"parameter {name}={value!r} is not allowed: {allowed}")
+        shown = str(value) if isinstance(value, Path) else value
+        super().__init__(f"{name}={shown!r} is not allowed: expected {allowed}")
         self.name = name
 
 

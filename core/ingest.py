@@ -15,8 +15,9 @@ so `planche info` in another terminal gets in.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,8 @@ class ImportSummary:
     duplicates: int = 0  # new files whose content the project already had
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     failed_before: int = 0  # unchanged files that failed in an earlier run
+    missing: int = 0  # stored files under the folder that are gone from disk
+    pruned: int = 0  # of those, how many were forgotten (with --prune)
     embedded: int = 0  # new images given a vector in the same pass
     seconds: float = 0.0
     cancelled: bool = False
@@ -70,6 +73,8 @@ class ImportSummary:
             "duplicates": self.duplicates,
             "failed": [{"path": p, "reason": r} for p, r in self.failed],
             "failed_before": self.failed_before,
+            "missing": self.missing,
+            "pruned": self.pruned,
             "seconds": round(self.seconds, 2),
             "cancelled": self.cancelled,
         }
@@ -107,6 +112,7 @@ def import_folder(
     progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
     embedder: Embedder | None = None,
+    prune: bool = False,
 ) -> ImportSummary:
     """Import every image under `folder` into `project` (created if missing).
 
@@ -118,10 +124,16 @@ def import_folder(
     for its thumbnail, so files are read and decoded once, and its vector is
     stored in the same transaction as the image. (Images already in the
     project are left to `embed_project`.)
+
+    Files stored from under `folder` that are no longer there are counted as
+    `missing`; with `prune` they are forgotten, and images left without any
+    file go with their tags and vectors. (Never by default: an unmounted disk
+    must not cost anyone their tags.)
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
-        raise BadParameter("FOLDER", str(folder), "an existing folder of images")
+        found = "a file" if folder.exists() else "nothing"
+        raise BadParameter("FOLDER", str(folder), f"a folder of images (there is {found} there)")
     if workers is not None and not 1 <= workers <= 64:
         raise BadParameter("workers", workers, "a whole number from 1 to 64")
     if not 1 <= batch_size <= 10_000:
@@ -132,24 +144,35 @@ def import_folder(
     started = time.monotonic()
     summary = ImportSummary(folder=str(folder.absolute()), project=str(project))
 
-    with open_store(project, create=True, wait_s=_IMPORT_LOCK_WAIT_S) as store:
+    def say_waiting(holder: str) -> None:
+        progress(ProgressEvent("wait", 0, None, holder))
+
+    def open_project(create: bool = False):  # noqa: ANN202 - a context manager
+        return open_store(project, create=create, wait_s=_IMPORT_LOCK_WAIT_S, on_wait=say_waiting)
+
+    with open_project(create=True) as store:
         known_files = store.known_files()
         known_failures = store.known_failures()
         known_hashes = store.known_hashes()
         summary.project = str(store.path)
-        committer = _Committer(project, embedder, store)
+        committer = _Committer(open_project, embedder, store)
     if embedder is not None:
         batch_size = max(batch_size, embedder.batch_size)
 
     progress(ProgressEvent("scan", 0, None, str(folder)))
     to_read: list[Candidate] = []
+    seen: set[str] = set()
     batch = _Batch()
     for found in scan(folder):
         if isinstance(found, ScanProblem):
             path = found.path if is_valid_utf8(found.path) else printable(found.path)
+            if known_failures.get(path, (0, 0)) == (None, None):
+                summary.failed_before += 1  # the same link loop as last time
+                continue
             batch.errors.append(ErrorRow(path, found.reason, None, None))
             summary.failed.append((path, found.reason))
             continue
+        seen.add(found.path)
         stored = known_files.get(found.path)
         if stored is not None and (stored.size, stored.mtime) == (found.size, found.mtime):
             summary.known += 1
@@ -157,6 +180,8 @@ def import_folder(
             summary.failed_before += 1
         else:
             to_read.append(found)
+    missing = _missing_under(folder, known_files, seen)
+    summary.missing = len(missing)
 
     total = len(to_read)
     progress(ProgressEvent("import", 0, total))
@@ -167,25 +192,37 @@ def import_folder(
             done += 1
             _account(read, known_files, known_hashes, batch, summary)
             if len(batch) >= batch_size or time.monotonic() - last_commit > _COMMIT_EVERY_S:
-                summary.embedded += committer.commit(batch)
-                batch = _Batch()
+                # Hand the batch over before writing: an interrupt inside the
+                # write must not make the final commit below write it again.
+                committing, batch = batch, _Batch()
+                summary.embedded += committer.commit(committing)
                 last_commit = time.monotonic()
             progress(ProgressEvent("import", done, total, read.candidate.path))
     except KeyboardInterrupt:
         summary.cancelled = True
     summary.cancelled = summary.cancelled or cancel.cancelled
     summary.embedded += committer.commit(batch)
-    summary.seconds = time.monotonic() - started
-    with open_store(project, wait_s=_IMPORT_LOCK_WAIT_S) as store:
+    summary.failed.sort()
+    with open_project() as store:
+        if prune and missing and not summary.cancelled:
+            store.forget_files(missing)
+            summary.pruned = len(missing)
         if committer.model is not None and summary.embedded:
             update_index_if_present(store, committer.model)
+        summary.seconds = time.monotonic() - started
         store.append_journal(
             "import",
-            {"folder": summary.folder, "max_pixels": max_pixels},
+            {"folder": summary.folder, "max_pixels": max_pixels, "prune": prune},
             {k: v for k, v in summary.as_dict().items() if k != "failed"}
             | {"failed": len(summary.failed)},
         )
     return summary
+
+
+def _missing_under(folder: Path, known_files: dict, seen: set[str]) -> list[str]:
+    """Stored files from inside `folder` that the scan did not find."""
+    prefix = str(folder.absolute()).rstrip(os.sep) + os.sep
+    return sorted(p for p in known_files if p.startswith(prefix) and p not in seen)
 
 
 def _account(
@@ -221,8 +258,10 @@ def _account(
 class _Committer:
     """Writes batches, first running the model over the batch's new images."""
 
-    def __init__(self, project: Path | str, embedder: Embedder | None, store: Store) -> None:
-        self.project = project
+    def __init__(
+        self, open_project: Callable[[], Any], embedder: Embedder | None, store: Store
+    ) -> None:
+        self.open_project = open_project
         self.embedder = embedder
         self.model = (
             store.register_model(**asdict(embedder.identity)) if embedder is not None else None
@@ -236,7 +275,7 @@ class _Committer:
         if self.embedder is not None and self.model is not None and batch.prepared:
             matrix = self.embedder.embed_prepared([tensor for _, tensor in batch.prepared])
             vectors = ImportVectors(self.model, [sha for sha, _ in batch.prepared], matrix)
-        with open_store(self.project, wait_s=_IMPORT_LOCK_WAIT_S) as store:
+        with self.open_project() as store:
             store.write_import_batch(batch.images, batch.files, batch.errors, vectors)
         return len(batch.prepared)
 

@@ -18,6 +18,7 @@ def project_info(project: Path | str) -> dict[str, Any]:
                 "embedder": model.embedder,
                 "name": model.name,
                 "pretrained": model.pretrained,
+                "weights_hash": model.weights_hash,
                 "dim": model.dim,
                 "precision": model.precision,
                 "vectors": store.embedding_count(model.id),

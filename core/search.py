@@ -98,10 +98,10 @@ def choose_model(
         clip = [m for m in candidates if m.embedder == "clip"]
         chosen = (clip or candidates)[-1]
     if text and chosen.embedder != "clip":
-        raise BadParameter(
-            "text", "...", f"an image query: {chosen.label} has no text tower; search by text "
-            "needs CLIP vectors (`planche embed --embedder clip`)",
-        )  # fmt: skip
+        raise PlancheError(
+            f"{chosen.label} has no text tower, so it cannot search by text: search by image, "
+            "or embed the project with CLIP (`planche embed --embedder clip`)"
+        )
     return chosen
 
 

@@ -17,7 +17,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +28,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from planche.core.errors import ProjectInvalid, ProjectLocked, ProjectNotFound
+from planche.core.errors import BadParameter, ProjectInvalid, ProjectLocked, ProjectNotFound
 
 SCHEMA_VERSION = 1
 
@@ -222,9 +222,12 @@ def _now() -> datetime:
     return datetime.now().replace(microsecond=0)
 
 
-def _connect(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+def _connect(
+    path: Path, read_only: bool, wait_s: float, on_wait: Callable[[str], None] | None
+) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + wait_s
     started = time.monotonic()
+    told = False
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only)
@@ -233,12 +236,28 @@ def _connect(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConne
             match = _LOCK_HOLDER.search(message)
             if match is None:
                 raise ProjectInvalid(path, _first_line(message)) from None
+            holder = f"PID {match['pid']}, {Path(match['prog']).name}"
             if time.monotonic() >= deadline:
-                holder = f"PID {match['pid']}, {Path(match['prog']).name}"
                 raise ProjectLocked(path, holder, time.monotonic() - started) from None
+            if on_wait is not None and not told:
+                on_wait(holder)
+                told = True
             time.sleep(_LOCK_RETRY_S)
         except duckdb.Error as exc:
             raise ProjectInvalid(path, _first_line(str(exc))) from None
+
+
+def _lock_wait_from_environment() -> float:
+    raw = os.environ.get("PLANCHE_LOCK_WAIT")
+    if raw is None:
+        return DEFAULT_LOCK_WAIT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600:
+        raise BadParameter("PLANCHE_LOCK_WAIT", raw, "a number of seconds from 0 to 3600")
+    return value
 
 
 def _first_line(message: str) -> str:
@@ -252,15 +271,17 @@ def open_store(
     read_only: bool = False,
     create: bool = False,
     wait_s: float | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Iterator[Store]:
     """Open the project at `path` for one short piece of work, then close it.
 
     `create` makes a new project where none exists; otherwise a missing file is
     an error. A read-only open coexists with other read-only opens. `wait_s` is
-    how long to wait for another process's lock (default: $PLANCHE_LOCK_WAIT or 5 s).
+    how long to wait for another process's lock (default: $PLANCHE_LOCK_WAIT or 5 s);
+    `on_wait` is told once who holds it, so a front end can say why it pauses.
     """
     if wait_s is None:
-        wait_s = float(os.environ.get("PLANCHE_LOCK_WAIT", DEFAULT_LOCK_WAIT_S))
+        wait_s = _lock_wait_from_environment()
     path = Path(path).expanduser().absolute()
     if not path.exists():
         if not create:
@@ -270,7 +291,7 @@ def open_store(
         path.parent.mkdir(parents=True, exist_ok=True)
     elif path.is_dir():
         raise ProjectInvalid(path, "it is a folder; give the path of a .duckdb file")
-    con = _connect(path, read_only, wait_s)
+    con = _connect(path, read_only, wait_s, on_wait)
     try:
         store = Store(con, path)
         store._check_schema(read_only=read_only)
@@ -453,6 +474,19 @@ class Store:
                 f"DELETE FROM {table} WHERE image_id IN (SELECT unnest(?))", [orphans]
             )
         self._con.execute("DELETE FROM images WHERE id IN (SELECT unnest(?))", [orphans])
+
+    def forget_files(self, paths: Sequence[str]) -> None:
+        """Drop file rows (files gone from disk) and the images left without any."""
+        with self._transaction():
+            affected = [
+                row[0]
+                for row in self._con.execute(
+                    "SELECT DISTINCT image_id FROM files WHERE path IN (SELECT unnest(?))",
+                    [list(paths)],
+                ).fetchall()
+            ]
+            self._con.execute("DELETE FROM files WHERE path IN (SELECT unnest(?))", [list(paths)])
+            self._delete_unreferenced_images(affected)
 
     def import_errors(self) -> list[tuple[str, str]]:
         return self._con.execute("SELECT path, reason FROM import_errors ORDER BY path").fetchall()

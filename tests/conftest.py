@@ -34,12 +34,14 @@ def jpeg_bytes(img: Image.Image, **options: object) -> bytes:
     return out.getvalue()
 
 
-def write_good_images(folder: Path, count: int, start_seed: int = 0) -> list[Path]:
+def write_good_images(
+    folder: Path, count: int, start_seed: int = 0, size: tuple[int, int] = (96, 64)
+) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(count):
         path = folder / f"img_{start_seed + i:04d}.jpg"
-        path.write_bytes(jpeg_bytes(photo_like(start_seed + i)))
+        path.write_bytes(jpeg_bytes(photo_like(start_seed + i, size)))
         paths.append(path)
     return paths
 

@@ -54,7 +54,7 @@ def test_import_summary_lists_each_bad_file_with_its_reason(tmp_path, project):
     result = run_cli("import", str(folder), "--project", str(project), "--embedder", "none")
 
     assert result.returncode == 0
-    assert "new images 2" in result.stdout
+    assert "2 new images" in result.stdout
     assert "empty.jpg" in result.stdout and "empty file" in result.stdout
     assert "\x1b[31m" not in result.stdout, "control characters never reach the terminal"
     assert "evil\\x1b[31m.jpg" in result.stdout
@@ -112,3 +112,73 @@ def test_demo_builds_imports_and_summarises(tmp_path):
     assert len(report["import"]["failed"]) >= 3
     again = run_cli("demo", "--project", str(project), "--json")
     assert json.loads(again.stdout)["import"]["new"] == 0
+
+
+def test_ctrl_c_stops_an_import_cleanly_and_a_rerun_completes(tmp_path, project):
+    import os
+    import signal
+    import time
+
+    folder = tmp_path / "photos"
+    write_good_images(folder, 200, size=(1000, 750))  # slow enough to be stopped midway
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "planche.tui.cli", "import", str(folder), "--project",
+         str(project), "--embedder", "pixels", "--workers", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not project.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert "stopped early" in out
+    assert "internal error" not in err and "Traceback" not in err
+    rerun = run_cli("import", str(folder), "--project", str(project), "--embedder", "pixels",
+                    "--json")  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr
+    info = json.loads(run_cli("info", "--project", str(project), "--json").stdout)
+    assert (info["images"], info["files"], info["models"][0]["vectors"]) == (200, 200, 200)
+
+
+def test_json_errors_and_closed_pipes(tmp_path, project):
+    failed = run_cli("info", "--project", str(project), "--json")
+    assert failed.returncode == 2
+    assert json.loads(failed.stdout) == {"error": failed.stderr.strip()[len("planche: "):],
+                                         "exit_code": 2}  # fmt: skip
+    write_good_images(tmp_path / "photos", 3)
+    run_cli("import", str(tmp_path / "photos"), "--project", str(project), "--embedder", "none")
+    piped = subprocess.run(
+        f"{sys.executable} -m planche.tui.cli info --project '{project}' --json | head -1",
+        shell=True, capture_output=True, text=True,
+    )  # fmt: skip
+    assert piped.stdout == "{\n" and "Error" not in piped.stderr
+
+
+def test_pixels_refuses_options_it_cannot_honour(tmp_path, project):
+    write_good_images(tmp_path / "photos", 1)
+    for option in (["--device", "cuda"], ["--precision", "fp16"], ["--batch-size", "0"],
+                   ["--model", "ViT-B-32"]):  # fmt: skip
+        result = run_cli("import", str(tmp_path / "photos"), "--project", str(project),
+                         "--embedder", "pixels", *option)  # fmt: skip
+        assert result.returncode == 2, option
+        assert option[0].lstrip("-").replace("-", "_") in result.stderr
+    assert not project.exists()
+
+
+def test_files_gone_from_disk_are_counted_and_pruned_on_request(tmp_path, project):
+    folder = tmp_path / "photos"
+    paths = write_good_images(folder, 5)
+    run_cli("import", str(folder), "--project", str(project), "--embedder", "none")
+    paths[0].unlink()
+    kept = json.loads(run_cli("import", str(folder), "--project", str(project), "--embedder",
+                              "none", "--json").stdout)  # fmt: skip
+    assert (kept["missing"], kept["pruned"]) == (1, 0)
+    assert json.loads(run_cli("info", "--project", str(project), "--json").stdout)["images"] == 5
+    pruned = json.loads(run_cli("import", str(folder), "--project", str(project), "--embedder",
+                                "none", "--prune", "--json").stdout)  # fmt: skip
+    assert pruned["pruned"] == 1
+    info = json.loads(run_cli("info", "--project", str(project), "--json").stdout)
+    assert (info["images"], info["files"]) == (4, 4)

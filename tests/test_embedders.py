@@ -217,3 +217,29 @@ def test_embedding_during_import_equals_embedding_after(tmp_path, clip, name):
     assert vectors[0].keys() == vectors[1].keys() and len(vectors[0]) == 9
     for sha, vector in vectors[0].items():
         np.testing.assert_allclose(vector, vectors[1][sha], atol=1e-5)
+
+
+def test_a_file_that_is_not_a_checkpoint_is_named(tmp_path):
+    text = tmp_path / "weights.pt"
+    text.write_text("these are not weights\n")
+    with pytest.raises(PlancheError, match="cannot load CLIP weights from .*weights.pt"):
+        load_embedder("clip", model="ViT-B-32", weights=text)
+
+
+def test_a_released_checkpoint_file_keeps_its_tag(tmp_path, monkeypatch):
+    """OpenAI's ViT-B-32 needs QuickGELU: a copied file with --pretrained openai gets it."""
+    import open_clip
+
+    seen = {}
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        raise RuntimeError("stop here: building ViT-B-32 is not needed for this test")
+
+    monkeypatch.setattr(open_clip, "create_model_and_transforms", spy)
+    checkpoint = tmp_path / "ViT-B-32.bin"
+    checkpoint.write_bytes(b"\0")
+    with pytest.raises(PlancheError):
+        load_embedder("clip", model="ViT-B-32", pretrained="openai", weights=checkpoint)
+    assert seen["force_quick_gelu"] is True
+    assert seen["pretrained"] == str(checkpoint)

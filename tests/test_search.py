@@ -159,7 +159,7 @@ def test_bad_queries_are_refused_clearly(tmp_path, project):
     with pytest.raises(PlancheError, match="no vectors"):
         search(project, Query(images=("1",)))
     embed_project(project, load_embedder("pixels"))
-    with pytest.raises(BadParameter, match="no text tower"):
+    with pytest.raises(PlancheError, match="no text tower"):
         search(project, Query(texts=("a cat",)))
     with pytest.raises(BadParameter, match="at least one text or image"):
         search(project, Query())

@@ -14,9 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +29,20 @@ from rich.text import Text
 
 from planche.core import embed, ingest
 from planche.core.embedders import EMBEDDERS, Embedder, WeightsUnavailable, load_embedder
-from planche.core.errors import Cancelled, PlancheError
+from planche.core.errors import BadParameter, Cancelled, PlancheError
 from planche.core.index import HNSW_THRESHOLD, INDEX_KINDS
 from planche.core.progress import CancelToken, ProgressEvent
 from planche.core.project import project_info
 from planche.core.search import Query, search
-from planche.core.store import open_store
+from planche.core.store import model_label, open_store
 from planche.core.text import printable
 
 DEFAULT_PROJECT = "planche.duckdb"
 
-stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+# On a terminal, long lines wrap between words; into a pipe or file they stay
+# whole, so that grep and scripts see one line per item.
+stdout = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+stderr = Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,26 +53,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return args.run(args)
+    except BrokenPipeError:
+        # `planche info --json | head -1`: the reader left, which is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Cancelled as exc:
-        stderr.print(f"planche: {exc}", style="yellow")
-        return exc.exit_code
+        return _fail(args, str(exc), exc.exit_code, style="yellow")
     except PlancheError as exc:
-        stderr.print(Text(f"planche: {printable(str(exc))}", style="red"))
-        return exc.exit_code
+        return _fail(args, str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        stderr.print("planche: interrupted", style="yellow")
-        return 130
+        return _fail(args, "interrupted", 130, style="yellow")
     except Exception as exc:  # a bug: say so in one line unless asked for the traceback
         if os.environ.get("PLANCHE_DEBUG"):
             raise
-        stderr.print(
-            Text(
-                f"planche: internal error: {type(exc).__name__}: {printable(str(exc))}\n"
-                "Run again with PLANCHE_DEBUG=1 for the traceback, and please report it.",
-                style="red",
-            )
+        message = (
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "Run again with PLANCHE_DEBUG=1 for the traceback, and please report it."
         )
-        return 1
+        return _fail(args, message, 1)
+
+
+def _fail(args: argparse.Namespace, message: str, code: int, style: str = "red") -> int:
+    """One readable message on stderr; with --json, the same as a JSON object on stdout."""
+    stderr.print(Text(f"planche: {printable(message)}", style=style))
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message, "exit_code": code}))
+    return code
+
+
+@contextmanager
+def _stop_on_ctrl_c(cancel: CancelToken) -> Iterator[None]:
+    """First Ctrl-C: finish the batch in hand and stop cleanly. Second: stop now."""
+
+    def first(_signum: int, _frame: object) -> None:
+        cancel.cancel()
+        stderr.print(
+            "planche: stopping after the current batch (Ctrl-C again to stop at once)",
+            style="yellow",
+        )
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Explore large image collections by meaning, from the terminal.",
         epilog="Run `planche COMMAND --help` for the options of one command.",
     )
+    parser.add_argument("--version", action="version", version=f"planche {version('planche')}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     imp = commands.add_parser(
@@ -97,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
         "cleanly: run the same command again to continue.",
     )
     imp.add_argument("folder", type=Path, metavar="FOLDER", help="the folder to import")
+    imp.add_argument(
+        "--prune",
+        action="store_true",
+        help="forget files under FOLDER that are gone from disk (and images left without a "
+        "file, with their tags and vectors); without it they are only counted",
+    )
     _add_import_options(imp)
     _add_embedder_options(imp, choices=(*EMBEDDERS, "none"), default="clip")
     imp.set_defaults(run=_run_import)
@@ -203,7 +240,7 @@ def _add_import_options(sub: argparse.ArgumentParser) -> None:
         type=int,
         default=ingest.DEFAULT_MAX_PIXELS,
         help="refuse images that declare more pixels than this, as possible decompression "
-        "bombs (default: %(default)s)",
+        f"bombs (default: {ingest.DEFAULT_MAX_PIXELS:,}, about 179 megapixels)",
     )
 
 
@@ -251,24 +288,30 @@ def _embedder_from_args(args: argparse.Namespace, name: str | None = None) -> Em
 def _embed_with_progress(
     project: Path, embedder: Embedder, args: argparse.Namespace
 ) -> embed.EmbedSummary:
+    cancel = CancelToken()
     reporter = _ProgressReporter(label="embed", unit="images")
     try:
-        return embed.embed_project(project, embedder, progress=reporter, workers=args.workers)
+        with _stop_on_ctrl_c(cancel):
+            return embed.embed_project(
+                project, embedder, progress=reporter, workers=args.workers, cancel=cancel
+            )
     finally:
         reporter.close()
 
 
 def _print_embed(summary: embed.EmbedSummary, during_import: int = 0) -> None:
+    embedded = during_import + summary.embedded
+    already = summary.already - during_import
+    if embedded == 0 and not summary.failed:
+        stdout.print(f"Every image already has a vector for {summary.model}.")
+        return
+    line = f"Embedded {_count(embedded, 'image')} with {summary.model} on {summary.device}"
     if during_import:
-        line = f"Embedded {during_import + summary.embedded} images with {summary.model}"
-        line += f" on {summary.device}, while importing"
+        line += ", while importing"
     else:
-        line = (
-            f"Embedded {summary.embedded} images with {summary.model} on {summary.device} "
-            f"in {summary.seconds:.1f} s ({summary.images_per_s:.0f} images/s)"
-        )
-    if summary.already - during_import:
-        line += f"; {summary.already - during_import} already had a vector"
+        line += f" in {summary.seconds:.1f} s ({summary.images_per_s:.0f} images/s)"
+    if already:
+        line += f"; {already} already had one"
     stdout.print(Text(line, style="bold"))
     if summary.cancelled:
         stdout.print("  stopped early: run again to continue", style="yellow")
@@ -277,6 +320,7 @@ def _print_embed(summary: embed.EmbedSummary, during_import: int = 0) -> None:
 
 
 def _run_embed(args: argparse.Namespace) -> int:
+    project_info(args.project)  # a missing or unusable project is said before loading a model
     embedder = _embedder_from_args(args)
     summary = _embed_with_progress(args.project, embedder, args)
     if args.json:
@@ -367,7 +411,13 @@ def _run_models(args: argparse.Namespace) -> int:
 def _run_import(args: argparse.Namespace) -> int:
     # Load the model first: missing weights should stop us in seconds, not
     # after a long import.
-    embedder = None if args.embedder == "none" else _embedder_from_args(args)
+    if args.embedder == "none":
+        for option in ("model", "pretrained", "weights", "batch_size"):
+            if getattr(args, option) is not None:
+                raise BadParameter(option, getattr(args, option), "nothing with --embedder none")
+        embedder = None
+    else:
+        embedder = _embedder_from_args(args)
     summary = _import_with_progress(args.folder, args, embedder)
     embedded = None
     if embedder is not None and not summary.cancelled:
@@ -391,15 +441,17 @@ def _import_with_progress(
     cancel = CancelToken()
     reporter = _ProgressReporter(label="import")
     try:
-        return ingest.import_folder(
-            folder,
-            args.project,
-            workers=args.workers,
-            max_pixels=args.max_pixels,
-            progress=reporter,
-            cancel=cancel,
-            embedder=embedder,
-        )
+        with _stop_on_ctrl_c(cancel):
+            return ingest.import_folder(
+                folder,
+                args.project,
+                workers=args.workers,
+                max_pixels=args.max_pixels,
+                progress=reporter,
+                cancel=cancel,
+                embedder=embedder,
+                prune=getattr(args, "prune", False),
+            )
     finally:
         reporter.close()
 
@@ -416,6 +468,9 @@ class _ProgressReporter:
         self._last_line = 0.0
 
     def __call__(self, event: ProgressEvent) -> None:
+        if event.phase == "wait":
+            stderr.print(f"{self.label}: the project is in use ({event.detail}); waiting for it")
+            return
         if event.total == 0:
             return
         if event.total is None:
@@ -449,28 +504,52 @@ class _ProgressReporter:
             self._progress.stop()
 
 
+_FAILURES_SHOWN = 20
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _print_import(summary: ingest.ImportSummary) -> None:
-    lines = Text()
-    lines.append("Imported ", style="bold")
-    lines.append(printable(summary.folder))
-    lines.append(f" in {summary.seconds:.1f} s")
+    title = Text()
+    title.append("Imported ", style="bold")
+    title.append(printable(summary.folder))
+    title.append(f" in {summary.seconds:.1f} s")
     if summary.cancelled:
-        lines.append(" (stopped early: run the same command again to continue)", style="yellow")
-    stdout.print(lines)
-    stdout.print(
-        f"  new images {summary.new}  ·  already known {summary.known}  ·  "
-        f"duplicates by content {summary.duplicates}  ·  updated {summary.updated}  ·  "
-        f"failed {len(summary.failed)}"
-    )
+        title.append(" (stopped early: run the same command again to continue)", style="yellow")
+    stdout.print(title)
+    seen = summary.new + summary.duplicates + len(summary.failed) + summary.known
+    parts = [
+        _count(summary.new, "new image"),
+        f"{summary.duplicates} with the bytes of another file",
+        f"{summary.known} unchanged",
+        f"{len(summary.failed)} failed",
+    ]
+    if summary.updated:
+        parts.insert(1, f"{summary.updated} of them from changed files")
+    stdout.print(Text(f"  {_count(seen, 'file')}: " + ", ".join(parts)))
     if summary.failed_before:
         stdout.print(
-            f"  {summary.failed_before} unchanged file(s) failed in an earlier run and were "
-            "skipped (`planche errors` lists them)"
+            f"  {_count(summary.failed_before, 'file')} that failed before, unchanged since, "
+            "not read again (`planche errors` lists them)"
         )
+    if summary.missing:
+        gone = _count(summary.missing, "file")
+        if summary.pruned:
+            stdout.print(f"  {gone} gone from disk: forgotten (--prune)")
+        else:
+            stdout.print(
+                f"  {gone} gone from disk since an earlier import: kept in the project "
+                "(--prune forgets them)"
+            )
     if summary.failed:
         stdout.print(Text("  Not imported:", style="bold red"))
-        for path, reason in summary.failed:
+        for path, reason in summary.failed[:_FAILURES_SHOWN]:
             stdout.print(Text(f"    {printable(path)}\n      {printable(reason)}"))
+        hidden = len(summary.failed) - _FAILURES_SHOWN
+        if hidden > 0:
+            stdout.print(f"    ... and {hidden} more (`planche errors` lists them all)")
 
 
 # -- info and errors -------------------------------------------------------
@@ -498,8 +577,16 @@ def _print_info(info: dict[str, Any]) -> None:
     ):
         table.add_row(label, str(info[key]))
     table.add_row("size", f"{info['size_bytes'] / 1e6:.1f} MB")
-    models = ", ".join(f"{m['name']} ({m['vectors']} vectors)" for m in info["models"])
-    table.add_row("models", models or "none yet")
+    for model in info["models"] or [None]:
+        if model is None:
+            table.add_row("vectors", "none yet")
+            continue
+        name = model_label(
+            model["embedder"], model["name"], model["pretrained"], model["precision"]
+        )
+        if model["weights_hash"]:
+            name += f" #{model['weights_hash'][:8]}"
+        table.add_row(f"model {model['id']}", f"{name}: {model['vectors']} vectors")
     stdout.print(table)
 
 

@@ -44,11 +44,14 @@ def load_embedder(
     reserve_a_core: bool = False,
 ) -> Embedder:
     """Build an embedder by name; CLIP options are refused for `pixels`."""
+    if batch_size is not None and not 1 <= batch_size <= 4096:
+        raise BadParameter("batch_size", batch_size, "a whole number from 1 to 4096")
     if embedder == "pixels":
-        given = [n for n, v in (("model", model), ("pretrained", pretrained), ("weights", weights))
-                 if v is not None]  # fmt: skip
-        if given:
-            raise BadParameter(given[0], locals()[given[0]], "nothing: pixels has no weights")
+        _refuse_clip_options(
+            model=model, pretrained=pretrained, weights=weights,
+            device=None if device in ("auto", "cpu") else device,
+            precision=None if precision in ("auto", "fp32") else precision,
+        )  # fmt: skip
         from planche.core.embedders.pixels import PixelsEmbedder
 
         return PixelsEmbedder()
@@ -66,6 +69,15 @@ def load_embedder(
             reserve_a_core=reserve_a_core,
         )  # fmt: skip
     raise BadParameter("embedder", embedder, " or ".join(EMBEDDERS))
+
+
+def _refuse_clip_options(**given: object) -> None:
+    for name, value in given.items():
+        if value is not None:
+            raise BadParameter(
+                name, value, "no such option with --embedder pixels (it runs on the CPU, in fp32, "
+                "without weights)",
+            )  # fmt: skip
 
 
 def load_embedder_for_model(
@@ -91,7 +103,7 @@ def load_embedder_for_model(
     embedder = load_embedder(
         "clip",
         model=None if source and source.is_dir() else model.name,
-        pretrained=None if source else model.pretrained,
+        pretrained=None if source and source.is_dir() else model.pretrained,
         weights=source,
         device=device,
         precision=model.precision,

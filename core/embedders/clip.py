@@ -49,7 +49,7 @@ class ClipEmbedder:
             raise BadParameter("batch_size", batch_size, "a whole number from 1 to 4096")
         self.device = resolve_device(device)
         self.precision = resolve_precision(self.device, precision)
-        resolved = weights_module.resolve(model, None if weights else pretrained, weights)
+        resolved = weights_module.resolve(model, pretrained, weights)
 
         import open_clip
         import torch
@@ -76,10 +76,13 @@ class ClipEmbedder:
                 "tensors (pickled objects), and planche does not run code from checkpoints; "
                 "convert it to .safetensors"
             ) from None
-        except (RuntimeError, ValueError, OSError, KeyError) as exc:
+        except Exception as exc:  # noqa: BLE001 - torch and open_clip raise many kinds
             where = resolved.checkpoint or resolved.model
-            detail = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
-            raise PlancheError(f"cannot load CLIP weights from {where}: {detail}") from None
+            detail = (str(exc).splitlines() or [""])[0][:300] or "no detail"
+            raise PlancheError(
+                f"cannot load CLIP weights from {where}: not a checkpoint of "
+                f"{resolved.display_name} ({type(exc).__name__}: {detail})"
+            ) from None
         model_obj.eval()
         if self.precision == "bf16":
             model_obj = model_obj.to(torch.bfloat16)
@@ -97,10 +100,9 @@ class ClipEmbedder:
             embedder="clip",
             name=resolved.display_name,
             pretrained=resolved.pretrained,
+            # Released weights are named by their tag; local files by their content.
             weights_hash=(
-                weights_module.file_sha256(checkpoint)[:16]
-                if checkpoint and resolved.pretrained is None
-                else None
+                weights_module.file_sha256(checkpoint)[:16] if checkpoint and weights else None
             ),
             dim=int(probe.shape[-1]),
             precision=self.precision,

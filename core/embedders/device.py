@@ -32,9 +32,9 @@ def resolve_device(requested: str = "auto") -> str:
             return "mps"
         return "cpu"
     if base == "cuda" and not torch.cuda.is_available():
-        raise BadParameter("device", requested, "cpu here: no CUDA device is visible")
+        raise BadParameter("device", requested, "cpu or auto: no CUDA device is visible here")
     if base == "mps" and not torch.backends.mps.is_available():
-        raise BadParameter("device", requested, "cpu here: MPS is not available")
+        raise BadParameter("device", requested, "cpu or auto: MPS is not available here")
     return requested
 
 

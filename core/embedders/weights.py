@@ -48,7 +48,7 @@ class ResolvedWeights:
 def resolve(model: str, pretrained: str | None, weights: Path | None) -> ResolvedWeights:
     """Locate weights locally (downloading only if the hub answers quickly)."""
     if weights is not None:
-        return _local(model, Path(weights).expanduser())
+        return _local(model, Path(weights).expanduser(), pretrained)
     if model.startswith("hf-hub:"):
         return _hub_repo(model[len("hf-hub:") :])
     if not pretrained:
@@ -56,7 +56,7 @@ def resolve(model: str, pretrained: str | None, weights: Path | None) -> Resolve
     return _released(model, pretrained)
 
 
-def _local(model: str, path: Path) -> ResolvedWeights:
+def _local(model: str, path: Path, tag: str | None = None) -> ResolvedWeights:
     if path.is_dir():
         if not (path / CONFIG_NAME).is_file():
             raise BadParameter(
@@ -70,7 +70,21 @@ def _local(model: str, path: Path) -> ResolvedWeights:
     if not path.is_file():
         raise BadParameter("weights", str(path), "an existing checkpoint file or folder")
     _require_known_architecture(model)
-    return ResolvedWeights(model, path, None, model, {})
+    if tag is None:
+        return ResolvedWeights(model, path, None, model, {})
+    # A released checkpoint copied here by hand: its tag says how it was
+    # trained (QuickGELU, normalisation), which the file alone does not.
+    return ResolvedWeights(model, path, tag, model, _tag_config(model, tag))
+
+
+def _tag_config(model: str, tag: str) -> dict:
+    import open_clip
+
+    config = open_clip.get_pretrained_cfg(model, tag)
+    if not config:
+        tags = ", ".join(open_clip.list_pretrained_tags_by_model(model)) or "none"
+        raise BadParameter("pretrained", tag, f"one of the tags released for {model}: {tags}")
+    return config
 
 
 def _require_known_architecture(model: str) -> None:
@@ -84,10 +98,7 @@ def _released(model: str, tag: str) -> ResolvedWeights:
     import open_clip
 
     _require_known_architecture(model)
-    config = open_clip.get_pretrained_cfg(model, tag)
-    if not config:
-        tags = ", ".join(open_clip.list_pretrained_tags_by_model(model)) or "none"
-        raise BadParameter("pretrained", tag, f"one of the tags released for {model}: {tags}")
+    config = _tag_config(model, tag)
     cached = cached_release(model, tag)
     if cached is None:
         source = config.get("hf_hub") or config.get("url", "")

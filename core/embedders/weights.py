@@ -161,8 +161,8 @@ def _require_hub(what: str, source: str) -> None:
             f"Either copy them here and pass --weights PATH (a .safetensors or .bin checkpoint, "
             f"or a folder with {CONFIG_NAME}), or put them in the Hugging Face cache "
             f"({constants.HF_HUB_CACHE}) on a machine with internet access "
-            f"(`planche models` shows what is found). Without CLIP, `--embedder pixels` "
-            "finds near-duplicates but cannot search by text."
+            f"(`planche models` shows what is found). Without CLIP: `--embedder pixels` "
+            "finds near-duplicates but cannot search by text; `--embedder none` imports only."
         )
 
 

@@ -161,7 +161,7 @@ def _synced_hnsw(
     if index is not None and cached_fingerprint == fingerprint:
         return index
     if index is None:
-        index = _new_hnsw(model)
+        index = new_hnsw(model)
     stored_ids = store.read_embedding_ids(model.id)
     indexed = np.asarray(index.keys, dtype=np.int64) if len(index) else np.zeros(0, np.int64)
     missing = np.setdiff1d(stored_ids, indexed, assume_unique=True)
@@ -199,7 +199,7 @@ def _load_trusted(
     return index, fingerprint
 
 
-def _new_hnsw(model: ModelRow) -> Any:
+def new_hnsw(model: ModelRow) -> Any:
     from usearch.index import Index
 
     return Index(

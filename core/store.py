@@ -178,6 +178,26 @@ class ImportVectors:
 
 
 @dataclass(frozen=True)
+class NewCluster:
+    idx: int  # 1.. by decreasing size; 0 for the images no cluster took
+    members: np.ndarray  # image ids
+    score: float | None
+    medoid: int | None
+    label: str | None
+
+
+@dataclass(frozen=True)
+class ClusterRow:
+    id: int
+    clustering_id: int
+    idx: int
+    size: int
+    score: float | None
+    medoid: int | None
+    label: str | None
+
+
+@dataclass(frozen=True)
 class KnownFile:
     size: int
     mtime: float
@@ -652,6 +672,248 @@ class Store:
     def embedding_count(self, model_id: int) -> int:
         row = self._fetch_one(f"SELECT count(*) FROM {self._embedding_table(model_id)}")
         return int(row[0]) if row else 0
+
+    # -- clusterings -----------------------------------------------------
+
+    def write_clustering(
+        self,
+        *,
+        parent_cluster_id: int | None,
+        strategy: str,
+        params: dict[str, Any],
+        model_id: int,
+        clusters: Sequence[NewCluster],
+    ) -> int:
+        """Store a clustering and its clusters with their members; return its id."""
+        with self._transaction():
+            row = self._fetch_one(
+                "INSERT INTO clusterings (parent_cluster_id, strategy, params, model_id, "
+                "created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                [parent_cluster_id, strategy, json.dumps(params), model_id, _now()],
+            )
+            assert row is not None
+            clustering_id = int(row[0])
+            ids = [
+                r[0]
+                for r in self._con.execute(
+                    "SELECT nextval('cluster_ids') FROM range(?)", [len(clusters)]
+                ).fetchall()
+            ]
+            table = pa.table(
+                {
+                    "id": pa.array(ids, pa.int32()),
+                    "idx": pa.array([c.idx for c in clusters], pa.int32()),
+                    "size": pa.array([len(c.members) for c in clusters], pa.int32()),
+                    "score": pa.array([c.score for c in clusters], pa.float64()),
+                    "medoid": pa.array([c.medoid for c in clusters], pa.int32()),
+                    "label": pa.array([c.label for c in clusters], pa.string()),
+                }
+            )
+            members = pa.table(
+                {
+                    "cluster_id": pa.array(
+                        np.repeat(ids, [len(c.members) for c in clusters]), pa.int32()
+                    ),
+                    "image_id": pa.array(
+                        np.concatenate([c.members for c in clusters]) if clusters else [],
+                        pa.int32(),
+                    ),
+                }
+            )
+            self._con.register("new_clusters", table)
+            self._con.register("new_members", members)
+            self._con.execute(
+                "INSERT INTO clusters SELECT id, ?, idx, size, score, medoid, label "
+                "FROM new_clusters",
+                [clustering_id],
+            )
+            self._con.execute("INSERT INTO cluster_members SELECT * FROM new_members")
+            self._con.unregister("new_clusters")
+            self._con.unregister("new_members")
+        return clustering_id
+
+    def clusterings(self) -> list[dict[str, Any]]:
+        rows = self._con.execute(
+            "SELECT c.id, c.parent_cluster_id, c.strategy, c.params, c.model_id, c.created_at, "
+            "count(k.id), coalesce(sum(k.size), 0) FROM clusterings c "
+            "LEFT JOIN clusters k ON k.clustering_id = c.id GROUP BY ALL ORDER BY c.id"
+        ).fetchall()
+        keys = ("id", "parent_cluster_id", "strategy", "params", "model_id", "created_at",
+                "clusters", "images")  # fmt: skip
+        result = [dict(zip(keys, row, strict=True)) for row in rows]
+        for item in result:
+            item["params"] = json.loads(item["params"])
+        return result
+
+    def clusters(self, clustering_id: int) -> list[ClusterRow]:
+        rows = self._con.execute(
+            "SELECT id, clustering_id, idx, size, score, medoid_image_id, label FROM clusters "
+            "WHERE clustering_id = ? ORDER BY idx = 0, idx",
+            [clustering_id],
+        ).fetchall()
+        return [ClusterRow(*row) for row in rows]
+
+    def cluster(self, cluster_id: int) -> ClusterRow | None:
+        row = self._fetch_one(
+            "SELECT id, clustering_id, idx, size, score, medoid_image_id, label FROM clusters "
+            "WHERE id = ?",
+            [cluster_id],
+        )
+        return ClusterRow(*row) if row else None
+
+    def clustering(self, clustering_id: int) -> dict[str, Any] | None:
+        found = [c for c in self.clusterings() if c["id"] == clustering_id]
+        return found[0] if found else None
+
+    def cluster_member_ids(self, cluster_id: int) -> np.ndarray:
+        table = self._con.sql(
+            f"SELECT image_id FROM cluster_members WHERE cluster_id = {int(cluster_id)} "
+            "ORDER BY image_id"
+        ).to_arrow_table()
+        return table.column("image_id").to_numpy().astype(np.int64)
+
+    def delete_clustering(self, clustering_id: int) -> list[int]:
+        """Delete a clustering and every clustering nested in it; return their ids."""
+        doomed = [clustering_id]
+        frontier = [clustering_id]
+        while frontier:
+            rows = self._con.execute(
+                "SELECT id FROM clusterings WHERE parent_cluster_id IN "
+                "(SELECT id FROM clusters WHERE clustering_id IN (SELECT unnest(?)))",
+                [frontier],
+            ).fetchall()
+            frontier = [r[0] for r in rows]
+            doomed.extend(frontier)
+        with self._transaction():
+            self._con.execute(
+                "DELETE FROM cluster_members WHERE cluster_id IN "
+                "(SELECT id FROM clusters WHERE clustering_id IN (SELECT unnest(?)))",
+                [doomed],
+            )
+            self._con.execute(
+                "DELETE FROM clusters WHERE clustering_id IN (SELECT unnest(?))", [doomed]
+            )
+            self._con.execute("DELETE FROM clusterings WHERE id IN (SELECT unnest(?))", [doomed])
+        return doomed
+
+    # -- tags -------------------------------------------------------------
+
+    def property_id(self, name: str) -> int | None:
+        row = self._fetch_one("SELECT id FROM properties WHERE name = ?", [name])
+        return int(row[0]) if row else None
+
+    def properties(self) -> list[tuple[int, str]]:
+        return self._con.execute("SELECT id, name FROM properties ORDER BY name").fetchall()
+
+    def tags(self, property_id: int) -> list[tuple[int, int | None, str, int]]:
+        """(tag id, parent id, name, images tagged) of one property."""
+        return self._con.execute(
+            "SELECT t.id, t.parent_id, t.name, count(it.image_id) FROM tags t "
+            "LEFT JOIN image_tags it ON it.tag_id = t.id WHERE t.property_id = ? "
+            "GROUP BY ALL ORDER BY t.id",
+            [property_id],
+        ).fetchall()
+
+    def leaf_tag_paths(self, property_name: str) -> list[tuple[int, tuple[str, ...]]]:
+        """Tags without children, each with its names from the top: (id, ("animal", "cat"))."""
+        property_id = self.property_id(property_name)
+        if property_id is None:
+            return []
+        rows = self.tags(property_id)
+        by_id = {tag_id: (parent, name) for tag_id, parent, name, _ in rows}
+        parents = {parent for _, parent, _, _ in rows if parent is not None}
+        paths = []
+        for tag_id in by_id:
+            if tag_id in parents:
+                continue
+            path, current = [], tag_id
+            while current is not None:
+                parent, name = by_id[current]
+                path.append(name)
+                current = parent
+            paths.append((tag_id, tuple(reversed(path))))
+        return paths
+
+    def add_tag_path(self, property_name: str, path: Sequence[str]) -> int:
+        """The tag at `path` under the property, created with its parents as needed."""
+        with self._transaction():
+            return self._tag_path(property_name, path)
+
+    def _tag_path(self, property_name: str, path: Sequence[str]) -> int:
+        property_id = self.property_id(property_name)
+        if property_id is None:
+            row = self._fetch_one(
+                "INSERT INTO properties (name, created_at) VALUES (?, ?) RETURNING id",
+                [property_name, _now()],
+            )
+            assert row is not None
+            property_id = int(row[0])
+        parent: int | None = None
+        for name in path:
+            row = self._fetch_one(
+                "SELECT id FROM tags WHERE property_id = ? AND parent_id IS NOT DISTINCT FROM ? "
+                "AND name = ?",
+                [property_id, parent, name],
+            )
+            if row is None:
+                row = self._fetch_one(
+                    "INSERT INTO tags (property_id, parent_id, name) VALUES (?, ?, ?) RETURNING id",
+                    [property_id, parent, name],
+                )
+            assert row is not None
+            parent = int(row[0])
+        assert parent is not None
+        return parent
+
+    def delete_property(self, name: str) -> bool:
+        property_id = self.property_id(name)
+        if property_id is None:
+            return False
+        with self._transaction():
+            self._con.execute(
+                "DELETE FROM image_tags WHERE tag_id IN "
+                "(SELECT id FROM tags WHERE property_id = ?)",
+                [property_id],
+            )
+            self._con.execute("DELETE FROM tags WHERE property_id = ?", [property_id])
+            self._con.execute("DELETE FROM properties WHERE id = ?", [property_id])
+        return True
+
+    def save_clustering_as_tags(
+        self, clustering_id: int, property_name: str, tag_names: dict[int, tuple[str, ...]]
+    ) -> int:
+        """Write a property whose tags mirror clusters, in one transaction.
+
+        `tag_names` maps each cluster id to its tag path; members are tagged
+        with their cluster's tag. Returns how many tags were made.
+        """
+        with self._transaction():
+            for cluster_id, path in tag_names.items():
+                tag_id = self._tag_path(property_name, path)
+                self._con.execute(
+                    "INSERT OR IGNORE INTO image_tags SELECT image_id, ? FROM cluster_members "
+                    "WHERE cluster_id = ?",
+                    [tag_id, cluster_id],
+                )
+        return len(tag_names)
+
+    def image_tag_paths(self, image_id: int) -> list[tuple[str, tuple[str, ...]]]:
+        """(property, tag path) of every tag on one image."""
+        rows = self._con.execute(
+            "SELECT p.name, t.id FROM image_tags it JOIN tags t ON t.id = it.tag_id "
+            "JOIN properties p ON p.id = t.property_id WHERE it.image_id = ? ORDER BY p.name",
+            [image_id],
+        ).fetchall()
+        result = []
+        for property_name, tag_id in rows:
+            names, current = [], tag_id
+            while current is not None:
+                row = self._fetch_one("SELECT parent_id, name FROM tags WHERE id = ?", [current])
+                assert row is not None
+                names.append(row[1])
+                current = row[0]
+            result.append((property_name, tuple(reversed(names))))
+        return result
 
     # -- journal ----------------------------------------------------------
 

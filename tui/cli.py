@@ -179,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     find.add_argument("--weights", type=Path, help="the model's weights, if they have moved")
     find.set_defaults(run=_run_search)
 
+    _add_clustering_commands(commands, common)
+
     models = commands.add_parser(
         "models",
         parents=[common],
@@ -242,6 +244,232 @@ def _add_import_options(sub: argparse.ArgumentParser) -> None:
         help="refuse images that declare more pixels than this, as possible decompression "
         f"bombs (default: {ingest.DEFAULT_MAX_PIXELS:,}, about 179 megapixels)",
     )
+
+
+def _add_clustering_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    from planche.core.cluster import STRATEGIES, get_strategy
+
+    lines = ["strategies and their parameters (--param NAME=VALUE):"]
+    for name in sorted(STRATEGIES):
+        strategy = get_strategy(name)
+        lines.append(f"  {name}: {strategy.description}")
+        for p in strategy.params:
+            default = "required" if p.required else f"default {p.default}"
+            lines.append(f"      {p.name}: {p.help}; {p.allowed()}; {default}")
+    run = commands.add_parser(
+        "cluster",
+        parents=[common],
+        help="group the images with a strategy (kmeans, density, duplicates, by_tags)",
+        description="Cluster every image (or the members of one cluster, --within) with a "
+        "strategy and store the result. Each cluster gets a size, a score from 0 to 100 "
+        "(lower is more coherent), a medoid image and, where the model has a text tower, a "
+        "label.",
+        epilog="\n".join(lines),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("--strategy", default="kmeans", choices=sorted(STRATEGIES),
+                     help="default: kmeans")  # fmt: skip
+    run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="a strategy parameter (repeatable)")  # fmt: skip
+    run.add_argument("--within", type=int, metavar="CLUSTER",
+                     help="cluster the members of this cluster id again")  # fmt: skip
+    run.add_argument("--embedder", choices=EMBEDDERS, help="cluster these vectors")
+    run.add_argument("--model-id", type=int, help="cluster the vectors of this model id")
+    run.add_argument("--weights", type=Path, help="the model's weights, if they have moved")
+    run.add_argument("--no-labels", action="store_true", help="skip zero-shot labels")
+    run.set_defaults(run=_run_cluster)
+
+    tree = commands.add_parser(
+        "clusters", parents=[common], help="show the clusterings: a tree with sizes, scores, labels"
+    )
+    tree.set_defaults(run=_run_clusters)
+
+    delete = commands.add_parser(
+        "delete-clustering", parents=[common], help="delete a clustering and those nested in it"
+    )
+    delete.add_argument("clustering", type=int, metavar="CLUSTERING")
+    delete.set_defaults(run=_run_delete_clustering)
+
+    save = commands.add_parser(
+        "save-clustering",
+        parents=[common],
+        help="save a clustering as hierarchical tags",
+        description="Write a tag property whose tags mirror the clustering's tree "
+        '("3 tabby cat", nested clusterings under their cluster). Undo with '
+        "`planche tags --delete-property NAME`.",
+    )
+    save.add_argument("clustering", type=int, metavar="CLUSTERING")
+    save.add_argument("--as", dest="name", default="Clustering", help="property name")
+    save.add_argument("--replace", action="store_true", help="replace a property of that name")
+    save.set_defaults(run=_run_save_clustering)
+
+    tags = commands.add_parser(
+        "tags",
+        parents=[common],
+        help="list tag properties and tags; add or delete them",
+        description="Without options, list every property with its tag tree. --add "
+        '"Property/parent/child" creates the tags along the path.',
+    )
+    tags.add_argument("--add", action="append", default=[], metavar="PROPERTY/TAG[/TAG...]")
+    tags.add_argument("--delete-property", metavar="NAME")
+    tags.set_defaults(run=_run_tags)
+
+
+def _run_cluster(args: argparse.Namespace) -> int:
+    from planche.core.clustering import cluster
+
+    params = {}
+    for item in args.param:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise BadParameter("param", item, "NAME=VALUE")
+        params[name.strip()] = value
+    cancel = CancelToken()
+    reporter = _ProgressReporter(label="cluster", unit="vectors")
+    try:
+        with _stop_on_ctrl_c(cancel):
+            summary = cluster(
+                args.project, args.strategy, params, within=args.within, embedder=args.embedder,
+                model_id=args.model_id, weights=args.weights, labels=not args.no_labels,
+                progress=reporter, cancel=cancel,
+            )  # fmt: skip
+    finally:
+        reporter.close()
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2))
+        return 0
+    shown = " ".join(f"{k}={v}" for k, v in summary.params.items())
+    stdout.print(
+        Text(
+            f"Clustering {summary.clustering_id}: {summary.strategy} {shown} over "
+            f"{summary.images} images ({summary.scope}) · {summary.model} · "
+            f"{summary.seconds:.1f} s",
+            style="bold",
+        )
+    )
+    _print_clusters(
+        [{"id": None, "idx": c.idx, "size": len(c.members), "score": c.score,
+          "medoid": c.medoid, "label": c.label, "children": []} for c in summary.clusters],
+        indent="  ",
+    )  # fmt: skip
+    for note in summary.notes:
+        stdout.print(Text(f"  note: {printable(note)}", style="yellow"))
+    return 0
+
+
+def _score_style(score: float | None) -> str:
+    # Panoptic's badge thresholds, so its users read the colours the same way.
+    if score is None:
+        return "dim"
+    return "green" if score < 21 else "yellow" if score < 56 else "red"
+
+
+def _print_clusters(clusters: list[dict[str, Any]], indent: str) -> None:
+    for c in clusters:
+        line = Text(indent)
+        line.append(f"{c['idx']:>3}  ", style="bold")
+        line.append(f"{_count(c['size'], 'image'):>11}  ")
+        shown = "  -  " if c["score"] is None else f"{c['score']:5.1f}"
+        line.append(f"score {shown}", style=_score_style(c["score"]))
+        line.append(f"  {printable(c['label'] or '')}")
+        ids = f"medoid {c['medoid']}" + (f", cluster id {c['id']}" if c["id"] else "")
+        line.append(f"  ({ids})", style="dim")
+        stdout.print(line)
+        for child in c["children"]:
+            _print_clustering(child, indent + "       ")
+
+
+def _print_clustering(node: dict[str, Any], indent: str) -> None:
+    shown = " ".join(f"{k}={v}" for k, v in node["params"].items())
+    stdout.print(
+        Text(
+            f"{indent}clustering {node['id']}: {node['strategy']} {shown} · {node['model']} · "
+            f"{node['images']} images · {node['created_at']}",
+            style="bold",
+        )
+    )
+    _print_clusters(node["clusters"], indent + "  ")
+
+
+def _run_clusters(args: argparse.Namespace) -> int:
+    from planche.core.clustering import clustering_tree
+
+    tree = clustering_tree(args.project)
+    if args.json:
+        print(json.dumps(tree, indent=2))
+        return 0
+    if not tree:
+        stdout.print("No clusterings yet: `planche cluster` makes one.")
+    for node in tree:
+        _print_clustering(node, "")
+    return 0
+
+
+def _run_delete_clustering(args: argparse.Namespace) -> int:
+    from planche.core.clustering import delete_clustering
+
+    deleted = delete_clustering(args.project, args.clustering)
+    if args.json:
+        print(json.dumps({"deleted": deleted}))
+    else:
+        stdout.print(f"Deleted clustering(s) {', '.join(map(str, deleted))}.")
+    return 0
+
+
+def _run_save_clustering(args: argparse.Namespace) -> int:
+    from planche.core.clustering import save_clustering
+
+    saved = save_clustering(args.project, args.clustering, args.name, args.replace)
+    if args.json:
+        print(json.dumps(saved))
+    else:
+        stdout.print(
+            f"Saved clustering {args.clustering} as {saved['tags']} tags of the property "
+            f"{printable(saved['property'])!r} (undo: planche tags --delete-property "
+            f"{printable(saved['property'])!r})."
+        )
+    return 0
+
+
+def _run_tags(args: argparse.Namespace) -> int:
+    if args.add or args.delete_property:
+        with open_store(args.project) as store:
+            for spec in args.add:
+                prop, *path = [part.strip() for part in spec.split("/")]
+                if not prop or not path or not all(path):
+                    raise BadParameter("add", spec, "PROPERTY/TAG or PROPERTY/PARENT/TAG")
+                store.add_tag_path(prop, path)
+            if args.delete_property and not store.delete_property(args.delete_property):
+                raise BadParameter("delete-property", args.delete_property, "a property name")
+    with open_store(args.project, read_only=True) as store:
+        listing = [
+            {"property": name, "tags": [
+                {"id": t, "parent": parent, "name": tag, "images": n}
+                for t, parent, tag, n in store.tags(pid)
+            ]}
+            for pid, name in store.properties()
+        ]  # fmt: skip
+    if args.json:
+        print(json.dumps(listing, indent=2))
+        return 0
+    for prop in listing:
+        stdout.print(Text(printable(prop["property"]), style="bold"))
+        children: dict[int | None, list[dict[str, Any]]] = {}
+        for tag in prop["tags"]:
+            children.setdefault(tag["parent"], []).append(tag)
+
+        _print_tag_tree(children, None, 1)
+    if not listing:
+        stdout.print("No tags yet.")
+    return 0
+
+
+def _print_tag_tree(
+    children: dict[int | None, list[dict[str, Any]]], parent: int | None, depth: int
+) -> None:
+    for tag in children.get(parent, []):
+        stdout.print(f"{'  ' * depth}{printable(tag['name'])}  ({tag['images']} images)")
+        _print_tag_tree(children, tag["id"], depth + 1)
 
 
 def _add_embedder_options(

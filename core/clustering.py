@@ -1,0 +1,291 @@
+"""Clustering a project: run a strategy over a scope, describe and store the result.
+
+The scope is every image with a vector for the chosen model, or the members
+of one cluster (`within`): clustering a cluster again makes a child
+clustering, to any depth. Every cluster gets:
+- a size;
+- a score from 0 to 100, lower meaning more coherent: 100 x (1 - |m|^2),
+  where m is the mean of the members' unit vectors. That is 100 times the
+  mean squared distance of the members to their centroid (0 when all are the
+  same picture, towards 100 when they point every which way); it depends only
+  on the members and the model, so runs on the same model compare. It is
+  Panoptic's score, kept so their users read it the same way;
+- a medoid: the member nearest the centroid, shown as the cluster's face;
+- a label: the strategy's own (a tag name) or a zero-shot word from the text
+  tower, when the model has one.
+Groups are numbered 1.. by decreasing size; number 0 holds what no cluster
+took (noise, unassigned).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from planche.core.cluster import ClusterInput, Group, get_strategy
+from planche.core.errors import BadParameter, PlancheError
+from planche.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
+from planche.core.search import choose_model
+from planche.core.store import ModelRow, NewCluster, open_store
+
+LEFTOVER_LABEL = "unclustered"
+
+
+@dataclass
+class ClusteringSummary:
+    clustering_id: int
+    strategy: str
+    params: dict[str, Any]
+    model: str
+    scope: str
+    images: int
+    clusters: list[NewCluster] = field(default_factory=list)
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "clustering_id": self.clustering_id,
+            "strategy": self.strategy,
+            "params": self.params,
+            "model": self.model,
+            "scope": self.scope,
+            "images": self.images,
+            "seconds": round(self.seconds, 2),
+            "notes": self.notes,
+            "clusters": [
+                {
+                    "idx": c.idx,
+                    "size": len(c.members),
+                    "score": None if c.score is None else round(c.score, 2),
+                    "medoid": c.medoid,
+                    "label": c.label,
+                }
+                for c in self.clusters
+            ],
+        }
+
+
+def score(vectors: np.ndarray) -> float:
+    """100 x (1 - |mean of unit vectors|^2): 0 for identical members."""
+    mean = vectors.mean(axis=0)
+    return float(np.clip(100.0 * (1.0 - float(mean @ mean)), 0.0, 100.0))
+
+
+def cluster(
+    project: Path | str,
+    strategy: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    within: int | None = None,
+    embedder: str | None = None,
+    model_id: int | None = None,
+    weights: Path | None = None,
+    labels: bool = True,
+    progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> ClusteringSummary:
+    """Cluster the scope with a strategy and store the result as a new clustering."""
+    chosen = get_strategy(strategy)
+    values = chosen.validate(params or {})
+    started = time.monotonic()
+    project = Path(project)
+    with open_store(project, read_only=True) as store:
+        if within is not None:
+            parent = store.cluster(within)
+            if parent is None:
+                raise BadParameter("within", within, "the id of a cluster (`planche clusters`)")
+            parent_clustering = store.clustering(parent.clustering_id)
+            assert parent_clustering is not None
+            model_id = model_id or parent_clustering["model_id"]
+        model = choose_model(store, embedder=embedder, model_id=model_id)
+        if within is not None:
+            ids, vectors = store.read_embeddings(model, only=store.cluster_member_ids(within))
+            scope = f"cluster {within}"
+        else:
+            ids, vectors = store.read_embeddings(model)
+            scope = "all images"
+    if len(ids) == 0:
+        raise PlancheError(f"nothing to cluster: no image in {scope} has a {model.label} vector")
+    text_tower = _text_tower_loader(model, weights)
+    data = ClusterInput(
+        ids=ids,
+        vectors=vectors,
+        model=model,
+        project=project,
+        whole_model=within is None,
+        progress=progress,
+        cancel=cancel or CancelToken(),
+        text_embedder=text_tower,
+    )
+    progress(ProgressEvent("cluster", 0, None, f"{strategy} over {len(ids)} images"))
+    groups = chosen.run(data, values)
+    summary = ClusteringSummary(0, strategy, values, model.label, scope, len(ids))
+    summary.clusters = _describe(groups, data, labels, summary.notes)
+    with open_store(project) as store:
+        summary.clustering_id = store.write_clustering(
+            parent_cluster_id=within,
+            strategy=strategy,
+            params=values,
+            model_id=model.id,
+            clusters=summary.clusters,
+        )
+        store.append_journal(
+            "cluster",
+            {"strategy": strategy, "params": values, "within": within, "model_id": model.id},
+            {"clustering_id": summary.clustering_id, "clusters": len(summary.clusters)},
+        )
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _text_tower_loader(model: ModelRow, weights: Path | None):  # noqa: ANN202
+    if model.embedder != "clip":
+        return None
+    loaded: list[Any] = []
+
+    def load() -> Any:
+        if not loaded:
+            from planche.core.embedders import load_embedder_for_model
+
+            loaded.append(load_embedder_for_model(model, weights=weights))
+        return loaded[0]
+
+    return load
+
+
+def _describe(
+    groups: list[Group], data: ClusterInput, want_labels: bool, notes: list[str]
+) -> list[NewCluster]:
+    position = {image_id: i for i, image_id in enumerate(data.ids.tolist())}
+    ordered = sorted((g for g in groups if not g.leftover), key=lambda g: -len(g.members))
+    leftovers = [g for g in groups if g.leftover]
+    described: list[tuple[Group, float, int, np.ndarray]] = []
+    for group in [*ordered, *leftovers]:
+        rows = np.array([position[int(i)] for i in group.members])
+        members = data.vectors[rows]
+        mean = members.mean(axis=0)
+        medoid = int(group.members[int(np.argmax(members @ mean))])
+        described.append((group, score(members), medoid, mean))
+    words: list[str | None] = [None] * len(described)
+    unlabelled = [i for i, (g, *_rest) in enumerate(described) if g.label is None]
+    if want_labels and unlabelled and data.text_embedder is not None:
+        from planche.core.labels import zero_shot_labels
+
+        try:
+            found = zero_shot_labels(
+                data.project, data.model, np.stack([described[i][3] for i in unlabelled]),
+                data.text_embedder,
+            )  # fmt: skip
+            for i, word in zip(unlabelled, found, strict=True):
+                words[i] = word
+        except PlancheError as exc:
+            notes.append(f"no labels: {exc}")
+    clusters = []
+    for number, ((group, group_score, medoid, _), word) in enumerate(
+        zip(described, words, strict=True), start=1
+    ):
+        idx = 0 if group.leftover else number
+        label = group.label or (LEFTOVER_LABEL if group.leftover else word)
+        clusters.append(NewCluster(idx, np.asarray(group.members), group_score, medoid, label))
+    return clusters
+
+
+def clustering_tree(project: Path | str) -> list[dict[str, Any]]:
+    """Every clustering with its clusters, children nested under their cluster."""
+    with open_store(project, read_only=True) as store:
+        clusterings = store.clusterings()
+        models = {m.id: m.label for m in store.models()}
+        clusters = {c["id"]: store.clusters(c["id"]) for c in clusterings}
+    by_parent: dict[int | None, list[dict[str, Any]]] = {}
+    for item in clusterings:
+        by_parent.setdefault(item["parent_cluster_id"], []).append(item)
+
+    def build(item: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": item["id"],
+            "strategy": item["strategy"],
+            "params": item["params"],
+            "model": models.get(item["model_id"], "?"),
+            "created_at": item["created_at"].isoformat(),
+            "images": item["images"],
+            "clusters": [
+                {
+                    "id": c.id,
+                    "idx": c.idx,
+                    "size": c.size,
+                    "score": None if c.score is None else round(c.score, 2),
+                    "medoid": c.medoid,
+                    "label": c.label,
+                    "children": [build(child) for child in by_parent.get(c.id, [])],
+                }
+                for c in clusters[item["id"]]
+            ],
+        }
+
+    return [build(item) for item in by_parent.get(None, [])]
+
+
+def delete_clustering(project: Path | str, clustering_id: int) -> list[int]:
+    with open_store(project) as store:
+        if store.clustering(clustering_id) is None:
+            raise BadParameter("clustering", clustering_id, "a clustering id (`planche clusters`)")
+        deleted = store.delete_clustering(clustering_id)
+        store.append_journal("delete_clustering", {"clustering_id": clustering_id},
+                             {"deleted": deleted})  # fmt: skip
+    return deleted
+
+
+def save_clustering(
+    project: Path | str, clustering_id: int, name: str = "Clustering", replace: bool = False
+) -> dict[str, Any]:
+    """Write a tag property whose hierarchical tags mirror the clustering's tree.
+
+    Tags are named by number and label ("3 tabby cat"; "0 unclustered"), each
+    nested clustering's tags under its cluster's tag. Undo: delete the property.
+    """
+    if not name.strip():
+        raise BadParameter("name", name, "a non-empty property name")
+    tree = [t for t in _subtree(project, clustering_id)]
+    with open_store(project) as store:
+        if store.property_id(name) is not None:
+            if not replace:
+                raise BadParameter("name", name, "a property name not in use (or --replace)")
+            store.delete_property(name)
+        paths: dict[int, tuple[str, ...]] = {}
+
+        def walk(node: dict[str, Any], prefix: tuple[str, ...]) -> None:
+            for c in node["clusters"]:
+                title = f"{c['idx']} {c['label']}" if c["label"] else str(c["idx"])
+                paths[c["id"]] = (*prefix, title)
+                for child in c["children"]:
+                    walk(child, paths[c["id"]])
+
+        for node in tree:
+            walk(node, ())
+        made = store.save_clustering_as_tags(clustering_id, name, paths)
+        store.append_journal("save_clustering", {"clustering_id": clustering_id, "name": name},
+                             {"tags": made})  # fmt: skip
+    return {"property": name, "tags": made, "clustering_id": clustering_id}
+
+
+def _subtree(project: Path | str, clustering_id: int) -> list[dict[str, Any]]:
+    def find(nodes: list[dict[str, Any]]) -> dict[str, Any] | None:
+        for node in nodes:
+            if node["id"] == clustering_id:
+                return node
+            for c in node["clusters"]:
+                hit = find(c["children"])
+                if hit is not None:
+                    return hit
+        return None
+
+    found = find(clustering_tree(project))
+    if found is None:
+        raise BadParameter("clustering", clustering_id, "a clustering id (`planche clusters`)")
+    return [found]

@@ -294,3 +294,18 @@ def test_cli_cluster_and_tree(tmp_path, project):
     assert f"clustering {report['clustering_id']}: kmeans k=3" in tree.stdout
     helped = run_cli("cluster", "--help")
     assert "min_cluster_size" in helped.stdout and "threshold" in helped.stdout
+
+
+def test_clusters_get_zero_shot_labels_from_the_text_tower(tmp_path, project, tiny_clip):
+    from conftest import write_good_images
+    from planche.core.index import cache_dir
+    from planche.core.labels import vocabulary
+
+    write_good_images(tmp_path / "photos", 12)
+    import_folder(tmp_path / "photos", project, embedder=load_embedder("clip", weights=tiny_clip))
+    summary = cluster(project, "kmeans", {"k": 3})
+    words = set(vocabulary())
+    assert all(c.label in words for c in summary.clusters)
+    assert (cache_dir(project) / "labels-model1.npy").exists(), "class names embedded once"
+    unlabelled = cluster(project, "kmeans", {"k": 3}, labels=False)
+    assert all(c.label is None for c in unlabelled.clusters)

@@ -83,6 +83,7 @@ def cluster(
     params: Mapping[str, Any] | None = None,
     *,
     within: int | None = None,
+    image_ids: list[int] | None = None,
     embedder: str | None = None,
     model_id: int | None = None,
     weights: Path | None = None,
@@ -90,7 +91,11 @@ def cluster(
     progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
 ) -> ClusteringSummary:
-    """Cluster the scope with a strategy and store the result as a new clustering."""
+    """Cluster the scope with a strategy and store the result as a new clustering.
+
+    The scope is every image, the members of cluster `within` (the result is a
+    child clustering), or the given `image_ids` (a selection).
+    """
     chosen = get_strategy(strategy)
     values = chosen.validate(params or {})
     started = time.monotonic()
@@ -107,6 +112,9 @@ def cluster(
         if within is not None:
             ids, vectors = store.read_embeddings(model, only=store.cluster_member_ids(within))
             scope = f"cluster {within}"
+        elif image_ids is not None:
+            ids, vectors = store.read_embeddings(model, only=sorted(set(image_ids)))
+            scope = f"{len(ids)} chosen images"
         else:
             ids, vectors = store.read_embeddings(model)
             scope = "all images"
@@ -118,7 +126,7 @@ def cluster(
         vectors=vectors,
         model=model,
         project=project,
-        whole_model=within is None,
+        whole_model=within is None and image_ids is None,
         progress=progress,
         cancel=cancel or CancelToken(),
         text_embedder=text_tower,

@@ -915,6 +915,65 @@ class Store:
             result.append((property_name, tuple(reversed(names))))
         return result
 
+    # -- browsing ---------------------------------------------------------
+
+    def all_image_ids(self) -> np.ndarray:
+        table = self._con.sql("SELECT id FROM images ORDER BY id").to_arrow_table()
+        return table.column("id").to_numpy().astype(np.int64)
+
+    def folder_counts(self) -> list[tuple[str, int]]:
+        """(folder, number of images with a file directly in it), by folder."""
+        return self._con.execute(
+            "SELECT regexp_replace(path, '/[^/]*$', '') AS folder, count(DISTINCT image_id) "
+            "FROM files GROUP BY folder ORDER BY folder"
+        ).fetchall()
+
+    def images_under(self, folder: str) -> np.ndarray:
+        prefix = folder.rstrip("/") + "/"
+        rows = self._con.execute(
+            "SELECT DISTINCT image_id FROM files WHERE starts_with(path, ?) ORDER BY image_id",
+            [prefix],
+        ).fetchall()
+        return np.array([row[0] for row in rows], dtype=np.int64)
+
+    def images_with_tag(self, tag_id: int) -> np.ndarray:
+        """Images tagged with this tag or any tag below it."""
+        rows = self._con.execute(
+            "WITH RECURSIVE below(id) AS (SELECT ?::INTEGER UNION ALL "
+            "SELECT t.id FROM tags t JOIN below b ON t.parent_id = b.id) "
+            "SELECT DISTINCT image_id FROM image_tags WHERE tag_id IN (SELECT id FROM below) "
+            "ORDER BY image_id",
+            [tag_id],
+        ).fetchall()
+        return np.array([row[0] for row in rows], dtype=np.int64)
+
+    def image_record(self, image_id: int) -> dict[str, Any] | None:
+        row = self._fetch_one(
+            "SELECT id, sha256, width, height, format, mode, exif_date, imported_at "
+            "FROM images WHERE id = ?",
+            [image_id],
+        )
+        if row is None:
+            return None
+        keys = ("id", "sha256", "width", "height", "format", "mode", "exif_date", "imported_at")
+        record = dict(zip(keys, row, strict=True))
+        record["paths"] = self.image_paths([image_id]).get(image_id, [])
+        record["tags"] = self.image_tag_paths(image_id)
+        return record
+
+    def tag_images(self, tag_id: int, image_ids: Sequence[int]) -> None:
+        with self._transaction():
+            self._con.execute(
+                "INSERT OR IGNORE INTO image_tags SELECT unnest(?), ?", [list(image_ids), tag_id]
+            )
+
+    def untag_images(self, tag_id: int, image_ids: Sequence[int]) -> None:
+        with self._transaction():
+            self._con.execute(
+                "DELETE FROM image_tags WHERE tag_id = ? AND image_id IN (SELECT unnest(?))",
+                [tag_id, list(image_ids)],
+            )
+
     # -- journal ----------------------------------------------------------
 
     def append_journal(

@@ -47,6 +47,12 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty()
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = _command_names(parser)
+    if not argv and Path(os.environ.get("PLANCHE_PROJECT", DEFAULT_PROJECT)).exists():
+        argv = ["open"]
+    elif argv and not argv[0].startswith("-") and argv[0] not in commands:
+        argv = ["open", *argv]  # `planche PROJECT_OR_FOLDER` opens the app
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
         parser.print_help()
@@ -71,6 +77,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             "Run again with PLANCHE_DEBUG=1 for the traceback, and please report it."
         )
         return _fail(args, message, 1)
+
+
+def _command_names(parser: argparse.ArgumentParser) -> set[str]:
+    for action in parser._actions:  # argparse keeps subcommands only here
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
+
+
+def _run_open(args: argparse.Namespace) -> int:
+    from planche.tui.app import run_app
+
+    target = (args.target or args.project).expanduser()
+    import_folder = None
+    if target.is_dir():
+        # A folder that is not a project yet: it gets one inside, hidden, and
+        # the app opens by importing it.
+        project = target / ".planche.duckdb"
+        import_folder = None if project.exists() else target
+    else:
+        project = target
+        if not project.exists():
+            raise PlancheError(
+                f"no project at {project}: open a folder of images to create one "
+                f"(`planche ~/Pictures`), or `planche import FOLDER --project {project}`"
+            )
+    run_app(project.absolute(), images=args.images, import_folder=import_folder)
+    return 0
 
 
 def _fail(args: argparse.Namespace, message: str, code: int, style: str = "red") -> int:
@@ -117,6 +151,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"planche {version('planche')}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    app = commands.add_parser(
+        "open",
+        parents=[common],
+        help="open the app on a project or a folder (also: planche PATH)",
+        description="Open the planche app. PATH is a project file, or a folder of images: "
+        "a folder gets a project inside it (.planche.duckdb), imported with a progress bar.",
+    )
+    app.add_argument("target", nargs="?", type=Path, metavar="PATH",
+                     help="project file or folder (default: --project)")  # fmt: skip
+    app.add_argument("--images", choices=("auto", "sixel", "tgp", "halfcell", "none"),
+                     default="auto", help="how the preview draws pictures (default: auto); "
+                     "the grid always uses half-cells")  # fmt: skip
+    app.set_defaults(run=_run_open)
 
     imp = commands.add_parser(
         "import",

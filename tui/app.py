@@ -1,0 +1,560 @@
+"""The planche app: a tree of scopes, a virtual grid of thumbnails, a parameter pane.
+
+Everything the app does goes through planche.core (tui -> core -> store); the
+project is opened for each piece of work and closed again, so `planche info`
+in another pane keeps working. Long work (import, search with a model,
+clustering, index builds) runs in a thread worker with a progress bar and
+stops on Escape. torch is imported only when a CLIP model is first needed,
+in a worker, never at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import Hit, Hits, Provider
+from textual.containers import Horizontal
+from textual.widgets import Footer, ProgressBar, Static, Tree
+
+from planche.core import browse
+from planche.core.errors import PlancheError
+from planche.core.progress import CancelToken, ProgressEvent
+from planche.core.project import project_info
+from planche.core.search import Query, SearchResult, search
+from planche.core.text import printable
+from planche.tui.grid import ThumbnailGrid
+from planche.tui.images import ImageMode
+from planche.tui.params_pane import ParamsPane
+from planche.tui.screens import ConfirmScreen, HelpScreen, PreviewScreen, PromptScreen
+from planche.tui.tree_pane import ProjectTree
+
+SEARCH_RESULTS = 200
+
+
+class PlancheCommands(Provider):
+    """Every action in the command palette, named as in the footer and help."""
+
+    async def search(self, query: str) -> Hits:
+        app = self.app
+        assert isinstance(app, PlancheApp)
+        matcher = self.matcher(query)
+        for binding in app.ACTIONS_HELP:
+            key, action, description = binding
+            score = matcher.match(description)
+            if score > 0:
+                yield Hit(score, matcher.highlight(description),
+                          _runner(app, action), help=f"key: {key}")  # fmt: skip
+
+
+def _runner(app: App[Any], action: str) -> Callable[[], Any]:
+    async def run() -> None:
+        await app.run_action(action)
+
+    return run
+
+
+class PlancheApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "planche"
+    COMMANDS = App.COMMANDS | {PlancheCommands}
+
+    # (key, action, description): the footer, `?` and the command palette share it.
+    ACTIONS_HELP = (
+        ("/", "focus_search", "search by text"),
+        ("s", "similar", "images similar to the current one"),
+        ("c", "cluster", "cluster the current scope"),
+        ("r", "recluster", "cluster the selected cluster again"),
+        ("w", "save_clustering", "save the selected clustering as tags"),
+        ("x", "delete_clustering", "delete the selected clustering"),
+        ("t", "tag", "tag the selected images (or the current one)"),
+        ("u", "untag", "remove the open tag from the selected images"),
+        ("i", "import_folder", "import a folder"),
+        ("m", "switch_model", "switch to the project's next model"),
+        ("a", "show_all", "show all images"),
+        ("escape", "cancel_work", "stop the running work"),
+        ("?", "help", "this help"),
+        ("q", "quit", "quit"),
+    )
+    BINDINGS = [
+        Binding("slash", "focus_search", "Search"),
+        Binding("s", "similar", "Similar"),
+        Binding("c", "cluster", "Cluster"),
+        Binding("r", "recluster", "Re-cluster", show=False),
+        Binding("w", "save_clustering", "Save clust.", show=False),
+        Binding("x", "delete_clustering", "Delete clust.", show=False),
+        Binding("t", "tag", "Tag"),
+        Binding("u", "untag", "Untag", show=False),
+        Binding("i", "import_folder", "Import"),
+        Binding("m", "switch_model", "Model", show=False),
+        Binding("a", "show_all", "All", show=False),
+        Binding("escape", "cancel_work", "Stop", show=False),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(
+        self,
+        project: Path,
+        *,
+        images: ImageMode | None = None,
+        import_folder: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.project = project
+        self.image_mode = images or ImageMode("none")
+        self.pending_import = import_folder
+        self.scope = browse.Scope("all images", ())
+        self.model_id: int | None = None
+        self.models: list[dict[str, Any]] = []
+        self.index_kind = "-"
+        self._cancel: CancelToken | None = None
+        self._query_embedders: dict[int, Any] = {}
+
+    # -- layout -------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="panes"):
+            yield ProjectTree(id="tree")
+            yield ThumbnailGrid(browse.StoreThumbnails(self.project), id="grid")
+            yield ParamsPane(id="params")
+        with Horizontal(id="status-row"):
+            yield Static("", id="status")
+            yield ProgressBar(id="progress", show_eta=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#progress", ProgressBar).display = False
+        self.query_one("#grid", ThumbnailGrid).focus()
+        if self.pending_import is not None:
+            folder, self.pending_import = self.pending_import, None
+            self._start_import(folder)
+        elif self.project.exists():
+            self.refresh_project()
+        else:
+            self._status_note = "no project yet: press i to import a folder"
+            self._update_status()
+
+    _status_note = ""
+
+    def _update_status(self) -> None:
+        model = next((m for m in self.models if m["id"] == self.model_id), None)
+        parts = [
+            printable(self.project.name),
+            f"{self._image_count:,} images",
+            model["label"] if model else "no vectors yet",
+            f"index {self.index_kind}",
+            f"scope: {printable(self.scope.title)} ({len(self.scope.image_ids):,})",
+            f"images: {self.image_mode.name}",
+        ]
+        grid = self.query_one("#grid", ThumbnailGrid)
+        if grid.selected:
+            parts.append(f"{len(grid.selected)} selected")
+        note = self._status_note or self.image_mode.note
+        text = " · ".join(parts) + (f"  [{note}]" if note else "")
+        self.query_one("#status", Static).update(text)
+
+    _image_count = 0
+
+    # -- loading ------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="load")
+    def refresh_project(self, keep_scope: bool = False) -> None:
+        try:
+            info = project_info(self.project)
+            scope = (
+                self.scope
+                if keep_scope and self.scope.image_ids
+                else browse.all_images(self.project)
+            )
+        except PlancheError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
+            return
+        self.call_from_thread(self._apply_project, info, scope)
+
+    def _apply_project(self, info: dict[str, Any], scope: browse.Scope) -> None:
+        self._image_count = info["images"]
+        self.models = [
+            m | {"label": f"{m['embedder']}:{m['name']}"
+                 + (f"/{m['pretrained']}" if m["pretrained"] else "")
+                 + f" ({m['precision']})"}
+            for m in info["models"] if m["vectors"]
+        ]  # fmt: skip
+        if self.models and self.model_id not in {m["id"] for m in self.models}:
+            clip = [m for m in self.models if m["embedder"] == "clip"]
+            self.model_id = (clip or self.models)[-1]["id"]
+        self.query_one("#tree", ProjectTree).reload(self.project)
+        self.show_scope(scope)
+
+    def show_scope(self, scope: browse.Scope, captions: list[str] | None = None) -> None:
+        self.scope = scope
+        grid = self.query_one("#grid", ThumbnailGrid)
+        if captions is None:
+            names = browse.captions(self.project, list(scope.image_ids[:50_000]))
+            captions = [names.get(i, str(i)) for i in scope.image_ids]
+        grid.set_images(scope.image_ids, captions)
+        self._update_status()
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[dict[str, Any]]) -> None:
+        data = event.node.data or {}
+        kind = data.get("kind")
+        loaders = {
+            "all": lambda: browse.all_images(self.project),
+            "folder": lambda: browse.folder_images(self.project, data["ref"]),
+            "tag": lambda: browse.tag_images(self.project, data["ref"], data["name"]),
+            "cluster": lambda: browse.cluster_images(self.project, data["ref"]),
+        }
+        if kind in loaders:
+            self._load_scope(loaders[kind])
+
+    @work(thread=True, exclusive=True, group="scope")
+    def _load_scope(self, loader: Callable[[], browse.Scope]) -> None:
+        try:
+            scope = loader()
+        except PlancheError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.call_from_thread(self.show_scope, scope)
+
+    def on_thumbnail_grid_selection_changed(self, _event: Any) -> None:
+        self._update_status()
+
+    # -- long work ----------------------------------------------------------
+
+    def _run_job(self, title: str, job: Callable[[CancelToken, Any], Any],
+                 done: Callable[[Any], None]) -> None:  # fmt: skip
+        if self._cancel is not None:
+            self.notify("Wait for the running work to finish, or stop it with Escape.")
+            return
+        cancel = CancelToken()
+        self._cancel = cancel
+        bar = self.query_one("#progress", ProgressBar)
+        bar.display = True
+        bar.update(total=None, progress=0)
+        self._status_note = title
+        self._update_status()
+
+        def progress(event: ProgressEvent) -> None:
+            self.call_from_thread(self._show_progress, event)
+
+        def run() -> None:
+            try:
+                result = job(cancel, progress)
+            except PlancheError as exc:
+                self.call_from_thread(self.notify, printable(str(exc)), severity="error",
+                                      timeout=10)  # fmt: skip
+                result = None
+            except Exception as exc:  # noqa: BLE001 - a notification, never a traceback on screen
+                self.call_from_thread(
+                    self.notify, f"internal error: {type(exc).__name__}: {printable(str(exc))}",
+                    severity="error", timeout=10,
+                )  # fmt: skip
+                result = None
+            self.call_from_thread(self._finish_job, result, done)
+
+        self.run_worker(run, thread=True, group="job", name=title)
+
+    def _show_progress(self, event: ProgressEvent) -> None:
+        bar = self.query_one("#progress", ProgressBar)
+        if event.total:
+            bar.update(total=event.total, progress=event.done)
+        if event.phase == "wait":
+            self._status_note = f"waiting for the project ({event.detail})"
+            self._update_status()
+
+    def _finish_job(self, result: Any, done: Callable[[Any], None]) -> None:
+        self._cancel = None
+        self.query_one("#progress", ProgressBar).display = False
+        self._status_note = ""
+        if result is not None:
+            done(result)
+        self._update_status()
+
+    def action_cancel_work(self) -> None:
+        if self._cancel is not None:
+            self._cancel.cancel()
+            self.notify("Stopping after the current step…")
+            return
+        grid = self.query_one("#grid", ThumbnailGrid)
+        if self.focused is not grid:
+            grid.focus()
+
+    # -- search -------------------------------------------------------------
+
+    def action_focus_search(self) -> None:
+        self.query_one("#search-text").focus()
+
+    def on_params_pane_search_requested(self, event: ParamsPane.SearchRequested) -> None:
+        self._search(Query(texts=(event.text,)))
+
+    def action_similar(self) -> None:
+        image_id = self.query_one("#grid", ThumbnailGrid).current_image_id
+        if image_id is None:
+            self.notify("No image under the cursor.")
+            return
+        self._search(Query(images=(str(image_id),)))
+
+    def _search(self, query: Query) -> None:
+        model_id = self.model_id
+
+        def job(cancel: CancelToken, progress: Any) -> SearchResult:
+            embedder = None
+            if query.needs_text_tower and model_id is not None:
+                embedder = self._query_embedder(model_id)
+            return search(self.project, query, k=SEARCH_RESULTS, model_id=model_id,
+                          progress=progress, query_embedder=embedder)  # fmt: skip
+
+        def done(result: SearchResult) -> None:
+            self.index_kind = result.index
+            ids = tuple(h.image_id for h in result.hits)
+            captions = [
+                f"{h.similarity:.3f} " + (h.paths[0].rsplit("/", 1)[-1] if h.paths else "")
+                for h in result.hits
+            ]
+            self.show_scope(browse.Scope(f"search {result.query}", ids, "search"), captions)
+            self.query_one("#grid", ThumbnailGrid).focus()
+
+        self._run_job("searching…", job, done)
+
+    def _query_embedder(self, model_id: int) -> Any:
+        if model_id not in self._query_embedders:
+            from planche.core.embedders import load_embedder_for_model
+            from planche.core.store import open_store
+
+            with open_store(self.project, read_only=True) as store:
+                model = next(m for m in store.models() if m.id == model_id)
+            self._query_embedders[model_id] = load_embedder_for_model(model)
+        return self._query_embedders[model_id]
+
+    def action_switch_model(self) -> None:
+        if not self.models:
+            self.notify("The project has no vectors yet.")
+            return
+        ids = [m["id"] for m in self.models]
+        current = ids.index(self.model_id) if self.model_id in ids else -1
+        self.model_id = ids[(current + 1) % len(ids)]
+        self.index_kind = "-"
+        self._update_status()
+        label = next(m["label"] for m in self.models if m["id"] == self.model_id)
+        self.notify(f"Searching and clustering with {label}")
+
+    # -- clustering -----------------------------------------------------------
+
+    def action_cluster(self) -> None:
+        self.query_one("#params", ParamsPane).request_cluster()
+
+    def action_recluster(self) -> None:
+        node = self.query_one("#tree", ProjectTree).cursor_node
+        if node is None or (node.data or {}).get("kind") != "cluster":
+            self.notify("Select a cluster in the tree first.")
+            return
+        self._load_scope(lambda: browse.cluster_images(self.project, node.data["ref"]))
+        self.call_later(self.action_cluster)
+
+    def on_params_pane_cluster_requested(self, event: ParamsPane.ClusterRequested) -> None:
+        from planche.core.clustering import cluster
+
+        grid = self.query_one("#grid", ThumbnailGrid)
+        within = self.scope.ref if self.scope.kind == "cluster" else None
+        ids: list[int] | None = None
+        if grid.selected and len(grid.selected) > 1:
+            ids, within = sorted(grid.selected), None
+        elif self.scope.kind in ("folder", "tag", "search"):
+            ids = list(self.scope.image_ids)
+        model_id = self.model_id
+
+        def job(cancel: CancelToken, progress: Any) -> Any:
+            return cluster(self.project, event.strategy, event.params, within=within,
+                           image_ids=ids, model_id=model_id, progress=progress,
+                           cancel=cancel)  # fmt: skip
+
+        def done(summary: Any) -> None:
+            self.notify(
+                f"Clustering {summary.clustering_id}: {len(summary.clusters)} clusters over "
+                f"{summary.images} images"
+            )
+            self.refresh_project(keep_scope=True)
+
+        self._run_job(f"clustering ({event.strategy})…", job, done)
+
+    def _selected_clustering(self) -> int | None:
+        node = self.query_one("#tree", ProjectTree).cursor_node
+        data = (node.data or {}) if node else {}
+        if data.get("kind") == "clustering":
+            return int(data["ref"])
+        if data.get("kind") == "cluster":
+            return int(data["clustering"])
+        self.notify("Select a clustering (or one of its clusters) in the tree first.")
+        return None
+
+    def action_save_clustering(self) -> None:
+        clustering_id = self._selected_clustering()
+        if clustering_id is None:
+            return
+
+        def save(name: str | None) -> None:
+            if not name:
+                return
+            from planche.core.clustering import save_clustering
+
+            try:
+                saved = save_clustering(self.project, clustering_id, name.strip())
+            except PlancheError as exc:
+                self.notify(printable(str(exc)), severity="error")
+                return
+            self.notify(f"Saved as {saved['tags']} tags of {printable(saved['property'])}")
+            self.refresh_project(keep_scope=True)
+
+        self.push_screen(PromptScreen("Save the clustering as the tag property:", "Clustering"),
+                         save)  # fmt: skip
+
+    def action_delete_clustering(self) -> None:
+        clustering_id = self._selected_clustering()
+        if clustering_id is None:
+            return
+
+        def delete(sure: bool | None) -> None:
+            if not sure:
+                return
+            from planche.core.clustering import delete_clustering
+
+            deleted = delete_clustering(self.project, clustering_id)
+            self.notify(f"Deleted clustering(s) {', '.join(map(str, deleted))}")
+            self.refresh_project()
+
+        self.push_screen(
+            ConfirmScreen(f"Delete clustering {clustering_id} and those nested in it?"), delete
+        )
+
+    # -- tags -----------------------------------------------------------------
+
+    def _target_images(self) -> list[int]:
+        grid = self.query_one("#grid", ThumbnailGrid)
+        if grid.selected:
+            return sorted(grid.selected)
+        return [grid.current_image_id] if grid.current_image_id is not None else []
+
+    def action_tag(self) -> None:
+        targets = self._target_images()
+        if not targets:
+            self.notify("No image to tag.")
+            return
+
+        def apply(spec: str | None) -> None:
+            if not spec:
+                return
+            prop, *path = [part.strip() for part in spec.split("/")]
+            if not prop or not path or not all(path):
+                self.notify("Write the tag as Property/tag (or Property/parent/tag).",
+                            severity="error")  # fmt: skip
+                return
+            browse.tag_selection(self.project, targets, prop, path)
+            self.notify(f"Tagged {len(targets)} image(s) {printable(spec)}")
+            self.refresh_project(keep_scope=True)
+
+        self.push_screen(
+            PromptScreen(f"Tag {len(targets)} image(s) as:", placeholder="Subject/animal/cat"),
+            apply,
+        )
+
+    def action_untag(self) -> None:
+        if self.scope.kind != "tag":
+            self.notify("Open a tag in the tree first: its images can then be untagged.")
+            return
+        targets = self._target_images()
+        browse.untag_selection(self.project, targets, int(self.scope.ref))  # type: ignore[arg-type]
+        self.notify(f"Removed the tag from {len(targets)} image(s)")
+        self._load_scope(
+            lambda: browse.tag_images(self.project, int(self.scope.ref), self.scope.title)  # type: ignore[arg-type]
+        )
+        self.refresh_project(keep_scope=True)
+
+    # -- import ---------------------------------------------------------------
+
+    def action_import_folder(self) -> None:
+        def start(folder: str | None) -> None:
+            if folder:
+                self._start_import(Path(folder).expanduser())
+
+        self.push_screen(PromptScreen("Import the folder:", placeholder="~/Pictures"), start)
+
+    def _start_import(self, folder: Path) -> None:
+        model_id = self.model_id
+
+        def job(cancel: CancelToken, progress: Any) -> Any:
+            from planche.core.embed import embed_project
+            from planche.core.embedders import load_embedder
+            from planche.core.ingest import import_folder
+
+            embedder = self._query_embedder(model_id) if model_id is not None else None
+            if embedder is None:
+                embedder = load_embedder("pixels")  # weight-free, so an import always embeds
+            summary = import_folder(folder, self.project, progress=progress, cancel=cancel,
+                                    embedder=embedder)  # fmt: skip
+            if not summary.cancelled:
+                embed_project(self.project, embedder, progress=progress, cancel=cancel)
+            return summary
+
+        def done(summary: Any) -> None:
+            message = (
+                f"Imported {summary.new} new images ({len(summary.failed)} failed, "
+                f"{summary.duplicates} duplicates)"
+            )
+            self.notify(message, severity="warning" if summary.failed else "information")
+            self.refresh_project()
+
+        self._run_job(f"importing {printable(str(folder))}…", job, done)
+
+    # -- preview and help -----------------------------------------------------
+
+    def on_thumbnail_grid_opened(self, event: ThumbnailGrid.Opened) -> None:
+        self._open_preview(event.image_id)
+
+    @work(thread=True, exclusive=True, group="preview")
+    def _open_preview(self, image_id: int) -> None:
+        from planche.tui.screens import load_picture
+
+        details = browse.image_details(self.project, image_id)
+        if details is None:
+            return
+        picture = None
+        for path in details["paths"]:
+            try:
+                picture = load_picture(path)
+                break
+            except (OSError, PlancheError, Exception):  # noqa: BLE001 - show what we can
+                continue
+        neighbours: list[Any] = []
+        if self.models:
+            try:
+                result = search(self.project, Query(images=(str(image_id),)), k=8,
+                                model_id=self.model_id)  # fmt: skip
+                neighbours = result.hits
+            except PlancheError:
+                pass
+        self.call_from_thread(self._show_preview, details, picture, neighbours)
+
+    def _show_preview(self, details: dict[str, Any], picture: Any, neighbours: list[Any]) -> None:
+        from textual.widgets import Static as Text_
+
+        widget = (
+            self.image_mode.widget(picture)
+            if picture is not None
+            else Text_("(the file cannot be read)", id="preview-image")
+        )
+        self.push_screen(PreviewScreen(details, widget, neighbours))
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen([(key, text) for key, _, text in self.ACTIONS_HELP]))
+
+    def action_show_all(self) -> None:
+        self._load_scope(lambda: browse.all_images(self.project))
+
+
+def run_app(project: Path, images: str = "auto", import_folder: Path | None = None) -> None:
+    mode = ImageMode(images)  # probes the terminal before Textual takes it over
+    PlancheApp(project, images=mode, import_folder=import_folder).run()

@@ -1,0 +1,115 @@
+"""The right pane: text search, and a clustering form generated from the strategy's
+declared parameters (the same declarations the CLI's help and validation use)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Button, Input, Label, Select, Static
+
+from planche.core.cluster import STRATEGIES, get_strategy
+from planche.core.cluster.params import Param
+from planche.core.errors import BadParameter
+
+
+class ParamsPane(VerticalScroll):
+    class SearchRequested(Message):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    class ClusterRequested(Message):
+        def __init__(self, strategy: str, params: dict[str, Any]) -> None:
+            super().__init__()
+            self.strategy = strategy
+            self.params = params
+
+    def compose(self) -> ComposeResult:
+        yield Label("Search", classes="pane-title")
+        yield Input(placeholder="text, e.g. a red boat", id="search-text")
+        yield Static("Enter searches · s: images like the current one", classes="hint")
+        yield Label("Cluster", classes="pane-title")
+        yield Select(
+            [(f"{name}: {STRATEGIES[name].description}", name) for name in sorted(STRATEGIES)],
+            value="kmeans",
+            allow_blank=False,
+            id="strategy",
+        )
+        yield Vertical(id="param-fields")
+        yield Button("Run on the current scope (c)", id="run-cluster", variant="primary")
+
+    def on_mount(self) -> None:
+        self._show_fields("kmeans")
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "strategy" and isinstance(event.value, str):
+            self._show_fields(event.value)
+
+    def _show_fields(self, strategy: str) -> None:
+        fields = self.query_one("#param-fields", Vertical)
+        fields.remove_children()
+        widgets = []
+        for param in get_strategy(strategy).params:
+            widgets.append(Label(f"{param.name}  [dim]{param.help}[/]", markup=True))
+            default = "" if param.required else str(param.default)
+            widgets.append(
+                Input(value=default, placeholder=param.allowed(), id=f"param-{param.name}")
+            )
+            widgets.append(Static("", id=f"error-{param.name}", classes="error"))
+        fields.mount_all(widgets)
+
+    @property
+    def strategy(self) -> str:
+        value = self.query_one("#strategy", Select).value
+        return value if isinstance(value, str) else "kmeans"
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id and event.input.id.startswith("param-"):
+            self._check(event.input.id.removeprefix("param-"), event.value)
+
+    def _check(self, name: str, raw: str) -> bool:
+        param = next(p for p in get_strategy(self.strategy).params if p.name == name)
+        error = self.query_one(f"#error-{name}", Static)
+        try:
+            _parse(param, raw)
+        except BadParameter as exc:
+            error.update(str(exc))
+            return False
+        error.update("")
+        return True
+
+    def values(self) -> dict[str, Any] | None:
+        """The form's values, or None (with the errors shown) when one is invalid."""
+        raw = {}
+        ok = True
+        for param in get_strategy(self.strategy).params:
+            text = self.query_one(f"#param-{param.name}", Input).value
+            ok = self._check(param.name, text) and ok
+            raw[param.name] = text if text.strip() else None
+        return raw if ok else None
+
+    def request_cluster(self) -> None:
+        values = self.values()
+        if values is not None:
+            self.post_message(self.ClusterRequested(self.strategy, values))
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "run-cluster":
+            self.request_cluster()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "search-text" and event.value.strip():
+            self.post_message(self.SearchRequested(event.value.strip()))
+        elif event.input.id and event.input.id.startswith("param-"):
+            self.request_cluster()
+
+
+def _parse(param: Param, raw: str) -> Any:
+    if not raw.strip():
+        if param.required:
+            raise BadParameter(param.name, raw, param.allowed())
+        return param.default
+    return param.parse(raw)

@@ -1,0 +1,139 @@
+"""Modal screens: image preview, help, a one-line prompt, a confirmation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Input, Label, Static
+
+from planche.core.text import printable
+
+
+class PromptScreen(ModalScreen[str | None]):
+    """Ask for one line of text; Escape gives None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, question: str, value: str = "", placeholder: str = "") -> None:
+        super().__init__()
+        self.question = question
+        self.value = value
+        self.placeholder = placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.question)
+            yield Input(value=self.value, placeholder=self.placeholder, id="prompt")
+            yield Static("Enter to confirm, Escape to cancel", classes="hint")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    BINDINGS = [Binding("escape", "no", "No"), Binding("y", "yes", "Yes"), Binding("n", "no")]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.question)
+            with Horizontal():
+                yield Button("Yes (y)", id="yes", variant="error")
+                yield Button("No (n)", id="no")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_yes(self) -> None:
+        self.dismiss(True)
+
+    def action_no(self) -> None:
+        self.dismiss(False)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
+
+    def __init__(self, bindings: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.rows = bindings
+
+    def compose(self) -> ComposeResult:
+        text = Text()
+        text.append("planche: keys\n\n", style="bold")
+        for key, description in self.rows:
+            text.append(f"{key:>12}  ", style="bold cyan")
+            text.append(f"{description}\n")
+        text.append("\nEvery action is also in the command palette (ctrl+p).", style="dim")
+        with VerticalScroll(id="dialog"):
+            yield Static(text)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class PreviewScreen(Screen[None]):
+    """One image, large, with its metadata, tags and nearest neighbours."""
+
+    BINDINGS = [
+        Binding("escape,q", "close", "Back"),
+        Binding("s", "similar", "Similar images"),
+    ]
+
+    def __init__(self, details: dict[str, Any], image_widget: Any, neighbours: list[Any]) -> None:
+        super().__init__()
+        self.details = details
+        self.image_widget = image_widget
+        self.neighbours = neighbours
+
+    def compose(self) -> ComposeResult:
+        d = self.details
+        info = Text()
+        info.append(f"image {d['id']}\n", style="bold")
+        for path in d["paths"]:
+            info.append(f"{printable(path)}\n")
+        info.append(f"\n{d['width']} x {d['height']} {d['format']} ({d['mode']})\n")
+        if d.get("exif_date"):
+            info.append(f"taken {d['exif_date']}\n")
+        info.append(f"sha256 {d['sha256'][:16]}…\n", style="dim")
+        if d["tags"]:
+            info.append("\ntags\n", style="bold")
+            for prop, path in d["tags"]:
+                info.append(f"  {printable(prop)}: {printable(' / '.join(path))}\n")
+        if self.neighbours:
+            info.append("\nnearest\n", style="bold")
+            for hit in self.neighbours:
+                name = printable(hit.paths[0].rsplit("/", 1)[-1]) if hit.paths else "?"
+                info.append(f"  {hit.similarity:.3f}  {name}  (id {hit.image_id})\n")
+        with Horizontal():
+            yield self.image_widget
+            with VerticalScroll(id="preview-info"):
+                yield Static(info)
+        yield Footer()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_similar(self) -> None:
+        self.dismiss(None)
+        self.app.call_later(self.app.action_similar)  # type: ignore[attr-defined]
+
+
+def load_picture(path: str) -> Any:
+    """A PIL image for the preview, decoded safely (EXIF orientation applied)."""
+    from pathlib import Path
+
+    from planche.core.decode import decode
+
+    return decode(Path(path).read_bytes(), target_size=2048).image

@@ -1,0 +1,114 @@
+"""The left pane: folders, tag properties and the clustering tree."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from planche.core import browse
+from planche.core.clustering import clustering_tree
+from planche.core.text import printable
+
+# Panoptic's badge thresholds: coherent (green) under 21, loose (red) from 56.
+SCORE_STYLES = ((21, "green"), (56, "yellow"), (101, "red"))
+
+
+def score_style(score: float | None) -> str:
+    if score is None:
+        return "dim"
+    return next(style for limit, style in SCORE_STYLES if score < limit)
+
+
+class ProjectTree(Tree[dict[str, Any]]):
+    """Selecting a node shows its images; node data says which scope it is."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("project", data={"kind": "all"}, **kwargs)
+        self.show_root = False
+        self.guide_depth = 2
+
+    def reload(self, project: Path) -> None:
+        """Rebuild from the project, keeping which sections were open."""
+        expanded = {str(n.label) for n in self._all_nodes() if n.is_expanded}
+        self.clear()
+        root = self.root
+        root.add_leaf(Text("All images", style="bold"), data={"kind": "all"})
+        self._add_folders(root.add("Folders", data={"kind": "section"}), project)
+        self._add_tags(root.add("Tags", data={"kind": "section"}), project)
+        clusters = root.add("Clusterings", data={"kind": "section"})
+        for node in clustering_tree(project):
+            self._add_clustering(clusters, node)
+        for node in self._all_nodes():
+            if str(node.label) in expanded or node.data.get("kind") == "section":
+                node.expand()
+
+    def _all_nodes(self) -> list[TreeNode[dict[str, Any]]]:
+        found, stack = [], [self.root]
+        while stack:
+            node = stack.pop()
+            found.append(node)
+            stack.extend(node.children)
+        return found
+
+    def _add_folders(self, section: TreeNode[dict[str, Any]], project: Path) -> None:
+        folders = browse.folder_tree(project)
+        if not folders:
+            return
+        # Show paths below the deepest folder they all share (its parent when one).
+        base = os.path.commonpath([f for f, _ in folders])
+        if len(folders) == 1 or base in dict(folders):
+            base = os.path.dirname(base)
+        nodes: dict[str, TreeNode[dict[str, Any]]] = {base: section}
+        counts = dict(folders)
+        for folder, _ in folders:
+            parts = os.path.relpath(folder, base).split(os.sep)
+            current = base
+            for part in parts:
+                parent, current = nodes[current], os.path.join(current, part)
+                if current not in nodes:
+                    label = Text(printable(part))
+                    if current in counts:
+                        label.append(f"  {counts[current]}", style="dim")
+                    nodes[current] = parent.add(label, data={"kind": "folder", "ref": current})
+        for node in nodes.values():
+            if not node.children and node is not section:
+                node.allow_expand = False
+
+    def _add_tags(self, section: TreeNode[dict[str, Any]], project: Path) -> None:
+        for prop in browse.tag_tree(project):
+            prop_node = section.add(printable(prop["property"]), data={"kind": "property"})
+            nodes: dict[int | None, TreeNode[dict[str, Any]]] = {None: prop_node}
+            for tag in prop["tags"]:  # parents come before children (ids grow)
+                parent = nodes.get(tag["parent"], prop_node)
+                label = Text.assemble(printable(tag["name"]), (f"  {tag['images']}", "dim"))
+                nodes[tag["id"]] = parent.add(
+                    label, data={"kind": "tag", "ref": tag["id"], "name": tag["name"]}
+                )
+            for node in nodes.values():
+                if not node.children and node is not prop_node:
+                    node.allow_expand = False
+
+    def _add_clustering(self, parent: TreeNode[dict[str, Any]], node: dict[str, Any]) -> None:
+        params = " ".join(f"{k}={v}" for k, v in node["params"].items() if k != "seed")
+        label = Text.assemble((f"#{node['id']} {node['strategy']}", "bold"), f" {params}")
+        item = parent.add(label, data={"kind": "clustering", "ref": node["id"]})
+        for c in node["clusters"]:
+            score = "  -  " if c["score"] is None else f"{c['score']:4.0f}"
+            text = Text.assemble(
+                (f"{c['idx']:>2} ", "bold"),
+                (f"{score}", score_style(c["score"])),
+                f" {c['size']:>5}  ",
+                printable(c["label"] or ""),
+            )
+            child = item.add(
+                text, data={"kind": "cluster", "ref": c["id"], "clustering": node["id"]}
+            )
+            for sub in c["children"]:
+                self._add_clustering(child, sub)
+            if not c["children"]:
+                child.allow_expand = False

@@ -127,7 +127,13 @@ class PlancheApp(App[None]):
             yield ProgressBar(id="progress", show_eta=False)
         yield Footer()
 
+    def on_resize(self, event: Any) -> None:
+        # Below 120 columns the parameter pane hides (its keys still work) so
+        # the grid keeps room for thumbnails.
+        self.screen.set_class(event.size.width < 120, "narrow")
+
     def on_mount(self) -> None:
+        self.screen.set_class(self.size.width < 120, "narrow")
         self.query_one("#progress", ProgressBar).display = False
         self.query_one("#grid", ThumbnailGrid).focus()
         if self.pending_import is not None:
@@ -286,7 +292,15 @@ class PlancheApp(App[None]):
     # -- search -------------------------------------------------------------
 
     def action_focus_search(self) -> None:
-        self.query_one("#search-text").focus()
+        if self.query_one("#params").display and not self.screen.has_class("narrow"):
+            self.query_one("#search-text").focus()
+            return
+
+        def run_search(text: str | None) -> None:
+            if text and text.strip():
+                self._search(Query(texts=(text.strip(),)))
+
+        self.push_screen(PromptScreen("Search for:", placeholder="a red boat"), run_search)
 
     def on_params_pane_search_requested(self, event: ParamsPane.SearchRequested) -> None:
         self._search(Query(texts=(event.text,)))
@@ -348,12 +362,14 @@ class PlancheApp(App[None]):
         self.query_one("#params", ParamsPane).request_cluster()
 
     def action_recluster(self) -> None:
-        node = self.query_one("#tree", ProjectTree).cursor_node
-        if node is None or (node.data or {}).get("kind") != "cluster":
-            self.notify("Select a cluster in the tree first.")
-            return
-        self._load_scope(lambda: browse.cluster_images(self.project, node.data["ref"]))
-        self.call_later(self.action_cluster)
+        """Cluster the open cluster again (or the one under the tree's cursor)."""
+        if self.scope.kind != "cluster":
+            node = self.query_one("#tree", ProjectTree).cursor_node
+            if node is None or (node.data or {}).get("kind") != "cluster":
+                self.notify("Open a cluster (select it in the tree) first.")
+                return
+            self.show_scope(browse.cluster_images(self.project, node.data["ref"]))
+        self.action_cluster()
 
     def on_params_pane_cluster_requested(self, event: ParamsPane.ClusterRequested) -> None:
         from planche.core.clustering import cluster

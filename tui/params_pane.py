@@ -41,16 +41,21 @@ class ParamsPane(VerticalScroll):
         yield Vertical(id="param-fields")
         yield Button("Run on the current scope (c)", id="run-cluster", variant="primary")
 
-    def on_mount(self) -> None:
-        self._show_fields("kmeans")
+    _shown: str | None = None
 
-    def on_select_changed(self, event: Select.Changed) -> None:
+    async def on_mount(self) -> None:
+        await self._show_fields("kmeans")
+
+    async def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "strategy" and isinstance(event.value, str):
-            self._show_fields(event.value)
+            await self._show_fields(event.value)
 
-    def _show_fields(self, strategy: str) -> None:
+    async def _show_fields(self, strategy: str) -> None:
+        if strategy == self._shown:
+            return
+        self._shown = strategy
         fields = self.query_one("#param-fields", Vertical)
-        fields.remove_children()
+        await fields.remove_children()
         widgets = []
         for param in get_strategy(strategy).params:
             widgets.append(Label(f"{param.name}  [dim]{param.help}[/]", markup=True))
@@ -59,7 +64,7 @@ class ParamsPane(VerticalScroll):
                 Input(value=default, placeholder=param.allowed(), id=f"param-{param.name}")
             )
             widgets.append(Static("", id=f"error-{param.name}", classes="error"))
-        fields.mount_all(widgets)
+        await fields.mount_all(widgets)
 
     @property
     def strategy(self) -> str:

@@ -46,6 +46,8 @@ class ProjectTree(Tree[dict[str, Any]]):
         for node in self._all_nodes():
             if str(node.label) in expanded or node.data.get("kind") == "section":
                 node.expand()
+        if clusters.children:  # the newest clustering open, to show what was just made
+            clusters.children[-1].expand()
 
     def _all_nodes(self) -> list[TreeNode[dict[str, Any]]]:
         found, stack = [], [self.root]
@@ -94,16 +96,16 @@ class ProjectTree(Tree[dict[str, Any]]):
                     node.allow_expand = False
 
     def _add_clustering(self, parent: TreeNode[dict[str, Any]], node: dict[str, Any]) -> None:
-        params = " ".join(f"{k}={v}" for k, v in node["params"].items() if k != "seed")
-        label = Text.assemble((f"#{node['id']} {node['strategy']}", "bold"), f" {params}")
+        label = Text.assemble((f"#{node['id']} {node['strategy']}", "bold"),
+                              f" {_changed_params(node['strategy'], node['params'])}")  # fmt: skip
         item = parent.add(label, data={"kind": "clustering", "ref": node["id"]})
         for c in node["clusters"]:
-            score = "  -  " if c["score"] is None else f"{c['score']:4.0f}"
+            score = "  -" if c["score"] is None else f"{c['score']:3.0f}"
             text = Text.assemble(
                 (f"{c['idx']:>2} ", "bold"),
-                (f"{score}", score_style(c["score"])),
-                f" {c['size']:>5}  ",
-                printable(c["label"] or ""),
+                f"{c['size']:>5} img ",
+                (score, score_style(c["score"])),
+                f"  {printable(c['label'] or '')}",
             )
             child = item.add(
                 text, data={"kind": "cluster", "ref": c["id"], "clustering": node["id"]}
@@ -112,3 +114,14 @@ class ProjectTree(Tree[dict[str, Any]]):
                 self._add_clustering(child, sub)
             if not c["children"]:
                 child.allow_expand = False
+
+
+def _changed_params(strategy: str, params: dict[str, Any]) -> str:
+    """The parameters that differ from the strategy's defaults, as k=v."""
+    from planche.core.cluster import get_strategy
+
+    try:
+        defaults = {p.name: p.default for p in get_strategy(strategy).params}
+    except Exception:  # noqa: BLE001 - a strategy removed since: show everything
+        defaults = {}
+    return " ".join(f"{k}={v}" for k, v in params.items() if defaults.get(k, object()) != v)

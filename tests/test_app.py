@@ -1,0 +1,221 @@
+"""The app driven from the keyboard with Textual's Pilot, on a generated project."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+
+from conftest import write_good_images
+from planche.core.embedders import load_embedder
+from planche.core.ingest import import_folder
+from planche.core.store import open_store
+from planche.tui.app import PlancheApp
+from planche.tui.grid import ThumbnailGrid
+from planche.tui.screens import HelpScreen, PreviewScreen
+from planche.tui.tree_pane import ProjectTree
+
+SIZE = (160, 48)
+
+
+@pytest.fixture
+def pixels_project(tmp_path):
+    folder = tmp_path / "photos"
+    write_good_images(folder / "a", 12)
+    write_good_images(folder / "b", 8, start_seed=100)
+    project = tmp_path / "project.duckdb"
+    import_folder(folder, project, embedder=load_embedder("pixels"))
+    return project
+
+
+def run(app: PlancheApp, steps, size=SIZE):
+    """Run the app headless, let `steps(pilot)` drive it, return what it returned."""
+
+    async def main():
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            return await steps(pilot)
+
+    return asyncio.run(main())
+
+
+async def settle(pilot, rounds: int = 40):
+    """Wait for workers (loading, jobs) to finish and the screen to catch up."""
+    for _ in range(rounds):
+        await pilot.pause(0.05)
+        app = pilot.app
+        busy = [w for w in app.workers if not w.is_finished]
+        if not busy and getattr(app, "_cancel", None) is None:
+            await pilot.pause(0.05)
+            return
+    await pilot.app.workers.wait_for_complete()
+
+
+def test_the_app_module_starts_without_torch():
+    code = "import sys, planche.tui.app; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
+
+
+def test_opens_on_all_images_with_a_status_line(pixels_project):
+    async def steps(pilot):
+        grid = pilot.app.query_one(ThumbnailGrid)
+        status = str(pilot.app.query_one("#status").render())
+        return len(grid.image_ids), status
+
+    count, status = run(PlancheApp(pixels_project), steps)
+    assert count == 20
+    assert "20 images" in status and "pixels:pixels-v1" in status and "scope: all images" in status
+
+
+def test_a_folder_in_the_tree_shows_its_images(pixels_project):
+    async def steps(pilot):
+        tree = pilot.app.query_one(ProjectTree)
+        node = next(n for n in _nodes(tree) if (n.data or {}).get("kind") == "folder"
+                    and str(n.label).startswith("b"))  # fmt: skip
+        tree.select_node(node)
+        await settle(pilot)
+        return pilot.app.scope.title, len(pilot.app.query_one(ThumbnailGrid).image_ids)
+
+    title, count = run(PlancheApp(pixels_project), steps)
+    assert title == "folder b" and count == 8
+
+
+def test_similar_images_from_the_keyboard(pixels_project):
+    async def steps(pilot):
+        await pilot.press("right", "s")
+        await settle(pilot)
+        return pilot.app.scope, pilot.app.query_one(ThumbnailGrid).image_ids
+
+    scope, ids = run(PlancheApp(pixels_project), steps)
+    assert scope.kind == "search" and scope.title.startswith("search image 2")
+    assert len(ids) == 19 and 2 not in ids
+
+
+def test_cluster_recluster_save_and_delete_from_the_keyboard(pixels_project):
+    async def steps(pilot):
+        app = pilot.app
+        await pilot.press("c")  # kmeans, k=10 from the parameter pane
+        await settle(pilot)
+        tree = app.query_one(ProjectTree)
+        cluster = next(n for n in _nodes(tree) if (n.data or {}).get("kind") == "cluster"
+                       and n.data and _size(app, n.data["ref"]) >= 2)  # fmt: skip
+        tree.move_cursor(cluster)
+        tree.select_node(cluster)
+        await settle(pilot)
+        params = app.query_one("#param-k")
+        params.value = "2"
+        await pilot.press("r")
+        await settle(pilot)
+        top = next(n for n in _nodes(tree) if (n.data or {}).get("kind") == "clustering")
+        tree.move_cursor(top)
+        await pilot.press("w")
+        await settle(pilot)
+        await pilot.press(*"Groups", "enter")
+        await settle(pilot)
+        with open_store(app.project, read_only=True) as store:
+            saved = store.property_id("Groups") is not None
+            made = len(store.clusterings())
+        tree.move_cursor(
+            next(n for n in _nodes(tree) if (n.data or {}).get("kind") == "clustering")
+        )
+        await pilot.press("x", "y")
+        await settle(pilot)
+        with open_store(app.project, read_only=True) as store:
+            left = len(store.clusterings())
+        return saved, made, left
+
+    saved, made, left = run(PlancheApp(pixels_project), steps)
+    assert made == 2, "a clustering and a child clustering of one of its clusters"
+    assert saved
+    assert left == 0, "deleting the top clustering deletes the nested one"
+
+
+def test_tag_three_images_and_find_them_after_reopening(pixels_project):
+    async def steps(pilot):
+        await pilot.press("space", "right", "space", "right", "space", "t")
+        await settle(pilot)
+        await pilot.press(*"Subject/cat", "enter")
+        await settle(pilot)
+
+    run(PlancheApp(pixels_project), steps)
+
+    async def reopen(pilot):
+        tree = pilot.app.query_one(ProjectTree)
+        node = next(n for n in _nodes(tree) if (n.data or {}).get("kind") == "tag")
+        tree.select_node(node)
+        await settle(pilot)
+        return pilot.app.query_one(ThumbnailGrid).image_ids
+
+    assert run(PlancheApp(pixels_project), reopen) == (1, 2, 3)
+
+
+def test_preview_and_help_screens(pixels_project):
+    async def steps(pilot):
+        await pilot.press("enter")
+        await settle(pilot)
+        preview = isinstance(pilot.app.screen, PreviewScreen)
+        text = str(pilot.app.screen.query_one("#preview-info Static").render()) if preview else ""
+        await pilot.press("escape", "question_mark")
+        helped = isinstance(pilot.app.screen, HelpScreen)
+        await pilot.press("escape")
+        return preview, text, helped
+
+    preview, text, helped = run(PlancheApp(pixels_project), steps)
+    assert preview and "img_0000.jpg" in text and "nearest" in text
+    assert helped
+
+
+def test_a_folder_opens_by_importing_it(tmp_path):
+    folder = tmp_path / "photos"
+    write_good_images(folder, 6)
+    (folder / "evil\x1b[2Jname.jpg").write_bytes((folder / "img_0000.jpg").read_bytes()[:50])
+    project = folder / ".planche.duckdb"
+
+    async def steps(pilot):
+        await settle(pilot, rounds=200)
+        return pilot.app.query_one(ThumbnailGrid).image_ids, pilot.app.export_screenshot()
+
+    ids, screen = run(PlancheApp(project, import_folder=folder), steps)
+    assert len(ids) == 6
+    assert "\x1b[2J" not in screen
+
+
+def test_bad_parameter_is_shown_inline_and_nothing_runs(pixels_project):
+    async def steps(pilot):
+        pilot.app.query_one("#param-k").value = "0"
+        await pilot.press("c")
+        await settle(pilot)
+        error = str(pilot.app.query_one("#error-k").render())
+        with open_store(pilot.app.project, read_only=True) as store:
+            return error, len(store.clusterings())
+
+    error, made = run(PlancheApp(pixels_project), steps)
+    assert "k='0'" in error and "from 2 to 1000" in error
+    assert made == 0
+
+
+def test_small_terminal_keeps_the_grid(pixels_project):
+    async def steps(pilot):
+        grid = pilot.app.query_one(ThumbnailGrid)
+        return grid.size.width, len(grid.image_ids)
+
+    width, count = run(PlancheApp(pixels_project), steps, size=(80, 24))
+    assert width >= 16 and count == 20
+
+
+def _nodes(tree):
+    found, stack = [], [tree.root]
+    while stack:
+        node = stack.pop(0)
+        found.append(node)
+        stack.extend(node.children)
+    return found
+
+
+def _size(app, cluster_id):
+    with open_store(app.project, read_only=True) as store:
+        row = store.cluster(cluster_id)
+    return row.size if row else 0

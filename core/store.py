@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -311,13 +312,30 @@ def open_store(
         path.parent.mkdir(parents=True, exist_ok=True)
     elif path.is_dir():
         raise ProjectInvalid(path, "it is a folder; give the path of a .duckdb file")
-    con = _connect(path, read_only, wait_s, on_wait)
+    # Threads of one process take turns too: DuckDB refuses a read-only and a
+    # read-write connection to one file in the same process at the same time.
+    turn = _process_lock(path)
+    if not turn.acquire(timeout=max(wait_s, 0.001)):
+        raise ProjectLocked(path, "another task of this program", wait_s)
     try:
-        store = Store(con, path)
-        store._check_schema(read_only=read_only)
-        yield store
+        con = _connect(path, read_only, wait_s, on_wait)
+        try:
+            store = Store(con, path)
+            store._check_schema(read_only=read_only)
+            yield store
+        finally:
+            con.close()
     finally:
-        con.close()
+        turn.release()
+
+
+_PROCESS_LOCKS: dict[Path, threading.RLock] = {}
+_PROCESS_LOCKS_GUARD = threading.Lock()
+
+
+def _process_lock(path: Path) -> threading.RLock:
+    with _PROCESS_LOCKS_GUARD:
+        return _PROCESS_LOCKS.setdefault(path, threading.RLock())
 
 
 class Store:

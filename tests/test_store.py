@@ -147,3 +147,28 @@ def test_journal_keeps_commands_in_order(project):
         entries = store.journal()
     assert [e["command"] for e in entries] == ["import", "info"]
     assert entries[0]["params"] == {"folder": "/x"} and entries[0]["outcome"] == {"new": 3}
+
+
+def test_threads_of_one_process_take_turns(project):
+    import threading
+
+    with open_store(project, create=True):
+        pass
+    errors, done = [], []
+
+    def reader():
+        try:
+            for _ in range(20):
+                with open_store(project, read_only=True) as store:
+                    store.counts()
+            done.append("reader")
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    for n in range(20):
+        with open_store(project) as store:
+            store.append_journal("x", {"n": n}, None)
+    thread.join()
+    assert errors == [] and done == ["reader"]

@@ -219,3 +219,42 @@ def _size(app, cluster_id):
     with open_store(app.project, read_only=True) as store:
         row = store.cluster(cluster_id)
     return row.size if row else 0
+
+
+def test_text_search_untag_and_switch_model(tmp_path, tiny_clip):
+    folder = tmp_path / "photos"
+    write_good_images(folder, 10)
+    project = tmp_path / "project.duckdb"
+    import_folder(folder, project, embedder=load_embedder("clip", weights=tiny_clip))
+    import_folder(folder, project, embedder=load_embedder("pixels"))  # a second model
+    from planche.core.embed import embed_project
+
+    embed_project(project, load_embedder("pixels"))
+
+    async def steps(pilot):
+        app = pilot.app
+        await settle(pilot)
+        first_model = app.model_id
+        await pilot.press("slash", *"a red boat", "enter")
+        await settle(pilot)
+        searched = (app.scope.kind, len(app.query_one(ThumbnailGrid).image_ids))
+        status = str(app.query_one("#status").render())
+        app.query_one(ThumbnailGrid).focus()
+        await pilot.press("t", *"Subject/boat", "enter")
+        await settle(pilot)
+        tree = app.query_one(ProjectTree)
+        tree.select_node(next(n for n in _nodes(tree) if (n.data or {}).get("kind") == "tag"))
+        await settle(pilot)
+        app.query_one(ThumbnailGrid).focus()
+        await pilot.press("u")
+        await settle(pilot)
+        with open_store(app.project, read_only=True) as store:
+            left = store.images_with_tag(store.leaf_tag_paths("Subject")[0][0]).tolist()
+        await pilot.press("m")
+        return first_model, app.model_id, searched, status, left
+
+    first, second, searched, status, left = run(PlancheApp(project), steps)
+    assert searched == ("search", 10)
+    assert "clip:" in status, "the status line names the model searched with"
+    assert left == [], "untagging removed the tag from the image"
+    assert first != second, "m switches to the other model"

@@ -149,10 +149,17 @@ class PlancheApp(App[None]):
 
     def _update_status(self) -> None:
         model = next((m for m in self.models if m["id"] == self.model_id), None)
+        loaded = self._query_embedders.get(self.model_id) if self.model_id else None
+        if model is None:
+            device = ""
+        elif model["embedder"] == "pixels":
+            device = " on cpu"
+        else:
+            device = f" on {loaded.device}" if loaded else " (loads on first text query)"
         parts = [
             printable(self.project.name),
             f"{self._image_count:,} images",
-            model["label"] if model else "no vectors yet",
+            (model["label"] + device) if model else "no vectors yet",
             f"index {self.index_kind}",
             f"scope: {printable(self.scope.title)} ({len(self.scope.image_ids):,})",
             f"images: {self.image_mode.name}",

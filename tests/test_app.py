@@ -175,6 +175,7 @@ def test_a_folder_opens_by_importing_it(tmp_path):
     project = folder / ".planche.duckdb"
 
     async def steps(pilot):
+        await pilot.press("y")  # the app offers the import first
         await settle(pilot, rounds=200)
         return pilot.app.query_one(ThumbnailGrid).image_ids, pilot.app.export_screenshot()
 

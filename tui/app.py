@@ -138,7 +138,18 @@ class PlancheApp(App[None]):
         self.query_one("#grid", ThumbnailGrid).focus()
         if self.pending_import is not None:
             folder, self.pending_import = self.pending_import, None
-            self._start_import(folder)
+
+            def answer(yes: bool | None) -> None:
+                if yes:
+                    self._start_import(folder)
+                else:
+                    self.exit()
+
+            question = (
+                f"{printable(str(folder))} is not a planche project yet. Import its images "
+                f"into a new project ({printable(self.project.name)} inside it)?"
+            )
+            self.push_screen(ConfirmScreen(question), answer)
         elif self.project.exists():
             self.refresh_project()
         else:

@@ -84,24 +84,6 @@ def captions(project: Path | str, image_ids: list[int]) -> dict[int, str]:
     return {i: os.path.basename(p[0]) for i, p in paths.items() if p}
 
 
-def tag_selection(
-    project: Path | str, image_ids: list[int], property_name: str, path: list[str]
-) -> int:
-    """Tag images with PROPERTY/path (created as needed); returns the tag id."""
-    with open_store(project) as store:
-        tag_id = store.add_tag_path(property_name, path)
-        store.tag_images(tag_id, image_ids)
-        store.append_journal("tag", {"property": property_name, "path": path,
-                                     "images": image_ids}, None)  # fmt: skip
-    return tag_id
-
-
-def untag_selection(project: Path | str, image_ids: list[int], tag_id: int) -> None:
-    with open_store(project) as store:
-        store.untag_images(tag_id, image_ids)
-        store.append_journal("untag", {"tag_id": tag_id, "images": image_ids}, None)
-
-
 class StoreThumbnails:
     """Thumbnails straight from the project, a page per query."""
 

@@ -31,7 +31,7 @@ from planche.core.cluster import ClusterInput, Group, get_strategy
 from planche.core.errors import BadParameter, PlancheError
 from planche.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
 from planche.core.search import choose_model
-from planche.core.store import ModelRow, NewCluster, open_store
+from planche.core.store import ModelRow, NewCluster, Store, open_store
 
 LEFTOVER_LABEL = "unclustered"
 
@@ -143,11 +143,6 @@ def cluster(
             model_id=model.id,
             clusters=summary.clusters,
         )
-        store.append_journal(
-            "cluster",
-            {"strategy": strategy, "params": values, "within": within, "model_id": model.id},
-            {"clustering_id": summary.clustering_id, "clusters": len(summary.clusters)},
-        )
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -243,10 +238,7 @@ def delete_clustering(project: Path | str, clustering_id: int) -> list[int]:
     with open_store(project) as store:
         if store.clustering(clustering_id) is None:
             raise BadParameter("clustering", clustering_id, "a clustering id (`planche clusters`)")
-        deleted = store.delete_clustering(clustering_id)
-        store.append_journal("delete_clustering", {"clustering_id": clustering_id},
-                             {"deleted": deleted})  # fmt: skip
-    return deleted
+        return store.delete_clustering(clustering_id)
 
 
 def save_clustering(
@@ -255,45 +247,38 @@ def save_clustering(
     """Write a tag property whose hierarchical tags mirror the clustering's tree.
 
     Tags are named by number and label ("3 tabby cat"; "0 unclustered"), each
-    nested clustering's tags under its cluster's tag. Undo: delete the property.
+    nested clustering's tags under its cluster's tag, in one transaction.
+    Undo: delete the property.
     """
     if not name.strip():
         raise BadParameter("name", name, "a non-empty property name")
-    tree = [t for t in _subtree(project, clustering_id)]
     with open_store(project) as store:
+        if store.clustering(clustering_id) is None:
+            raise BadParameter("clustering", clustering_id, "a clustering id (`planche clusters`)")
         if store.property_id(name) is not None:
             if not replace:
                 raise BadParameter("name", name, "a property name not in use (or --replace)")
             store.delete_property(name)
-        paths: dict[int, tuple[str, ...]] = {}
-
-        def walk(node: dict[str, Any], prefix: tuple[str, ...]) -> None:
-            for c in node["clusters"]:
-                title = f"{c['idx']} {c['label']}" if c["label"] else str(c["idx"])
-                paths[c["id"]] = (*prefix, title)
-                for child in c["children"]:
-                    walk(child, paths[c["id"]])
-
-        for node in tree:
-            walk(node, ())
-        made = store.save_clustering_as_tags(clustering_id, name, paths)
-        store.append_journal("save_clustering", {"clustering_id": clustering_id, "name": name},
-                             {"tags": made})  # fmt: skip
+        made = store.save_clustering_as_tags(
+            clustering_id, name, tag_paths_for(store, clustering_id)
+        )
     return {"property": name, "tags": made, "clustering_id": clustering_id}
 
 
-def _subtree(project: Path | str, clustering_id: int) -> list[dict[str, Any]]:
-    def find(nodes: list[dict[str, Any]]) -> dict[str, Any] | None:
-        for node in nodes:
-            if node["id"] == clustering_id:
-                return node
-            for c in node["clusters"]:
-                hit = find(c["children"])
-                if hit is not None:
-                    return hit
-        return None
+def tag_paths_for(store: Store, clustering_id: int) -> dict[int, tuple[str, ...]]:
+    """Tag path of every cluster in the clustering's tree, by cluster id."""
+    children: dict[int, list[int]] = {}
+    for item in store.clusterings():
+        if item["parent_cluster_id"] is not None:
+            children.setdefault(item["parent_cluster_id"], []).append(item["id"])
+    paths: dict[int, tuple[str, ...]] = {}
 
-    found = find(clustering_tree(project))
-    if found is None:
-        raise BadParameter("clustering", clustering_id, "a clustering id (`planche clusters`)")
-    return [found]
+    def walk(current: int, prefix: tuple[str, ...]) -> None:
+        for c in store.clusters(current):
+            title = f"{c.idx} {c.label}" if c.label else str(c.idx)
+            paths[c.id] = (*prefix, title)
+            for child in children.get(c.id, []):
+                walk(child, paths[c.id])
+
+    walk(clustering_id, ())
+    return paths

@@ -209,13 +209,7 @@ def import_folder(
             summary.pruned = len(missing)
         if committer.model is not None and summary.embedded:
             update_index_if_present(store, committer.model)
-        summary.seconds = time.monotonic() - started
-        store.append_journal(
-            "import",
-            {"folder": summary.folder, "max_pixels": max_pixels, "prune": prune},
-            {k: v for k, v in summary.as_dict().items() if k != "failed"}
-            | {"failed": len(summary.failed)},
-        )
+    summary.seconds = time.monotonic() - started
     return summary
 
 

@@ -152,7 +152,7 @@ def search(
     pairs = [
         (int(i), float(s))
         for i, s in zip(ids[0], similarities[0], strict=True)
-        if int(i) not in excluded
+        if int(i) >= 0 and int(i) not in excluded
     ][:k]
     with open_store(project, read_only=True) as store:
         paths = store.image_paths([i for i, _ in pairs])

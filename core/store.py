@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from planche.core.errors import BadParameter, ProjectInvalid, ProjectLocked, ProjectNotFound
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry upgrades the schema by one version; a project written by an older
 # planche is brought forward on its next writable open. Never edit a shipped
@@ -128,6 +128,13 @@ MIGRATIONS: list[str] = [
         params  JSON NOT NULL,
         outcome JSON
     );
+    """,
+    # 2: undo. Deleted clusterings are kept (and hidden) so a delete can be
+    # undone; the journal says which commands were undone and how to undo them.
+    """
+    ALTER TABLE clusterings ADD COLUMN deleted_at TIMESTAMP;
+    ALTER TABLE journal ADD COLUMN status VARCHAR DEFAULT 'done';
+    ALTER TABLE journal ADD COLUMN undo JSON;
     """,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -754,7 +761,8 @@ class Store:
         rows = self._con.execute(
             "SELECT c.id, c.parent_cluster_id, c.strategy, c.params, c.model_id, c.created_at, "
             "count(k.id), coalesce(sum(k.size), 0) FROM clusterings c "
-            "LEFT JOIN clusters k ON k.clustering_id = c.id GROUP BY ALL ORDER BY c.id"
+            "LEFT JOIN clusters k ON k.clustering_id = c.id WHERE c.deleted_at IS NULL "
+            "GROUP BY ALL ORDER BY c.id"
         ).fetchall()
         keys = ("id", "parent_cluster_id", "strategy", "params", "model_id", "created_at",
                 "clusters", "images")  # fmt: skip
@@ -791,12 +799,15 @@ class Store:
         return table.column("image_id").to_numpy().astype(np.int64)
 
     def delete_clustering(self, clustering_id: int) -> list[int]:
-        """Delete a clustering and every clustering nested in it; return their ids."""
+        """Delete a clustering and every clustering nested in it; return their ids.
+
+        They are hidden, not erased, so that `restore_clusterings` can undo it.
+        """
         doomed = [clustering_id]
         frontier = [clustering_id]
         while frontier:
             rows = self._con.execute(
-                "SELECT id FROM clusterings WHERE parent_cluster_id IN "
+                "SELECT id FROM clusterings WHERE deleted_at IS NULL AND parent_cluster_id IN "
                 "(SELECT id FROM clusters WHERE clustering_id IN (SELECT unnest(?)))",
                 [frontier],
             ).fetchall()
@@ -804,15 +815,38 @@ class Store:
             doomed.extend(frontier)
         with self._transaction():
             self._con.execute(
-                "DELETE FROM cluster_members WHERE cluster_id IN "
-                "(SELECT id FROM clusters WHERE clustering_id IN (SELECT unnest(?)))",
-                [doomed],
+                "UPDATE clusterings SET deleted_at = ? WHERE id IN (SELECT unnest(?))",
+                [_now(), doomed],
             )
-            self._con.execute(
-                "DELETE FROM clusters WHERE clustering_id IN (SELECT unnest(?))", [doomed]
-            )
-            self._con.execute("DELETE FROM clusterings WHERE id IN (SELECT unnest(?))", [doomed])
         return doomed
+
+    def restore_clusterings(self, clustering_ids: Sequence[int]) -> None:
+        with self._transaction():
+            self._con.execute(
+                "UPDATE clusterings SET deleted_at = NULL WHERE id IN (SELECT unnest(?))",
+                [list(clustering_ids)],
+            )
+
+    def cluster_by_index(self, clustering_id: int, idx: int) -> int | None:
+        row = self._fetch_one(
+            "SELECT id FROM clusters WHERE clustering_id = ? AND idx = ?", [clustering_id, idx]
+        )
+        return int(row[0]) if row else None
+
+    def image_id_for_sha256(self, sha256: str) -> int | None:
+        row = self._fetch_one("SELECT id FROM images WHERE sha256 = ?", [sha256])
+        return int(row[0]) if row else None
+
+    def sha256_of_images(self, image_ids: Sequence[int]) -> dict[int, str]:
+        rows = self._con.execute(
+            "SELECT id, sha256 FROM images WHERE id IN (SELECT unnest(?))", [list(image_ids)]
+        ).fetchall()
+        return dict(rows)
+
+    def tag_id_for_path(self, property_name: str, path: Sequence[str]) -> int | None:
+        return next(
+            (tag_id for tag_id, p in self.all_tag_paths(property_name) if p == tuple(path)), None
+        )
 
     # -- tags -------------------------------------------------------------
 
@@ -837,13 +871,18 @@ class Store:
         property_id = self.property_id(property_name)
         if property_id is None:
             return []
+        parents = {parent for _, parent, _, _ in self.tags(property_id) if parent is not None}
+        return [(t, p) for t, p in self.all_tag_paths(property_name) if t not in parents]
+
+    def all_tag_paths(self, property_name: str) -> list[tuple[int, tuple[str, ...]]]:
+        """Every tag of a property with its names from the top."""
+        property_id = self.property_id(property_name)
+        if property_id is None:
+            return []
         rows = self.tags(property_id)
         by_id = {tag_id: (parent, name) for tag_id, parent, name, _ in rows}
-        parents = {parent for _, parent, _, _ in rows if parent is not None}
         paths = []
         for tag_id in by_id:
-            if tag_id in parents:
-                continue
             path, current = [], tag_id
             while current is not None:
                 parent, name = by_id[current]
@@ -979,32 +1018,56 @@ class Store:
         record["tags"] = self.image_tag_paths(image_id)
         return record
 
-    def tag_images(self, tag_id: int, image_ids: Sequence[int]) -> None:
-        with self._transaction():
-            self._con.execute(
-                "INSERT OR IGNORE INTO image_tags SELECT unnest(?), ?", [list(image_ids), tag_id]
-            )
+    def _tagged(self, tag_id: int, image_ids: Sequence[int]) -> set[int]:
+        rows = self._con.execute(
+            "SELECT image_id FROM image_tags WHERE tag_id = ? AND image_id IN (SELECT unnest(?))",
+            [tag_id, list(image_ids)],
+        ).fetchall()
+        return {row[0] for row in rows}
 
-    def untag_images(self, tag_id: int, image_ids: Sequence[int]) -> None:
+    def tag_images(self, tag_id: int, image_ids: Sequence[int]) -> list[int]:
+        """Tag the images; return those that did not have the tag (what undo removes)."""
         with self._transaction():
+            added = sorted(set(image_ids) - self._tagged(tag_id, image_ids))
+            self._con.execute("INSERT INTO image_tags SELECT unnest(?), ?", [added, tag_id])
+        return added
+
+    def untag_images(self, tag_id: int, image_ids: Sequence[int]) -> list[int]:
+        """Untag the images; return those that had the tag."""
+        with self._transaction():
+            removed = sorted(self._tagged(tag_id, image_ids))
             self._con.execute(
                 "DELETE FROM image_tags WHERE tag_id = ? AND image_id IN (SELECT unnest(?))",
-                [tag_id, list(image_ids)],
+                [tag_id, removed],
             )
+        return removed
 
     # -- journal ----------------------------------------------------------
 
     def append_journal(
-        self, command: str, params: dict[str, Any], outcome: dict[str, Any] | None
-    ) -> None:
-        self._con.execute(
-            "INSERT INTO journal (ran_at, command, params, outcome) VALUES (?, ?, ?, ?)",
-            [_now(), command, json.dumps(params), json.dumps(outcome)],
-        )
+        self,
+        command: str,
+        params: dict[str, Any],
+        outcome: dict[str, Any] | None,
+        *,
+        status: str = "done",
+        undo: dict[str, Any] | None = None,
+    ) -> int:
+        row = self._fetch_one(
+            "INSERT INTO journal (ran_at, command, params, outcome, status, undo) "
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+            [_now(), command, json.dumps(params, default=str), json.dumps(outcome, default=str),
+             status, json.dumps(undo) if undo is not None else None],
+        )  # fmt: skip
+        assert row is not None
+        return int(row[0])
+
+    def set_journal_status(self, seq: int, status: str) -> None:
+        self._con.execute("UPDATE journal SET status = ? WHERE seq = ?", [status, seq])
 
     def journal(self) -> list[dict[str, Any]]:
         rows = self._con.execute(
-            "SELECT seq, ran_at, command, params, outcome FROM journal ORDER BY seq"
+            "SELECT seq, ran_at, command, params, outcome, status, undo FROM journal ORDER BY seq"
         ).fetchall()
         return [
             {
@@ -1013,6 +1076,8 @@ class Store:
                 "command": command,
                 "params": json.loads(params),
                 "outcome": json.loads(outcome) if outcome else None,
+                "status": status,
+                "undo": json.loads(undo) if undo else None,
             }
-            for seq, at, command, params, outcome in rows
+            for seq, at, command, params, outcome, status, undo in rows
         ]

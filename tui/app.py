@@ -21,11 +21,11 @@ from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal
 from textual.widgets import Footer, ProgressBar, Static, Tree
 
-from planche.core import browse
+from planche.core import browse, commands
 from planche.core.errors import PlancheError
 from planche.core.progress import CancelToken, ProgressEvent
 from planche.core.project import project_info
-from planche.core.search import Query, SearchResult, search
+from planche.core.search import Query, search
 from planche.core.text import printable
 from planche.tui.grid import ThumbnailGrid
 from planche.tui.images import ImageMode
@@ -76,6 +76,8 @@ class PlancheApp(App[None]):
         ("i", "import_folder", "import a folder"),
         ("m", "switch_model", "switch to the project's next model"),
         ("a", "show_all", "show all images"),
+        ("ctrl+z", "undo", "undo the last change to tags or clusterings"),
+        ("ctrl+y", "redo", "redo what undo took back"),
         ("escape", "cancel_work", "stop the running work"),
         ("?", "help", "this help"),
         ("q", "quit", "quit"),
@@ -92,6 +94,8 @@ class PlancheApp(App[None]):
         Binding("i", "import_folder", "Import"),
         Binding("m", "switch_model", "Model", show=False),
         Binding("a", "show_all", "All", show=False),
+        Binding("ctrl+z", "undo", "Undo", show=False),
+        Binding("ctrl+y", "redo", "Redo", show=False),
         Binding("escape", "cancel_work", "Stop", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
@@ -333,24 +337,27 @@ class PlancheApp(App[None]):
     def _search(self, query: Query) -> None:
         model_id = self.model_id
 
-        def job(cancel: CancelToken, progress: Any) -> SearchResult:
+        def job(cancel: CancelToken, progress: Any) -> dict[str, Any]:
             embedder = None
             if query.needs_text_tower and model_id is not None:
                 embedder = self._query_embedder(model_id)
-            return search(self.project, query, k=SEARCH_RESULTS, model_id=model_id,
-                          progress=progress, query_embedder=embedder)  # fmt: skip
+            params = {"texts": list(query.texts), "images": list(query.images),
+                      "k": SEARCH_RESULTS, "model_id": model_id}  # fmt: skip
+            context = commands.Context(progress=progress, cancel=cancel, query_embedder=embedder)
+            return commands.run(self.project, "search", params, context)
 
-        def done(result: SearchResult) -> None:
-            self.index_kind = result.index
-            ids = tuple(h.image_id for h in result.hits)
-            captions = [
-                f"{h.similarity:.3f} " + (h.paths[0].rsplit("/", 1)[-1] if h.paths else "")
-                for h in result.hits
-            ]
-            self.show_scope(browse.Scope(f"search {result.query}", ids, "search"), captions)
-            self.query_one("#grid", ThumbnailGrid).focus()
+        self._run_job("searching…", job, self.show_search_result)
 
-        self._run_job("searching…", job, done)
+    def show_search_result(self, result: dict[str, Any]) -> None:
+        self.index_kind = result["index"]
+        hits = result["results"]
+        ids = tuple(h["image_id"] for h in hits)
+        captions = [
+            f"{h['similarity']:.3f} " + (h["paths"][0].rsplit("/", 1)[-1] if h["paths"] else "")
+            for h in hits
+        ]
+        self.show_scope(browse.Scope(f"search {result['query']}", ids, "search"), captions)
+        self.query_one("#grid", ThumbnailGrid).focus()
 
     def _query_embedder(self, model_id: int) -> Any:
         if model_id not in self._query_embedders:
@@ -390,8 +397,6 @@ class PlancheApp(App[None]):
         self.action_cluster()
 
     def on_params_pane_cluster_requested(self, event: ParamsPane.ClusterRequested) -> None:
-        from planche.core.clustering import cluster
-
         grid = self.query_one("#grid", ThumbnailGrid)
         within = self.scope.ref if self.scope.kind == "cluster" else None
         ids: list[int] | None = None
@@ -402,14 +407,15 @@ class PlancheApp(App[None]):
         model_id = self.model_id
 
         def job(cancel: CancelToken, progress: Any) -> Any:
-            return cluster(self.project, event.strategy, event.params, within=within,
-                           image_ids=ids, model_id=model_id, progress=progress,
-                           cancel=cancel)  # fmt: skip
+            params = {"strategy": event.strategy, "params": event.params, "within": within,
+                      "image_ids": ids, "model_id": model_id}  # fmt: skip
+            context = commands.Context(progress=progress, cancel=cancel)
+            return commands.run(self.project, "cluster", params, context)
 
-        def done(summary: Any) -> None:
+        def done(summary: dict[str, Any]) -> None:
             self.notify(
-                f"Clustering {summary.clustering_id}: {len(summary.clusters)} clusters over "
-                f"{summary.images} images"
+                f"Clustering {summary['clustering_id']}: {len(summary['clusters'])} clusters "
+                f"over {summary['images']} images"
             )
             self.refresh_project(keep_scope=True)
 
@@ -433,10 +439,9 @@ class PlancheApp(App[None]):
         def save(name: str | None) -> None:
             if not name:
                 return
-            from planche.core.clustering import save_clustering
-
             try:
-                saved = save_clustering(self.project, clustering_id, name.strip())
+                params = {"clustering_id": clustering_id, "name": name.strip()}
+                saved = commands.run(self.project, "save_clustering", params)
             except PlancheError as exc:
                 self.notify(printable(str(exc)), severity="error")
                 return
@@ -454,10 +459,9 @@ class PlancheApp(App[None]):
         def delete(sure: bool | None) -> None:
             if not sure:
                 return
-            from planche.core.clustering import delete_clustering
-
-            deleted = delete_clustering(self.project, clustering_id)
-            self.notify(f"Deleted clustering(s) {', '.join(map(str, deleted))}")
+            done = commands.run(self.project, "delete_clustering", {"clustering_id": clustering_id})
+            self.notify(f"Deleted clustering(s) {', '.join(map(str, done['deleted']))} "
+                        "(ctrl+z brings them back)")  # fmt: skip
             self.refresh_project()
 
         self.push_screen(
@@ -486,7 +490,7 @@ class PlancheApp(App[None]):
                 self.notify("Write the tag as Property/tag (or Property/parent/tag).",
                             severity="error")  # fmt: skip
                 return
-            browse.tag_selection(self.project, targets, prop, path)
+            commands.run(self.project, "tag", {"property": prop, "path": path, "images": targets})
             self.notify(f"Tagged {len(targets)} image(s) {printable(spec)}")
             self.refresh_project(keep_scope=True)
 
@@ -500,7 +504,7 @@ class PlancheApp(App[None]):
             self.notify("Open a tag in the tree first: its images can then be untagged.")
             return
         targets = self._target_images()
-        browse.untag_selection(self.project, targets, int(self.scope.ref))  # type: ignore[arg-type]
+        commands.run(self.project, "untag", {"tag_id": self.scope.ref, "images": targets})
         self.notify(f"Removed the tag from {len(targets)} image(s)")
         self._load_scope(
             lambda: browse.tag_images(self.project, int(self.scope.ref), self.scope.title)  # type: ignore[arg-type]
@@ -520,25 +524,21 @@ class PlancheApp(App[None]):
         model_id = self.model_id
 
         def job(cancel: CancelToken, progress: Any) -> Any:
-            from planche.core.embed import embed_project
             from planche.core.embedders import load_embedder
-            from planche.core.ingest import import_folder
 
             embedder = self._query_embedder(model_id) if model_id is not None else None
             if embedder is None:
                 embedder = load_embedder("pixels")  # weight-free, so an import always embeds
-            summary = import_folder(folder, self.project, progress=progress, cancel=cancel,
-                                    embedder=embedder)  # fmt: skip
-            if not summary.cancelled:
-                embed_project(self.project, embedder, progress=progress, cancel=cancel)
-            return summary
+            params = {"folder": str(folder.absolute()), "embedder": embedder.identity.embedder}
+            context = commands.Context(progress=progress, cancel=cancel, embedder=embedder)
+            return commands.run(self.project, "import", params, context)
 
-        def done(summary: Any) -> None:
+        def done(summary: dict[str, Any]) -> None:
             message = (
-                f"Imported {summary.new} new images ({len(summary.failed)} failed, "
-                f"{summary.duplicates} duplicates)"
+                f"Imported {summary['new']} new images ({len(summary['failed'])} failed, "
+                f"{summary['duplicates']} duplicates)"
             )
-            self.notify(message, severity="warning" if summary.failed else "information")
+            self.notify(message, severity="warning" if summary["failed"] else "information")
             self.refresh_project()
 
         self._run_job(f"importing {printable(str(folder))}…", job, done)
@@ -584,6 +584,24 @@ class PlancheApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen([(key, text) for key, _, text in self.ACTIONS_HELP]))
+
+    def action_undo(self) -> None:
+        self._undo_redo(commands.undo, "Undid", "Nothing to undo.")
+
+    def action_redo(self) -> None:
+        self._undo_redo(commands.redo, "Redid", "Nothing to redo.")
+
+    def _undo_redo(self, operation: Callable[[Path], Any], verb: str, nothing: str) -> None:
+        try:
+            entry = operation(self.project)
+        except PlancheError as exc:
+            self.notify(printable(str(exc)), severity="error")
+            return
+        if entry is None:
+            self.notify(nothing)
+            return
+        self.notify(f"{verb} {entry['command'].replace('_', ' ')}")
+        self.refresh_project(keep_scope=True)
 
     def action_show_all(self) -> None:
         self._load_scope(lambda: browse.all_images(self.project))

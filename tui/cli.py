@@ -27,13 +27,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from planche.core import embed, ingest
+from planche.core import commands, ingest
 from planche.core.embedders import EMBEDDERS, Embedder, WeightsUnavailable, load_embedder
 from planche.core.errors import BadParameter, Cancelled, PlancheError
 from planche.core.index import HNSW_THRESHOLD, INDEX_KINDS
 from planche.core.progress import CancelToken, ProgressEvent
 from planche.core.project import project_info
-from planche.core.search import Query, search
 from planche.core.store import model_label, open_store
 from planche.core.text import printable
 
@@ -228,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     find.set_defaults(run=_run_search)
 
     _add_clustering_commands(commands, common)
+    _add_journal_commands(commands, common)
 
     models = commands.add_parser(
         "models",
@@ -363,44 +363,175 @@ def _add_clustering_commands(commands: Any, common: argparse.ArgumentParser) -> 
     tags.set_defaults(run=_run_tags)
 
 
-def _run_cluster(args: argparse.Namespace) -> int:
-    from planche.core.clustering import cluster
+def _run_command(
+    args: argparse.Namespace,
+    name: str,
+    params: dict[str, Any],
+    *,
+    label: str,
+    unit: str = "files",
+    embedder: Embedder | None = None,
+) -> dict[str, Any]:
+    """Run one command through the journaled command layer, with progress and Ctrl-C."""
+    reporter = _ProgressReporter(label=label, unit=unit)
+    context = commands.Context(progress=reporter, embedder=embedder)
+    try:
+        with _stop_on_ctrl_c(context.cancel):
+            return commands.run(args.project, name, params, context)
+    finally:
+        reporter.close()
 
+
+def _add_journal_commands(commands_: Any, common: argparse.ArgumentParser) -> None:
+    hist = commands_.add_parser(
+        "history",
+        parents=[common],
+        help="show the journal of commands; --export writes a replay script",
+        description="Every command run on the project, in order, with its outcome. "
+        "--export FILE writes the commands still in effect as a replay script (JSON lines; "
+        "images are named by content hash and clusterings by the step that made them, so "
+        "the script replays on a fresh import of the same folder).",
+    )
+    hist.add_argument("--export", type=Path, metavar="FILE", help="write a replay script")
+    hist.set_defaults(run=_run_history)
+    for name, text in (("undo", "undo the last change to tags or clusterings"),
+                       ("redo", "redo what undo took back")):  # fmt: skip
+        sub = commands_.add_parser(name, parents=[common], help=text, description=text + ".")
+        sub.set_defaults(run=_run_undo if name == "undo" else _run_redo)
+    rep = commands_.add_parser(
+        "replay",
+        parents=[common],
+        help="run a replay script, headless or in the app (with screenshots)",
+        description="Run the steps of a script made by `planche history --export` (or "
+        "written by hand) on the project, and report each step. With --app, drive the app "
+        "through the same steps and save an SVG screenshot after each step that names one.",
+    )
+    rep.add_argument("script", type=Path, metavar="FILE")
+    rep.add_argument("--app", action="store_true", help="drive the app (headless) instead")
+    rep.add_argument("--screenshots", type=Path, metavar="DIR", help="where --app saves SVGs")
+    rep.add_argument("--size", default="160x48", help="terminal size for --app (default 160x48)")
+    rep.set_defaults(run=_run_replay)
+
+
+def _run_history(args: argparse.Namespace) -> int:
+    if args.export:
+        steps = commands.export_script(args.project)
+        commands.write_script(steps, args.export)
+        if args.json:
+            print(json.dumps({"exported": len(steps), "file": str(args.export)}))
+        else:
+            stdout.print(f"Wrote {_count(len(steps), 'step')} to {printable(str(args.export))}.")
+        return 0
+    entries = commands.history(args.project)
+    if args.json:
+        print(json.dumps(entries, indent=2, default=str))
+        return 0
+    for e in entries:
+        status = {"done": "", "undone": "  (undone)", "error": "  (failed)"}.get(e["status"], "")
+        shown = json.dumps(e["params"], ensure_ascii=False, default=str)
+        if len(shown) > 90:
+            shown = shown[:89] + "…"
+        stdout.print(Text(f"{e['seq']:>4}  {e['at']}  {e['command']:<18} {printable(shown)}"
+                          f"{status}"))  # fmt: skip
+    if not entries:
+        stdout.print("The journal is empty.")
+    return 0
+
+
+def _run_undo(args: argparse.Namespace) -> int:
+    return _undo_redo(args, commands.undo(args.project), "undid", "Nothing to undo.")
+
+
+def _run_redo(args: argparse.Namespace) -> int:
+    return _undo_redo(args, commands.redo(args.project), "redid", "Nothing to redo.")
+
+
+def _undo_redo(args: argparse.Namespace, entry: dict[str, Any] | None, verb: str,
+               nothing: str) -> int:  # fmt: skip
+    if args.json:
+        print(json.dumps({verb: entry["seq"] if entry else None}))
+    elif entry is None:
+        stdout.print(nothing)
+    else:
+        stdout.print(f"{verb.capitalize()} {entry['command']} (journal entry {entry['seq']}).")
+    return 0
+
+
+def _run_replay(args: argparse.Namespace) -> int:
+    steps = commands.read_script(args.script)
+    if args.app:
+        from planche.tui.replay_app import replay_in_app
+
+        width, _, height = args.size.partition("x")
+        if not (width.isdigit() and height.isdigit()):
+            raise BadParameter("size", args.size, "WIDTHxHEIGHT, e.g. 160x48")
+        shots = replay_in_app(args.project, steps, args.screenshots, (int(width), int(height)))
+        for shot in shots:
+            stdout.print(f"wrote {printable(str(shot))}")
+        return 0
+    report = []
+
+    def on_step(step: dict[str, Any], outcome: dict[str, Any] | None) -> None:
+        summary = _step_summary(step, outcome)
+        report.append({"step": step["step"], "command": step["command"], "summary": summary})
+        if not args.json:
+            stdout.print(Text(f"step {step['step']:>3}  {step['command']:<18} {summary}"))
+
+    reporter = _ProgressReporter(label="replay")
+    try:
+        commands.replay(args.project, steps, context=commands.Context(progress=reporter),
+                        on_step=on_step)  # fmt: skip
+    finally:
+        reporter.close()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    return 0
+
+
+def _step_summary(step: dict[str, Any], outcome: dict[str, Any] | None) -> str:
+    if outcome is None:
+        return "(app only: skipped)"
+    name = step["command"]
+    if name == "import":
+        return f"{outcome['new']} new images, {len(outcome['failed'])} failed"
+    if name == "cluster":
+        return f"clustering {outcome['clustering_id']}: {len(outcome['clusters'])} clusters"
+    if name == "search":
+        return f"{len(outcome['results'])} results"
+    if name == "tag":
+        return f"{len(outcome['added'])} images tagged"
+    return "done"
+
+
+def _run_cluster(args: argparse.Namespace) -> int:
     params = {}
     for item in args.param:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise BadParameter("param", item, "NAME=VALUE")
         params[name.strip()] = value
-    cancel = CancelToken()
-    reporter = _ProgressReporter(label="cluster", unit="vectors")
-    try:
-        with _stop_on_ctrl_c(cancel):
-            summary = cluster(
-                args.project, args.strategy, params, within=args.within, embedder=args.embedder,
-                model_id=args.model_id, weights=args.weights, labels=not args.no_labels,
-                progress=reporter, cancel=cancel,
-            )  # fmt: skip
-    finally:
-        reporter.close()
+    summary = _run_command(
+        args, "cluster",
+        {"strategy": args.strategy, "params": params, "within": args.within,
+         "embedder": args.embedder, "model_id": args.model_id,
+         "weights": str(args.weights) if args.weights else None,
+         "labels": not args.no_labels},
+        label="cluster", unit="vectors",
+    )  # fmt: skip
     if args.json:
-        print(json.dumps(summary.as_dict(), indent=2))
+        print(json.dumps(summary, indent=2))
         return 0
-    shown = " ".join(f"{k}={v}" for k, v in summary.params.items())
+    shown = " ".join(f"{k}={v}" for k, v in summary["params"].items())
     stdout.print(
         Text(
-            f"Clustering {summary.clustering_id}: {summary.strategy} {shown} over "
-            f"{summary.images} images ({summary.scope}) · {summary.model} · "
-            f"{summary.seconds:.1f} s",
+            f"Clustering {summary['clustering_id']}: {summary['strategy']} {shown} over "
+            f"{summary['images']} images ({summary['scope']}) · {summary['model']} · "
+            f"{summary['seconds']:.1f} s",
             style="bold",
         )
     )
-    _print_clusters(
-        [{"id": None, "idx": c.idx, "size": len(c.members), "score": c.score,
-          "medoid": c.medoid, "label": c.label, "children": []} for c in summary.clusters],
-        indent="  ",
-    )  # fmt: skip
-    for note in summary.notes:
+    _print_clusters([c | {"id": None, "children": []} for c in summary["clusters"]], "  ")
+    for note in summary["notes"]:
         stdout.print(Text(f"  note: {printable(note)}", style="yellow"))
     return 0
 
@@ -454,41 +585,42 @@ def _run_clusters(args: argparse.Namespace) -> int:
 
 
 def _run_delete_clustering(args: argparse.Namespace) -> int:
-    from planche.core.clustering import delete_clustering
-
-    deleted = delete_clustering(args.project, args.clustering)
+    done = _run_command(args, "delete_clustering", {"clustering_id": args.clustering},
+                        label="delete")  # fmt: skip
     if args.json:
-        print(json.dumps({"deleted": deleted}))
+        print(json.dumps({"deleted": done["deleted"]}))
     else:
-        stdout.print(f"Deleted clustering(s) {', '.join(map(str, deleted))}.")
+        stdout.print(
+            f"Deleted clustering(s) {', '.join(map(str, done['deleted']))} "
+            "(`planche undo` brings them back)."
+        )
     return 0
 
 
 def _run_save_clustering(args: argparse.Namespace) -> int:
-    from planche.core.clustering import save_clustering
-
-    saved = save_clustering(args.project, args.clustering, args.name, args.replace)
+    saved = _run_command(
+        args, "save_clustering",
+        {"clustering_id": args.clustering, "name": args.name, "replace": args.replace},
+        label="save",
+    )  # fmt: skip
     if args.json:
-        print(json.dumps(saved))
+        print(json.dumps({k: saved[k] for k in ("property", "tags", "clustering_id")}))
     else:
         stdout.print(
             f"Saved clustering {args.clustering} as {saved['tags']} tags of the property "
-            f"{printable(saved['property'])!r} (undo: planche tags --delete-property "
-            f"{printable(saved['property'])!r})."
+            f"{printable(saved['property'])!r} (`planche undo` takes them back)."
         )
     return 0
 
 
 def _run_tags(args: argparse.Namespace) -> int:
-    if args.add or args.delete_property:
-        with open_store(args.project) as store:
-            for spec in args.add:
-                prop, *path = [part.strip() for part in spec.split("/")]
-                if not prop or not path or not all(path):
-                    raise BadParameter("add", spec, "PROPERTY/TAG or PROPERTY/PARENT/TAG")
-                store.add_tag_path(prop, path)
-            if args.delete_property and not store.delete_property(args.delete_property):
-                raise BadParameter("delete-property", args.delete_property, "a property name")
+    for spec in args.add:
+        prop, *path = [part.strip() for part in spec.split("/")]
+        if not prop or not path or not all(path):
+            raise BadParameter("add", spec, "PROPERTY/TAG or PROPERTY/PARENT/TAG")
+        _run_command(args, "tag", {"property": prop, "path": path, "images": []}, label="tag")
+    if args.delete_property:
+        _run_command(args, "delete_property", {"name": args.delete_property}, label="tags")
     with open_store(args.project, read_only=True) as store:
         listing = [
             {"property": name, "tags": [
@@ -561,80 +693,61 @@ def _embedder_from_args(args: argparse.Namespace, name: str | None = None) -> Em
     )
 
 
-def _embed_with_progress(
-    project: Path, embedder: Embedder, args: argparse.Namespace
-) -> embed.EmbedSummary:
-    cancel = CancelToken()
-    reporter = _ProgressReporter(label="embed", unit="images")
-    try:
-        with _stop_on_ctrl_c(cancel):
-            return embed.embed_project(
-                project, embedder, progress=reporter, workers=args.workers, cancel=cancel
-            )
-    finally:
-        reporter.close()
-
-
-def _print_embed(summary: embed.EmbedSummary, during_import: int = 0) -> None:
-    embedded = during_import + summary.embedded
-    already = summary.already - during_import
-    if embedded == 0 and not summary.failed:
-        stdout.print(f"Every image already has a vector for {summary.model}.")
+def _print_embed(summary: dict[str, Any], during_import: int = 0) -> None:
+    embedded = during_import + summary["embedded"]
+    already = summary["already"] - during_import
+    if embedded == 0 and not summary["failed"]:
+        stdout.print(f"Every image already has a vector for {summary['model']}.")
         return
-    line = f"Embedded {_count(embedded, 'image')} with {summary.model} on {summary.device}"
+    line = f"Embedded {_count(embedded, 'image')} with {summary['model']} on {summary['device']}"
     if during_import:
         line += ", while importing"
     else:
-        line += f" in {summary.seconds:.1f} s ({summary.images_per_s:.0f} images/s)"
+        line += f" in {summary['seconds']:.1f} s ({summary['images_per_s']:.0f} images/s)"
     if already:
         line += f"; {already} already had one"
     stdout.print(Text(line, style="bold"))
-    if summary.cancelled:
+    if summary["cancelled"]:
         stdout.print("  stopped early: run again to continue", style="yellow")
-    for image_id, reason in summary.failed:
-        stdout.print(Text(f"  image {image_id} not embedded: {printable(reason)}", style="red"))
+    for failure in summary["failed"]:
+        stdout.print(
+            Text(
+                f"  image {failure['image_id']} not embedded: {printable(failure['reason'])}",
+                style="red",
+            )  # fmt: skip
+        )
 
 
 def _run_embed(args: argparse.Namespace) -> int:
     project_info(args.project)  # a missing or unusable project is said before loading a model
     embedder = _embedder_from_args(args)
-    summary = _embed_with_progress(args.project, embedder, args)
+    summary = _run_command(args, "embed", {"embedder": args.embedder, "workers": args.workers},
+                           label="embed", unit="images", embedder=embedder)  # fmt: skip
     if args.json:
-        print(json.dumps(summary.as_dict(), indent=2))
+        print(json.dumps(summary, indent=2))
     else:
         _print_embed(summary)
-    return 130 if summary.cancelled else 0
+    return 130 if summary["cancelled"] else 0
 
 
 def _run_search(args: argparse.Namespace) -> int:
-    query = Query(
-        texts=tuple(args.text),
-        minus_texts=tuple(args.minus_text),
-        images=tuple(args.image),
-        minus_images=tuple(args.minus_image),
-    )
-    reporter = _ProgressReporter(label="index", unit="vectors")
-    try:
-        result = search(
-            args.project,
-            query,
-            k=args.k,
-            embedder=args.embedder,
-            model_id=args.model_id,
-            index="exact" if args.exact else args.index,
-            weights=args.weights,
-            progress=reporter,
-        )
-    finally:
-        reporter.close()
+    result = _run_command(
+        args, "search",
+        {"texts": args.text, "minus_texts": args.minus_text, "images": args.image,
+         "minus_images": args.minus_image, "k": args.k, "embedder": args.embedder,
+         "model_id": args.model_id, "index": "exact" if args.exact else args.index,
+         "weights": str(args.weights) if args.weights else None},
+        label="index", unit="vectors",
+    )  # fmt: skip
     if args.json:
-        print(json.dumps(result.as_dict(), indent=2))
+        print(json.dumps(result, indent=2))
         return 0
+    hits = result["results"]
     stdout.print(
         Text(
-            f"{len(result.hits)} results for {printable(result.query)} · {result.model} · "
-            f"{result.index} index over {result.vectors:,} vectors · "
-            f"{result.seconds * 1000:.0f} ms",
+            f"{len(hits)} results for {printable(result['query'])} · {result['model']} · "
+            f"{result['index']} index over {result['vectors']:,} vectors · "
+            f"{result['seconds'] * 1000:.0f} ms",
             style="bold",
         )
     )
@@ -643,10 +756,11 @@ def _run_search(args: argparse.Namespace) -> int:
     table.add_column("similarity", justify="right")
     table.add_column("id", justify="right", style="dim")
     table.add_column("path", overflow="fold")
-    for rank, hit in enumerate(result.hits, 1):
-        more = f"  (+{len(hit.paths) - 1} more)" if len(hit.paths) > 1 else ""
-        path = printable(hit.paths[0]) if hit.paths else "(no file)"
-        table.add_row(str(rank), f"{hit.similarity:.4f}", str(hit.image_id), path + more)
+    for rank, hit in enumerate(hits, 1):
+        paths = hit["paths"]
+        more = f"  (+{len(paths) - 1} more)" if len(paths) > 1 else ""
+        path = printable(paths[0]) if paths else "(no file)"
+        table.add_row(str(rank), f"{hit['similarity']:.4f}", str(hit["image_id"]), path + more)
     stdout.print(table)
     return 0
 
@@ -685,51 +799,36 @@ def _run_models(args: argparse.Namespace) -> int:
 
 
 def _run_import(args: argparse.Namespace) -> int:
-    # Load the model first: missing weights should stop us in seconds, not
-    # after a long import.
     if args.embedder == "none":
         for option in ("model", "pretrained", "weights", "batch_size"):
             if getattr(args, option) is not None:
                 raise BadParameter(option, getattr(args, option), "nothing with --embedder none")
         embedder = None
     else:
+        # Load the model first: missing weights stop us in seconds, not after
+        # a long import.
         embedder = _embedder_from_args(args)
-    summary = _import_with_progress(args.folder, args, embedder)
-    embedded = None
-    if embedder is not None and not summary.cancelled:
-        # Images imported earlier without this model get their vectors now.
-        embedded = _embed_with_progress(args.project, embedder, args)
+    summary = _import(args, args.folder, embedder)
     if args.json:
-        result = summary.as_dict()
-        result["embedding"] = embedded.as_dict() if embedded else None
-        print(json.dumps(result, indent=2))
+        print(json.dumps(summary, indent=2))
     else:
         _print_import(summary)
-        if embedded:
-            _print_embed(embedded, during_import=summary.embedded)
-    cancelled = summary.cancelled or (embedded is not None and embedded.cancelled)
-    return 130 if cancelled else 0
+        if summary["embedding"]:
+            _print_embed(summary["embedding"], during_import=summary["embedded"])
+    embedding = summary["embedding"] or {}
+    return 130 if summary["cancelled"] or embedding.get("cancelled") else 0
 
 
-def _import_with_progress(
-    folder: Path, args: argparse.Namespace, embedder: Embedder | None
-) -> ingest.ImportSummary:
-    cancel = CancelToken()
-    reporter = _ProgressReporter(label="import")
-    try:
-        with _stop_on_ctrl_c(cancel):
-            return ingest.import_folder(
-                folder,
-                args.project,
-                workers=args.workers,
-                max_pixels=args.max_pixels,
-                progress=reporter,
-                cancel=cancel,
-                embedder=embedder,
-                prune=getattr(args, "prune", False),
-            )
-    finally:
-        reporter.close()
+def _import(args: argparse.Namespace, folder: Path, embedder: Embedder | None) -> dict[str, Any]:
+    params = {
+        "folder": str(folder.expanduser().absolute()),
+        "embedder": embedder.identity.embedder if embedder else "none",
+        "model": args.model, "pretrained": args.pretrained,
+        "weights": str(args.weights) if args.weights else None,
+        "workers": args.workers, "max_pixels": args.max_pixels,
+        "prune": getattr(args, "prune", False),
+    }  # fmt: skip
+    return _run_command(args, "import", params, label="import", embedder=embedder)
 
 
 class _ProgressReporter:
@@ -787,43 +886,44 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def _print_import(summary: ingest.ImportSummary) -> None:
+def _print_import(summary: dict[str, Any]) -> None:
     title = Text()
     title.append("Imported ", style="bold")
-    title.append(printable(summary.folder))
-    title.append(f" in {summary.seconds:.1f} s")
-    if summary.cancelled:
+    title.append(printable(summary["folder"]))
+    title.append(f" in {summary['seconds']:.1f} s")
+    if summary["cancelled"]:
         title.append(" (stopped early: run the same command again to continue)", style="yellow")
     stdout.print(title)
-    seen = summary.new + summary.duplicates + len(summary.failed) + summary.known
+    failed = summary["failed"]
+    seen = summary["new"] + summary["duplicates"] + len(failed) + summary["known"]
     parts = [
-        _count(summary.new, "new image"),
-        f"{summary.duplicates} with the bytes of another file",
-        f"{summary.known} unchanged",
-        f"{len(summary.failed)} failed",
+        _count(summary["new"], "new image"),
+        f"{summary['duplicates']} with the bytes of another file",
+        f"{summary['known']} unchanged",
+        f"{len(failed)} failed",
     ]
-    if summary.updated:
-        parts.insert(1, f"{summary.updated} of them from changed files")
+    if summary["updated"]:
+        parts.insert(1, f"{summary['updated']} of them from changed files")
     stdout.print(Text(f"  {_count(seen, 'file')}: " + ", ".join(parts)))
-    if summary.failed_before:
+    if summary["failed_before"]:
         stdout.print(
-            f"  {_count(summary.failed_before, 'file')} that failed before, unchanged since, "
+            f"  {_count(summary['failed_before'], 'file')} that failed before, unchanged since, "
             "not read again (`planche errors` lists them)"
         )
-    if summary.missing:
-        gone = _count(summary.missing, "file")
-        if summary.pruned:
+    if summary["missing"]:
+        gone = _count(summary["missing"], "file")
+        if summary["pruned"]:
             stdout.print(f"  {gone} gone from disk: forgotten (--prune)")
         else:
             stdout.print(
                 f"  {gone} gone from disk since an earlier import: kept in the project "
                 "(--prune forgets them)"
             )
-    if summary.failed:
+    if failed:
         stdout.print(Text("  Not imported:", style="bold red"))
-        for path, reason in summary.failed[:_FAILURES_SHOWN]:
-            stdout.print(Text(f"    {printable(path)}\n      {printable(reason)}"))
-        hidden = len(summary.failed) - _FAILURES_SHOWN
+        for item in failed[:_FAILURES_SHOWN]:
+            stdout.print(Text(f"    {printable(item['path'])}\n      {printable(item['reason'])}"))
+        hidden = len(failed) - _FAILURES_SHOWN
         if hidden > 0:
             stdout.print(f"    ... and {hidden} more (`planche errors` lists them all)")
 
@@ -896,20 +996,17 @@ def _run_demo(args: argparse.Namespace) -> int:
                 f"{made.bad_files} bad files (see SOURCES.md there)."
             )
     embedder = _demo_embedder(args)
-    summary = _import_with_progress(folder, args, embedder)
-    embedded = _embed_with_progress(project, embedder, args)
+    summary = _import(args, folder, embedder)
+    embedded = summary.pop("embedding")
     if args.json:
-        report = {
-            "import": summary.as_dict(),
-            "embedding": embedded.as_dict(),
-            "project": project_info(project),
-        }
+        report = {"import": summary, "embedding": embedded, "project": project_info(project)}
         print(json.dumps(report, indent=2, default=str))
     else:
         _print_import(summary)
-        _print_embed(embedded, during_import=summary.embedded)
+        if embedded:
+            _print_embed(embedded, during_import=summary["embedded"])
         _print_info(project_info(project))
-    return 130 if summary.cancelled or embedded.cancelled else 0
+    return 130 if summary["cancelled"] or (embedded or {}).get("cancelled") else 0
 
 
 def _demo_embedder(args: argparse.Namespace) -> Embedder:

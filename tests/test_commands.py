@@ -1,0 +1,184 @@
+"""Journal, undo/redo and replay: a session recorded in the app replays headless."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from conftest import run_cli, write_good_images
+from planche.core import commands
+from planche.core.errors import PlancheError
+from planche.core.store import open_store
+from planche.tui.app import PlancheApp
+
+
+def _import(project, folder):
+    return commands.run(project, "import", {"folder": str(folder), "embedder": "pixels"})
+
+
+def _state(project):
+    """Clusterings and tags, by content: comparable between two projects."""
+    with open_store(project, read_only=True) as store:
+        sha = store.sha256_of_images(store.all_image_ids().tolist())
+        clusterings = []
+        for c in store.clusterings():
+            clusters = sorted(
+                (k.idx, k.label, frozenset(sha[i] for i in store.cluster_member_ids(k.id).tolist()))
+                for k in store.clusters(c["id"])
+            )  # fmt: skip
+            clusterings.append((c["strategy"], json.dumps(c["params"], sort_keys=True), clusters))
+        tags = sorted(
+            (prop, path, frozenset(sha[i] for i in store.images_with_tag(tag_id).tolist()))
+            for _, prop in store.properties()
+            for tag_id, path in store.all_tag_paths(prop)
+        )  # fmt: skip
+    return clusterings, tags
+
+
+def test_a_session_recorded_in_the_app_replays_headless_on_a_fresh_import(tmp_path):
+    folder = tmp_path / "photos"
+    write_good_images(folder / "a", 10)
+    write_good_images(folder / "b", 10, start_seed=50)
+    recorded = tmp_path / "recorded.duckdb"
+    _import(recorded, folder)
+
+    async def session():
+        app = PlancheApp(recorded)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await _settle(pilot)
+            app.query_one("#param-k").value = "3"
+            await pilot.press("c")
+            await _settle(pilot)
+            tree = app.query_one("#tree")
+            cluster = next(n for n in _nodes(tree) if (n.data or {}).get("kind") == "cluster")
+            tree.select_node(cluster)
+            await _settle(pilot)
+            app.query_one("#param-k").value = "2"
+            await pilot.press("r")
+            await _settle(pilot)
+            tree.move_cursor(next(n for n in _nodes(tree)
+                                  if (n.data or {}).get("kind") == "clustering"))  # fmt: skip
+            await pilot.press("w", *"Groups", "enter")
+            await _settle(pilot)
+            app.query_one("#grid").focus()
+            await pilot.press("a")
+            await _settle(pilot)
+            await pilot.press("space", "right", "space", "right", "space", "t",
+                              *"Subject/mine", "enter")  # fmt: skip
+            await _settle(pilot)
+
+    asyncio.run(session())
+    script = tmp_path / "session.jsonl"
+    result = run_cli("history", "--project", str(recorded), "--export", str(script))
+    assert result.returncode == 0, result.stderr
+    steps = commands.read_script(script)
+    assert [s["command"] for s in steps] == ["import", "cluster", "cluster", "save_clustering",
+                                             "tag"]  # fmt: skip
+    assert "$cluster" in json.dumps(steps[2]) and "$image" in json.dumps(steps[4])
+
+    fresh = tmp_path / "fresh.duckdb"
+    replayed = run_cli("replay", str(script), "--project", str(fresh))
+    assert replayed.returncode == 0, replayed.stderr
+    assert "step   2  cluster" in replayed.stdout
+    assert _state(fresh) == _state(recorded)
+    clusterings, tags = _state(fresh)
+    assert len(clusterings) == 2 and any(t[0] == "Subject" and len(t[2]) == 3 for t in tags)
+
+
+def test_malformed_scripts_and_dangling_references_name_the_step(tmp_path, project):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"command": "import", "params": {}}\n{not json\n')
+    with pytest.raises(PlancheError, match="line 2: not JSON"):
+        commands.read_script(bad)
+    bad.write_text('{"command": "explode", "params": {}}\n')
+    with pytest.raises(PlancheError, match="line 1: unknown command 'explode'"):
+        commands.read_script(bad)
+    bad.write_text('{"params": {}}\n')
+    with pytest.raises(PlancheError, match='line 1: a step needs a "command"'):
+        commands.read_script(bad)
+    write_good_images(tmp_path / "photos", 4)
+    steps = [
+        {"step": 1, "command": "import",
+         "params": {"folder": str(tmp_path / "photos"), "embedder": "pixels"}},
+        {"step": 2, "command": "save_clustering", "params": {"clustering_id": {"$clustering": 7}}},
+    ]  # fmt: skip
+    with pytest.raises(commands.ReplayError, match="step 2 \\(save_clustering\\): .*step 7"):
+        commands.replay(project, steps)
+    steps[1] = {"step": 2, "command": "tag", "params": {
+        "property": "S", "path": ["x"], "images": [{"$image": "ab" * 32}]}}  # fmt: skip
+    with pytest.raises(commands.ReplayError, match="step 2 \\(tag\\): no image with sha256"):
+        commands.replay(project, steps)
+    result = run_cli("replay", str(bad), "--project", str(project))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_undo_and_redo_tags_saved_and_deleted_clusterings(tmp_path, project):
+    write_good_images(tmp_path / "photos", 12)
+    _import(project, tmp_path / "photos")
+    made = commands.run(project, "cluster", {"strategy": "kmeans", "params": {"k": 2}})
+    commands.run(project, "tag", {"property": "S", "path": ["cat"], "images": [1, 2, 3]})
+    commands.run(project, "tag", {"property": "S", "path": ["cat"], "images": [3, 4]})
+    commands.run(project, "save_clustering", {"clustering_id": made["clustering_id"]})
+    commands.run(project, "delete_clustering", {"clustering_id": made["clustering_id"]})
+
+    def tagged():
+        with open_store(project, read_only=True) as store:
+            return store.images_with_tag(store.tag_id_for_path("S", ["cat"])).tolist()
+
+    def clusterings():
+        with open_store(project, read_only=True) as store:
+            return len(store.clusterings()), store.property_id("Clustering") is not None
+
+    assert clusterings() == (0, True)
+    assert commands.undo(project)["command"] == "delete_clustering"
+    assert clusterings() == (1, True), "the deleted clustering is back"
+    assert commands.undo(project)["command"] == "save_clustering"
+    assert clusterings() == (1, False), "the saved tags are gone"
+    assert commands.undo(project)["command"] == "tag"
+    assert tagged() == [1, 2, 3], "only the image the second tagging added lost the tag"
+    assert commands.redo(project)["command"] == "tag"
+    assert tagged() == [1, 2, 3, 4]
+    assert commands.redo(project)["command"] == "save_clustering"
+    assert clusterings() == (1, True)
+    commands.run(project, "untag", {"tag_id": 1, "images": [1]})  # a new action ...
+    assert commands.redo(project) is None, "... ends what could be redone"
+    cli = run_cli("undo", "--project", str(project))
+    assert cli.returncode == 0 and "Undid untag" in cli.stdout
+    assert tagged() == [1, 2, 3, 4]
+    history = commands.history(project)
+    assert [e["command"] for e in history][-2:] == ["untag", "undo"]
+    assert next(e for e in history if e["command"] == "untag")["status"] == "undone"
+
+
+def test_every_cli_action_is_journaled(tmp_path, project):
+    write_good_images(tmp_path / "photos", 6)
+    run_cli("import", str(tmp_path / "photos"), "--project", str(project), "--embedder", "pixels")
+    run_cli("cluster", "--project", str(project), "--param", "k=2")
+    run_cli("search", "--project", str(project), "--image", "1")
+    run_cli("cluster", "--project", str(project), "--param", "k=0")  # refused, still recorded
+    entries = commands.history(project)
+    assert [e["command"] for e in entries] == ["import", "cluster", "search", "cluster"]
+    assert (
+        entries[1]["params"]["params"] == {"k": "2"}
+        and entries[1]["outcome"]["params"]["seed"] == 0
+    )
+    assert entries[-1]["status"] == "error" and "k='0'" in entries[-1]["outcome"]["error"]
+
+
+async def _settle(pilot):
+    for _ in range(100):
+        await pilot.pause(0.05)
+        if all(w.is_finished for w in pilot.app.workers) and pilot.app._cancel is None:
+            break
+    await pilot.pause(0.1)
+
+
+def _nodes(tree):
+    found, stack = [], [tree.root]
+    while stack:
+        node = stack.pop(0)
+        found.append(node)
+        stack.extend(node.children)
+    return found

@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_PROJECT ?= demo/demo.duckdb
 
-.PHONY: demo test lint clean-demo
+.PHONY: demo test lint screenshots clean-demo
 
 $(VENV)/.created:
 	"$$(scripts/find-python)" -m venv $(VENV)
@@ -28,6 +28,13 @@ test: $(VENV)/.installed-dev
 	@$(PY) -m pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$status
+
+# The screenshots are replay scripts run in the app on a fresh demo project.
+screenshots: $(VENV)/.installed-dev
+	rm -rf demo/shots
+	$(VENV)/bin/planche demo --project demo/shots/demo.duckdb --folder demo/shots/demo-images --embedder pixels > /dev/null
+	$(VENV)/bin/planche replay screenshots/tour.jsonl --project demo/shots/demo.duckdb --app --screenshots screenshots
+	$(VENV)/bin/planche replay screenshots/small.jsonl --project demo/shots/demo.duckdb --app --size 80x24 --screenshots screenshots
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

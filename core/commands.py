@@ -194,7 +194,7 @@ def _delete_property(project: Path, params: dict[str, Any], _: Context) -> dict[
 def _search(project: Path, params: dict[str, Any], context: Context) -> dict[str, Any]:
     from planche.core.search import Query, search
 
-    query = Query(**{k: tuple(params.get(k, ())) for k in
+    query = Query(**{k: tuple(str(v) for v in params.get(k) or ()) for k in
                      ("texts", "minus_texts", "images", "minus_images")})  # fmt: skip
     result = search(project, query, k=params.get("k", 20), embedder=params.get("embedder"),
                     model_id=params.get("model_id"), index=params.get("index", "auto"),

@@ -191,14 +191,19 @@ class PlancheApp(App[None]):
     # -- loading ------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="load")
-    def refresh_project(self, keep_scope: bool = False) -> None:
+    def refresh_project(
+        self, keep_scope: bool = False, scope_loader: Callable[[], browse.Scope] | None = None
+    ) -> None:
+        """Reload counts, models and the tree, then show `scope_loader`'s scope,
+        the current one (`keep_scope`) or all images."""
         try:
             info = project_info(self.project)
-            scope = (
-                self.scope
-                if keep_scope and self.scope.image_ids
-                else browse.all_images(self.project)
-            )
+            if scope_loader is not None:
+                scope = scope_loader()
+            elif keep_scope and self.scope.image_ids:
+                scope = self.scope
+            else:
+                scope = browse.all_images(self.project)
         except PlancheError as exc:
             self.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
             return

@@ -108,7 +108,8 @@ def _run_open(args: argparse.Namespace) -> int:
 
 def _fail(args: argparse.Namespace, message: str, code: int, style: str = "red") -> int:
     """One readable message on stderr; with --json, the same as a JSON object on stdout."""
-    stderr.print(Text(f"planche: {printable(message)}", style=style))
+    shown = "\n".join(printable(line) for line in message.splitlines())
+    stderr.print(Text(f"planche: {shown}", style=style))
     if getattr(args, "json", False):
         print(json.dumps({"error": message, "exit_code": code}))
     return code

@@ -54,12 +54,10 @@ def _show(app: PlancheApp, step: dict[str, Any], outcome: dict[str, Any] | None)
     if outcome is None:
         return
     if step["command"] == "search":
-        app.refresh_project(keep_scope=True)
-        app.call_later(app.show_search_result, outcome)
+        app.show_search_result(outcome)  # a search changes nothing to reload
     elif step["command"] == "cluster" and outcome.get("clusters"):
-        app.refresh_project(keep_scope=True)
-        first = browse.cluster_images(app.project, _first_cluster_id(app, outcome))
-        app.call_later(app.show_scope, first)
+        first = _first_cluster_id(app, outcome)
+        app.refresh_project(scope_loader=lambda: browse.cluster_images(app.project, first))
     else:
         app.refresh_project(keep_scope=True)
 

@@ -259,3 +259,24 @@ def test_text_search_untag_and_switch_model(tmp_path, tiny_clip):
     assert "clip:" in status, "the status line names the model searched with"
     assert left == [], "untagging removed the tag from the image"
     assert first != second, "m switches to the other model"
+
+
+def test_ctrl_z_and_ctrl_y_undo_and_redo_a_tagging(pixels_project):
+    def tagged(project):
+        with open_store(project, read_only=True) as store:
+            tag = store.tag_id_for_path("Subject", ["dog"])
+            return store.images_with_tag(tag).tolist() if tag else []
+
+    async def steps(pilot):
+        await pilot.press("space", "right", "space", "t", *"Subject/dog", "enter")
+        await settle(pilot)
+        after_tag = tagged(pilot.app.project)
+        await pilot.press("ctrl+z")
+        await settle(pilot)
+        after_undo = tagged(pilot.app.project)
+        await pilot.press("ctrl+y")
+        await settle(pilot)
+        return after_tag, after_undo, tagged(pilot.app.project)
+
+    after_tag, after_undo, after_redo = run(PlancheApp(pixels_project), steps)
+    assert after_tag == [1, 2] and after_undo == [] and after_redo == [1, 2]

@@ -106,3 +106,24 @@ def tiny_clip(tmp_path_factory) -> Path:
     model = open_clip.create_model(f"local-dir:{folder}", load_weights=False)
     save_file(model.state_dict(), str(folder / "open_clip_model.safetensors"))
     return folder
+
+
+def tree_nodes(tree) -> list:  # noqa: ANN001 - a Textual Tree
+    """Every node of a Textual tree, breadth first."""
+    found, stack = [], [tree.root]
+    while stack:
+        node = stack.pop(0)
+        found.append(node)
+        stack.extend(node.children)
+    return found
+
+
+async def settle(pilot, rounds: int = 40) -> None:  # noqa: ANN001 - a Textual Pilot
+    """Wait for the app's workers (loading, jobs) to finish and the screen to catch up."""
+    for _ in range(rounds):
+        await pilot.pause(0.05)
+        app = pilot.app
+        if all(w.is_finished for w in app.workers) and getattr(app, "_cancel", None) is None:
+            await pilot.pause(0.05)
+            return
+    await pilot.app.workers.wait_for_complete()

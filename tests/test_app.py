@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import write_good_images
+from conftest import settle, tree_nodes, write_good_images
 from planche.core.embedders import load_embedder
 from planche.core.ingest import import_folder
 from planche.core.store import open_store
@@ -41,18 +41,6 @@ def run(app: PlancheApp, steps, size=SIZE):
     return asyncio.run(main())
 
 
-async def settle(pilot, rounds: int = 40):
-    """Wait for workers (loading, jobs) to finish and the screen to catch up."""
-    for _ in range(rounds):
-        await pilot.pause(0.05)
-        app = pilot.app
-        busy = [w for w in app.workers if not w.is_finished]
-        if not busy and getattr(app, "_cancel", None) is None:
-            await pilot.pause(0.05)
-            return
-    await pilot.app.workers.wait_for_complete()
-
-
 def test_the_app_module_starts_without_torch():
     code = "import sys, planche.tui.app; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -73,7 +61,7 @@ def test_opens_on_all_images_with_a_status_line(pixels_project):
 def test_a_folder_in_the_tree_shows_its_images(pixels_project):
     async def steps(pilot):
         tree = pilot.app.query_one(ProjectTree)
-        node = next(n for n in _nodes(tree) if (n.data or {}).get("kind") == "folder"
+        node = next(n for n in tree_nodes(tree) if (n.data or {}).get("kind") == "folder"
                     and str(n.label).startswith("b"))  # fmt: skip
         tree.select_node(node)
         await settle(pilot)
@@ -100,7 +88,7 @@ def test_cluster_recluster_save_and_delete_from_the_keyboard(pixels_project):
         await pilot.press("c")  # kmeans, k=10 from the parameter pane
         await settle(pilot)
         tree = app.query_one(ProjectTree)
-        cluster = next(n for n in _nodes(tree) if (n.data or {}).get("kind") == "cluster"
+        cluster = next(n for n in tree_nodes(tree) if (n.data or {}).get("kind") == "cluster"
                        and n.data and _size(app, n.data["ref"]) >= 2)  # fmt: skip
         tree.move_cursor(cluster)
         tree.select_node(cluster)
@@ -109,7 +97,7 @@ def test_cluster_recluster_save_and_delete_from_the_keyboard(pixels_project):
         params.value = "2"
         await pilot.press("r")
         await settle(pilot)
-        top = next(n for n in _nodes(tree) if (n.data or {}).get("kind") == "clustering")
+        top = next(n for n in tree_nodes(tree) if (n.data or {}).get("kind") == "clustering")
         tree.move_cursor(top)
         await pilot.press("w")
         await settle(pilot)
@@ -119,7 +107,7 @@ def test_cluster_recluster_save_and_delete_from_the_keyboard(pixels_project):
             saved = store.property_id("Groups") is not None
             made = len(store.clusterings())
         tree.move_cursor(
-            next(n for n in _nodes(tree) if (n.data or {}).get("kind") == "clustering")
+            next(n for n in tree_nodes(tree) if (n.data or {}).get("kind") == "clustering")
         )
         await pilot.press("x", "y")
         await settle(pilot)
@@ -144,7 +132,7 @@ def test_tag_three_images_and_find_them_after_reopening(pixels_project):
 
     async def reopen(pilot):
         tree = pilot.app.query_one(ProjectTree)
-        node = next(n for n in _nodes(tree) if (n.data or {}).get("kind") == "tag")
+        node = next(n for n in tree_nodes(tree) if (n.data or {}).get("kind") == "tag")
         tree.select_node(node)
         await settle(pilot)
         return pilot.app.query_one(ThumbnailGrid).image_ids
@@ -207,15 +195,6 @@ def test_small_terminal_keeps_the_grid(pixels_project):
     assert width >= 16 and count == 20
 
 
-def _nodes(tree):
-    found, stack = [], [tree.root]
-    while stack:
-        node = stack.pop(0)
-        found.append(node)
-        stack.extend(node.children)
-    return found
-
-
 def _size(app, cluster_id):
     with open_store(app.project, read_only=True) as store:
         row = store.cluster(cluster_id)
@@ -244,7 +223,7 @@ def test_text_search_untag_and_switch_model(tmp_path, tiny_clip):
         await pilot.press("t", *"Subject/boat", "enter")
         await settle(pilot)
         tree = app.query_one(ProjectTree)
-        tree.select_node(next(n for n in _nodes(tree) if (n.data or {}).get("kind") == "tag"))
+        tree.select_node(next(n for n in tree_nodes(tree) if (n.data or {}).get("kind") == "tag"))
         await settle(pilot)
         app.query_one(ThumbnailGrid).focus()
         await pilot.press("u")

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import run_cli, write_good_images
+from conftest import run_cli, settle, tree_nodes, write_good_images
 from planche.core import commands
 from planche.core.errors import PlancheError
 from planche.core.store import open_store
@@ -47,27 +47,27 @@ def test_a_session_recorded_in_the_app_replays_headless_on_a_fresh_import(tmp_pa
     async def session():
         app = PlancheApp(recorded)
         async with app.run_test(size=(160, 48)) as pilot:
-            await _settle(pilot)
+            await settle(pilot)
             app.query_one("#param-k").value = "3"
             await pilot.press("c")
-            await _settle(pilot)
+            await settle(pilot)
             tree = app.query_one("#tree")
-            cluster = next(n for n in _nodes(tree) if (n.data or {}).get("kind") == "cluster")
+            cluster = next(n for n in tree_nodes(tree) if (n.data or {}).get("kind") == "cluster")
             tree.select_node(cluster)
-            await _settle(pilot)
+            await settle(pilot)
             app.query_one("#param-k").value = "2"
             await pilot.press("r")
-            await _settle(pilot)
-            tree.move_cursor(next(n for n in _nodes(tree)
+            await settle(pilot)
+            tree.move_cursor(next(n for n in tree_nodes(tree)
                                   if (n.data or {}).get("kind") == "clustering"))  # fmt: skip
             await pilot.press("w", *"Groups", "enter")
-            await _settle(pilot)
+            await settle(pilot)
             app.query_one("#grid").focus()
             await pilot.press("a")
-            await _settle(pilot)
+            await settle(pilot)
             await pilot.press("space", "right", "space", "right", "space", "t",
                               *"Subject/mine", "enter")  # fmt: skip
-            await _settle(pilot)
+            await settle(pilot)
 
     asyncio.run(session())
     script = tmp_path / "session.jsonl"
@@ -165,20 +165,3 @@ def test_every_cli_action_is_journaled(tmp_path, project):
         and entries[1]["outcome"]["params"]["seed"] == 0
     )
     assert entries[-1]["status"] == "error" and "k='0'" in entries[-1]["outcome"]["error"]
-
-
-async def _settle(pilot):
-    for _ in range(100):
-        await pilot.pause(0.05)
-        if all(w.is_finished for w in pilot.app.workers) and pilot.app._cancel is None:
-            break
-    await pilot.pause(0.1)
-
-
-def _nodes(tree):
-    found, stack = [], [tree.root]
-    while stack:
-        node = stack.pop(0)
-        found.append(node)
-        stack.extend(node.children)
-    return found

@@ -69,22 +69,36 @@ def knn_edges(data: ClusterInput, k: int, threshold: float) -> tuple[np.ndarray,
     if n >= HNSW_THRESHOLD:
         neighbours, similarities = _hnsw_knn(data, k)
     else:
-        neighbours, similarities = _exact_knn(data.vectors, k)
+        neighbours, similarities = _exact_knn(data.vectors, k, threshold)
     rows = np.repeat(np.arange(n), neighbours.shape[1])
     cols = neighbours.ravel()
     keep = (similarities.ravel() >= threshold) & (rows != cols) & (cols >= 0)
     return rows[keep], cols[keep]
 
 
-def _exact_knn(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _exact_knn(
+    vectors: np.ndarray, k: int, threshold: float = -1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's k nearest at or above `threshold` among the rows after it.
+
+    The graph is undirected, so comparing each pair once (the upper triangle)
+    is enough and halves the work. Only rows with more than k candidates above
+    the threshold pay for a partial sort; near-duplicates are rare, so that is
+    almost none of them. Missing neighbours are -1.
+    """
     n = len(vectors)
-    neighbours = np.empty((n, k), dtype=np.int64)
-    similarities = np.empty((n, k), dtype=np.float32)
+    neighbours = np.full((n, k), -1, dtype=np.int64)
+    similarities = np.full((n, k), -np.inf, dtype=np.float32)
     for start in range(0, n, _BLOCK):
-        scores = vectors[start : start + _BLOCK] @ vectors.T
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < n else np.argsort(-scores)
-        neighbours[start : start + _BLOCK] = top
-        similarities[start : start + _BLOCK] = np.take_along_axis(scores, top, axis=1)
+        scores = vectors[start : start + _BLOCK] @ vectors[start:].T
+        rows, cols = np.nonzero(scores >= threshold)  # sorted by row
+        cols += start
+        counts = np.bincount(rows, minlength=len(scores))
+        for row, found in enumerate(np.split(cols, np.cumsum(counts)[:-1])):
+            if len(found) > k:
+                found = found[np.argpartition(-scores[row, found - start], k - 1)[:k]]
+            neighbours[start + row, : len(found)] = found
+            similarities[start + row, : len(found)] = scores[row, found - start]
     return neighbours, similarities
 
 

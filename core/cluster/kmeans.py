@@ -37,6 +37,15 @@ class KMeansStrategy(Strategy):
     )
 
     def run(self, data: ClusterInput, params: dict[str, Any]) -> list[Group]:
+        from threadpoolctl import threadpool_limits
+
+        # scikit-learn's k-means already runs its loops on every core (OpenMP);
+        # BLAS threads on top of those fought for the same 2 cores and doubled
+        # the time at 1M vectors (bench/cluster.py).
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._run(data, params)
+
+    def _run(self, data: ClusterInput, params: dict[str, Any]) -> list[Group]:
         k = params["k"]
         n = len(data)
         if n < 2:

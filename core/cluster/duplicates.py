@@ -121,6 +121,15 @@ def _hnsw_knn(data: ClusterInput, k: int) -> tuple[np.ndarray, np.ndarray]:
     sorted_ids = data.ids[order]
     slots = np.clip(np.searchsorted(sorted_ids, ids), 0, len(sorted_ids) - 1)
     positions = np.where(sorted_ids[slots] == ids, order[slots], -1)
+    # About 1% of an HNSW graph's nodes cannot be reached from its entry point
+    # (measured at 100k): a search from such a node does not even find itself.
+    # Those rows are searched exactly, so their duplicates are not missed.
+    lost = np.flatnonzero(~np.any(positions == np.arange(len(positions))[:, None], axis=1))
+    if len(lost):
+        scores = data.vectors[lost] @ data.vectors.T
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        positions[lost] = top
+        similarities[lost] = np.take_along_axis(scores, top, axis=1)
     return positions, similarities
 
 

@@ -1,0 +1,541 @@
+"""Clustering: planche's k-means and duplicates strategies against the plain ways.
+
+k-means (k = 10), at N = 100k and 1M 512-d unit vectors:
+- planche kmeans: the strategy itself, `get_strategy("kmeans").run(...)` (it fits
+  scikit-learn's KMeans on a sample of at most 100k, n_init=3, then assigns
+  every vector to its nearest centre);
+- planche cluster(): the whole `cluster(project, "kmeans", {"k": 10})` call at
+  100k only, with the DuckDB read, scores, medoids and storage of the result;
+- scikit-learn's default `KMeans(n_clusters=10)` (lloyd, n_init="auto", every
+  point), what a user would write by hand, run under a timeout.
+Quality: inertia per point (mean squared distance to the mean of the assigned
+cluster, computed from the labels alone, so the same way for every engine), the
+adjusted Rand index between planche and scikit-learn, and of each against the
+truth.
+
+The vectors look like image embeddings rather than uniform noise: 50 centres
+of unequal weight and spread in a 24-d latent space, grouped in 10 themes (the
+truth that k = 10 should find), mapped linearly into 512-d, plus 512-d noise,
+normalised.
+
+Duplicates, at N = 100k of the same distribution with 2,000 planted groups of
+2-5 near-copies (cosine >= 0.97 to each other): planche's duplicates strategy
+(threshold 0.95, default neighbours) through both of its kNN paths, against the
+naive way (float32 matrix products over all pairs, by blocks, edges at cosine
+>= 0.95, connected components with scipy). At 100k the strategy takes its HNSW
+path (an in-memory usearch graph over the scope: `whole_model=False`); the
+exact-blocks path is measured on the first N - 1 vectors, just under
+`HNSW_THRESHOLD`, where planche switches by itself (the row left out is in no
+group). The groups are compared as sets of sets of members.
+
+Each engine runs in its own subprocess (this script, re-invoked with
+`--engine`), so that its peak RSS is its own; it reads the vectors from .npy
+files the parent wrote once, memory-mapped (so the pages it touches count in
+its RSS, as an in-memory copy would). k-means engines run up to 3 times in
+their process and report the median; the duplicates rows run once.
+
+    python bench/cluster.py [--sizes 100000,1000000] [--dup-n 100000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+
+DIM = 512
+LATENT_DIM = 24
+THEMES = 10
+CENTRES_PER_THEME = 5
+K = 10
+SEED = 20261125
+THRESHOLD = 0.95
+PLANTED_PER_100K = 2_000
+PLANTED_SIZES = (2, 5)  # at most neighbours + 1 = 11: a kNN graph cannot miss a member
+KMEANS_ENGINES = ("planche-kmeans", "planche-cluster", "sklearn-kmeans")
+DUPLICATE_ENGINES = ("allpairs", "dup-hnsw", "dup-exact")
+CHUNK = 100_000
+# k-means timings swing by 2x from run to run here (shared cores, BLAS and
+# OpenMP threads competing): each k-means engine runs up to this many times,
+# stopping early once a process has spent REPEAT_BUDGET_S, and the median is kept.
+REPEATS = 3
+REPEAT_BUDGET_S = 150.0
+
+
+# --- data ---------------------------------------------------------------------------------
+
+
+def _sampler(seed: int) -> Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]]:
+    """A function drawing (unit vectors, theme of each) from one fixed distribution."""
+    rng = np.random.default_rng(seed)
+    centres_count = THEMES * CENTRES_PER_THEME
+    themes = rng.standard_normal((THEMES, LATENT_DIM))
+    theme_of = np.repeat(np.arange(THEMES), CENTRES_PER_THEME)
+    # Centres of a theme overlap their neighbours a little, so k-means has
+    # choices to get wrong (merging two themes, splitting one).
+    centres = themes[theme_of] + 0.5 * rng.standard_normal((centres_count, LATENT_DIM))
+    weights = rng.lognormal(0.0, 0.5, centres_count)
+    weights /= weights.sum()
+    spread = rng.uniform(0.3, 0.5, centres_count)
+    mixing = rng.standard_normal((LATENT_DIM, DIM)) / np.sqrt(DIM)
+    # 512-d noise of about 0.4 of a typical vector's norm: two different images
+    # then stay below cosine 0.95 even with the same latent point, as distinct
+    # photos do in CLIP space, so only the planted copies are duplicates.
+    typical_norm = np.sqrt(LATENT_DIM * (1.0 + 0.25 + 0.16))
+    noise = 0.4 * typical_norm / np.sqrt(DIM)
+
+    def sample(gen: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = gen.choice(centres_count, size=count, p=weights)
+        latent = centres[labels] + gen.standard_normal((count, LATENT_DIM)) * spread[labels, None]
+        vectors = latent @ mixing + noise * gen.standard_normal((count, DIM))
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors.astype(np.float32), theme_of[labels]
+
+    return sample
+
+
+def write_kmeans_data(folder: Path, n: int) -> None:
+    """n vectors and their themes; smaller sizes use the first rows (draws are iid)."""
+    sample = _sampler(SEED)
+    rng = np.random.default_rng([SEED, 1])
+    vectors = np.lib.format.open_memmap(
+        folder / "kmeans.npy", mode="w+", dtype=np.float32, shape=(n, DIM)
+    )
+    truth = np.empty(n, dtype=np.int64)
+    for start in range(0, n, CHUNK):
+        stop = min(start + CHUNK, n)
+        vectors[start:stop], truth[start:stop] = sample(rng, stop - start)
+    vectors.flush()
+    del vectors
+    np.save(folder / "kmeans-truth.npy", truth)
+
+
+def write_duplicate_data(folder: Path, n: int) -> float:
+    """n vectors with planted near-duplicate groups; returns the lowest cosine inside one.
+
+    The planted group of each row (-1: none) is saved next to the vectors.
+    """
+    sample = _sampler(SEED)
+    rng = np.random.default_rng([SEED, 2])
+    planted = max(1, PLANTED_PER_100K * n // 100_000)
+    sizes = rng.integers(PLANTED_SIZES[0], PLANTED_SIZES[1] + 1, planted)
+    distinct, _ = sample(rng, n - int(sizes.sum()))
+    bases, _ = sample(rng, planted)
+    # Copies of one picture: its vector plus a little 512-d noise, per group
+    # between about cosine 0.998 and 0.98 to each other.
+    scale = rng.uniform(0.002, 0.0065, planted)
+    group = np.repeat(np.arange(planted), sizes)
+    copies = bases[group] + scale[group, None] * rng.standard_normal((len(group), DIM))
+    copies /= np.linalg.norm(copies, axis=1, keepdims=True)
+    vectors = np.concatenate([distinct, copies.astype(np.float32)])
+    membership = np.concatenate([np.full(len(distinct), -1), group])
+    order = rng.permutation(n)
+    # The exact-path row runs on all but the last row: make that one a loner.
+    last_loner = order[np.flatnonzero(membership[order] == -1)[-1]]
+    order = np.concatenate([order[order != last_loner], [last_loner]])
+    vectors, membership = vectors[order], membership[order]
+    np.save(folder / "dup.npy", vectors)
+    np.save(folder / "dup-truth.npy", membership)
+    lowest = 1.0
+    for g in range(planted):
+        rows = vectors[membership == g]
+        lowest = min(lowest, float((rows @ rows.T).min()))
+    return lowest
+
+
+def make_project(path: Path, vectors: np.ndarray | None) -> None:
+    """A project whose images are only vectors (ids 1..n), as tests/test_cluster.py makes."""
+    from planche.core.store import open_store
+
+    with open_store(path, create=True) as store:
+        # The pixels embedder has no text tower, so cluster() labels nothing
+        # and loads no model: the timing is the clustering's.
+        model = store.register_model(
+            embedder="pixels", name="synthetic", pretrained=None, weights_hash=None,
+            dim=DIM, precision="fp32",
+        )  # fmt: skip
+        if vectors is not None:
+            for start in range(0, len(vectors), CHUNK):
+                rows = np.ascontiguousarray(vectors[start : start + CHUNK])
+                store.write_embeddings(model, list(range(start + 1, start + len(rows) + 1)), rows)
+
+
+# --- measuring (in the engine's subprocess) -------------------------------------------------
+
+
+def peak_rss_mib() -> float:
+    # VmHWM, not getrusage's ru_maxrss: on Linux the latter carries the parent's
+    # peak over fork and exec, so every child would report at least the parent's.
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _model_and_input(data: Path, vectors: np.ndarray):  # noqa: ANN202
+    from planche.core.cluster import ClusterInput
+    from planche.core.store import open_store
+
+    project = data / "empty.duckdb"
+    with open_store(project, read_only=True) as store:
+        model = store.models()[0]
+    # whole_model=False: the vectors are not the project's, so the strategy must
+    # not reach for its cached index; at 100k duplicates builds an HNSW of its own.
+    return ClusterInput(
+        ids=np.arange(len(vectors), dtype=np.int64), vectors=vectors, model=model,
+        project=project, whole_model=False,
+    )  # fmt: skip
+
+
+def labels_from_groups(groups: list, n: int, offset: int = 0) -> np.ndarray:
+    labels = np.full(n, -1, dtype=np.int64)
+    for number, members in enumerate(groups):
+        labels[np.asarray(members, dtype=np.int64) - offset] = number
+    return labels
+
+
+def run_planche_kmeans(data: Path, n: int) -> tuple[float, dict]:
+    from planche.core.cluster import get_strategy
+
+    vectors = np.load(data / "kmeans.npy", mmap_mode="r")[:n]
+    scope = _model_and_input(data, vectors)
+    strategy = get_strategy("kmeans")
+    params = strategy.validate({"k": K})
+    started = time.perf_counter()
+    groups = strategy.run(scope, params)
+    seconds = time.perf_counter() - started
+    np.save(data / f"labels-planche-kmeans-{n}.npy",
+            labels_from_groups([g.members for g in groups], n))  # fmt: skip
+    return seconds, {"path": f"fit on {min(n, params['sample']):,}, n_init={params['n_init']}"}
+
+
+def run_planche_cluster(data: Path, n: int) -> tuple[float, dict]:
+    from planche.core.clustering import cluster
+
+    started = time.perf_counter()
+    summary = cluster(data / f"project-{n}.duckdb", "kmeans", {"k": K})
+    seconds = time.perf_counter() - started
+    # Image ids are 1..n in the project.
+    labels = labels_from_groups([c.members for c in summary.clusters], n, offset=1)
+    np.save(data / f"labels-planche-cluster-{n}.npy", labels)
+    return seconds, {"path": "DuckDB read + strategy + scores, medoids + store"}
+
+
+def run_sklearn_kmeans(data: Path, n: int) -> tuple[float, dict]:
+    from sklearn.cluster import KMeans
+
+    vectors = np.load(data / "kmeans.npy", mmap_mode="r")[:n]
+    started = time.perf_counter()
+    model = KMeans(n_clusters=K, random_state=0).fit(vectors)
+    seconds = time.perf_counter() - started
+    np.save(data / f"labels-sklearn-kmeans-{n}.npy", model.labels_.astype(np.int64))
+    return seconds, {"path": f"lloyd, n_init=auto, {model.n_iter_} iterations"}
+
+
+def run_duplicates(data: Path, n: int, path: str, quick: bool) -> tuple[float, dict]:
+    from planche.core.cluster import duplicates, get_strategy
+    from planche.core.index import HNSW_THRESHOLD
+
+    vectors = np.load(data / "dup.npy", mmap_mode="r")[:n]
+    if path == "exact":
+        vectors = vectors[: min(n, HNSW_THRESHOLD) - 1]
+    if quick:
+        # A smoke test is smaller than the threshold: move it so each path runs.
+        duplicates.HNSW_THRESHOLD = 0 if path == "hnsw" else n + 1
+    scope = _model_and_input(data, vectors)
+    strategy = get_strategy("duplicates")
+    params = strategy.validate({"threshold": THRESHOLD})
+    started = time.perf_counter()
+    groups = strategy.run(scope, params)
+    seconds = time.perf_counter() - started
+    found = [sorted(g.members.tolist()) for g in groups]
+    (data / f"groups-dup-{path}.json").write_text(json.dumps(found))
+    used = "HNSW (usearch, in memory)" if len(vectors) >= duplicates.HNSW_THRESHOLD else "exact"
+    return seconds, {"path": f"{used}, k={params['neighbours']}", "n": len(vectors)}
+
+
+def run_allpairs(data: Path, n: int, block: int = 2048) -> tuple[float, dict]:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    vectors = np.load(data / "dup.npy", mmap_mode="r")[:n]
+    started = time.perf_counter()
+    rows, cols = [], []
+    for start in range(0, n, block):
+        # Each pair once: this block against itself and every later row.
+        scores = vectors[start : start + block] @ vectors[start:].T
+        i, j = np.nonzero(scores >= THRESHOLD)
+        keep = j > i
+        rows.append(i[keep] + start)
+        cols.append(j[keep] + start)
+    row, col = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((np.ones(len(row), dtype=np.int8), (row, col)), shape=(n, n))
+    count, labels = connected_components(graph, directed=False)
+    sizes = np.bincount(labels, minlength=count)
+    groups = [np.flatnonzero(labels == c).tolist() for c in np.flatnonzero(sizes >= 2)]
+    seconds = time.perf_counter() - started
+    (data / "groups-allpairs.json").write_text(json.dumps(groups))
+    return seconds, {"path": f"blocks of {block} rows, upper triangle, {len(row):,} edges"}
+
+
+def child_main(args: argparse.Namespace) -> None:
+    data, n = Path(args.data), args.n
+    runners: dict[str, Callable[[], tuple[float, dict]]] = {
+        "planche-kmeans": lambda: run_planche_kmeans(data, n),
+        "planche-cluster": lambda: run_planche_cluster(data, n),
+        "sklearn-kmeans": lambda: run_sklearn_kmeans(data, n),
+        "dup-hnsw": lambda: run_duplicates(data, n, "hnsw", args.quick),
+        "dup-exact": lambda: run_duplicates(data, n, "exact", args.quick),
+        "allpairs": lambda: run_allpairs(data, n),
+    }
+    repeats = REPEATS if args.engine in KMEANS_ENGINES else 1
+    started = time.perf_counter()
+    for _ in range(repeats):
+        seconds, extra = runners[args.engine]()
+        row = {"engine": args.engine, "n": n, "seconds": seconds, "peak_rss_mib": peak_rss_mib()}
+        # One line per run: a parent that stops us at its timeout keeps the runs done.
+        print(json.dumps(row | extra), flush=True)
+        if time.perf_counter() - started > REPEAT_BUDGET_S:
+            break
+
+
+# --- parent: data, subprocesses, tables -----------------------------------------------------
+
+
+def log(message: str) -> None:
+    print(f"  [{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run_engine(engine: str, n: int, data: Path, quick: bool, timeout: float | None) -> dict:
+    """The engine's row (median time of its runs), or one saying it ran past `timeout`."""
+    command = [sys.executable, __file__, "--engine", engine, "--n", str(n), "--data", str(data)]
+    if quick:
+        command.append("--quick")
+    started = time.perf_counter()
+    try:
+        result = subprocess.run(
+            command, stdout=subprocess.PIPE, text=True, check=False, timeout=timeout
+        )
+        output, failed = result.stdout, result.returncode
+    except subprocess.TimeoutExpired as stopped:
+        log(f"{engine} at N={n}: stopped after {timeout:.0f} s")
+        output, failed = (stopped.stdout or b"").decode(), 0
+    rows = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    if not rows:
+        if failed:
+            raise SystemExit(f"{engine} at N={n} failed with exit code {failed}")
+        return {"engine": engine, "n": n, "timed_out": timeout}
+    times = [row["seconds"] for row in rows]
+    log(f"{engine} at N={n}: {', '.join(f'{t:.1f}' for t in times)} s timed, "
+        f"{time.perf_counter() - started:.0f} s with start-up")  # fmt: skip
+    return rows[-1] | {
+        "seconds": float(np.median(times)),
+        "runs": times,
+        "peak_rss_mib": max(row["peak_rss_mib"] for row in rows),
+    }
+
+
+def format_time(row: dict) -> str:
+    times = row["runs"]
+    if len(times) == 1:
+        return f"{times[0]:.1f}"
+    return f"{row['seconds']:.1f} ({min(times):.1f}-{max(times):.1f}, {len(times)} runs)"
+
+
+def inertia_per_point(vectors: np.ndarray, labels: np.ndarray) -> float:
+    """Mean squared distance to the mean of each point's cluster, from labels alone.
+
+    sum ||x - m_c||^2 = sum ||x||^2 - sum_c n_c ||m_c||^2, accumulated by chunks
+    in float64 so that 1M rows need neither a copy nor float32 cancellation.
+    """
+    count = int(labels.max()) + 1
+    sums = np.zeros((count, vectors.shape[1]))
+    squares = 0.0
+    for start in range(0, len(vectors), CHUNK):
+        rows = np.asarray(vectors[start : start + CHUNK], dtype=np.float64)
+        part = labels[start : start + CHUNK]
+        squares += float((rows**2).sum())
+        sums += np.eye(count)[part].T @ rows
+    sizes = np.bincount(labels, minlength=count)
+    between = float(((sums**2).sum(axis=1) / np.maximum(sizes, 1)).sum())
+    return (squares - between) / len(vectors)
+
+
+ENGINE_NAMES = {
+    "planche-kmeans": "planche kmeans strategy",
+    "planche-cluster": "planche `cluster()` (DuckDB in and out)",
+    "sklearn-kmeans": "scikit-learn `KMeans(n_clusters=10)`",
+    "allpairs": "naive all-pairs + connected components",
+    "dup-hnsw": "planche duplicates strategy",
+    "dup-exact": "planche duplicates strategy",
+}
+KMEANS_HEADER = (
+    "| engine | N | how | time (s) | peak RSS (MiB) | inertia / point | ARI vs scikit-learn | "
+    "ARI vs truth |\n|---|---:|---|---:|---:|---:|---:|---:|"
+)
+DUP_HEADER = (
+    "| way | N | path | time (s) | vs all-pairs | peak RSS (MiB) | groups | "
+    "same groups as all-pairs | planted groups found exactly |\n"
+    "|---|---:|---|---:|---:|---:|---:|---|---:|"
+)
+
+
+def kmeans_rows(data: Path, sizes: list[int], quick: bool, timeout: float) -> list[str]:
+    from sklearn.metrics import adjusted_rand_score
+
+    vectors = np.load(data / "kmeans.npy", mmap_mode="r")
+    truth = np.load(data / "kmeans-truth.npy")
+    lines = []
+    for n in sizes:
+        engines = [e for e in KMEANS_ENGINES if e != "planche-cluster" or n == min(sizes)]
+        if "planche-cluster" in engines:
+            started = time.perf_counter()
+            make_project(data / f"project-{n}.duckdb", vectors[:n])
+            log(f"project of {n:,} vectors written in {time.perf_counter() - started:.0f} s")
+        results = {e: run_engine(e, n, data, quick, timeout if "sklearn" in e else None)
+                   for e in engines}  # fmt: skip
+        labels = {
+            e: np.load(data / f"labels-{e}-{n}.npy")
+            for e, row in results.items()
+            if "timed_out" not in row
+        }
+        reference = labels.get("sklearn-kmeans")
+        for engine, row in results.items():
+            name = ENGINE_NAMES[engine]
+            if "timed_out" in row:
+                lines.append(f"| {name} | {n:,} | default settings | > {row['timed_out']:.0f} | "
+                             "not measured | not measured | - | not measured |")  # fmt: skip
+                continue
+            mine = labels[engine]
+            versus = (
+                f"{adjusted_rand_score(reference, mine):.3f}"
+                if reference is not None and engine != "sklearn-kmeans"
+                else "-"
+            )
+            lines.append(
+                f"| {name} | {n:,} | {row['path']} | {format_time(row)} | "
+                f"{row['peak_rss_mib']:,.0f} | {inertia_per_point(vectors[:n], mine):.5f} | "
+                f"{versus} | {adjusted_rand_score(truth[:n], mine):.3f} |"
+            )
+            print(lines[-1], flush=True)
+    return lines
+
+
+def as_groups(path: Path) -> set[frozenset[int]]:
+    return {frozenset(g) for g in json.loads(path.read_text())}
+
+
+def duplicate_rows(data: Path, n: int, quick: bool) -> tuple[list[str], dict]:
+    membership = np.load(data / "dup-truth.npy")
+    planted = {frozenset(np.flatnonzero(membership == g).tolist())
+               for g in range(int(membership.max()) + 1)}  # fmt: skip
+    results = {e: run_engine(e, n, data, quick, None) for e in DUPLICATE_ENGINES}
+    reference = as_groups(data / "groups-allpairs.json")
+    baseline = results["allpairs"]["seconds"]
+    lines, facts = [], {"planted": len(planted), "allpairs_is_planted": reference == planted}
+    for engine, row in results.items():
+        file = "groups-allpairs.json" if engine == "allpairs" else f"groups-{engine}.json"
+        found = as_groups(data / file)
+        if engine == "allpairs":
+            same = "-"
+        else:
+            differ = len(found ^ reference)
+            same = "SAME" if differ == 0 else f"differ: {differ} groups not in both"
+            facts[engine] = {"ratio": baseline / row["seconds"], "differ": differ}
+        lines.append(
+            f"| {ENGINE_NAMES[engine]} | {row.get('n', n):,} | {row['path']} | "
+            f"{row['seconds']:.1f} | {baseline / row['seconds']:.1f}x | "
+            f"{row['peak_rss_mib']:,.0f} | {len(found):,} | {same} | "
+            f"{len(found & planted):,} / {len(planted):,} |"
+        )
+        print(lines[-1], flush=True)
+    return lines, facts
+
+
+def verdicts(kmeans: list[str], facts: dict, sizes: list[int]) -> list[str]:
+    out = []
+    big = max(sizes)
+    mine = next(line for line in kmeans if "kmeans strategy" in line and f"| {big:,} |" in line)
+    seconds = float(mine.split("|")[4].split()[0])
+    out.append(f"planche k-means at N={big:,} <= 20 s: "
+               f"{'met' if seconds <= 20 else 'NOT MET'} ({seconds:.1f} s)")  # fmt: skip
+    for engine, path in (("dup-hnsw", "HNSW path"), ("dup-exact", "exact path")):
+        if engine not in facts:
+            continue
+        ratio, differ = facts[engine]["ratio"], facts[engine]["differ"]
+        out.append(f"duplicates ({path}) >= 10x faster than all-pairs, same groups: "
+                   f"{'met' if ratio >= 10 and not differ else 'NOT MET'} "
+                   f"({ratio:.1f}x, {differ} groups differ)")  # fmt: skip
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000", help="k-means sizes")
+    parser.add_argument("--dup-n", type=int, default=100_000, help="duplicates size")
+    parser.add_argument("--quick", action="store_true", help="20k vectors only: a smoke test")
+    parser.add_argument(
+        "--sklearn-timeout", type=float, default=360.0, help="seconds before giving up"
+    )
+    # Internal: one engine in its own process, so that its peak RSS is its own.
+    parser.add_argument("--engine", choices=KMEANS_ENGINES + DUPLICATE_ENGINES,
+                        help=argparse.SUPPRESS)  # fmt: skip
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.engine:
+        child_main(args)
+        return
+
+    sizes = [20_000] if args.quick else sorted(int(s) for s in args.sizes.split(","))
+    dup_n = 20_000 if args.quick else args.dup_n
+    run_started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="planche-bench-cluster-") as tmp:
+        data = Path(tmp)
+        make_project(data / "empty.duckdb", None)
+        started = time.perf_counter()
+        write_kmeans_data(data, max(sizes))
+        log(f"{max(sizes):,} k-means vectors written in {time.perf_counter() - started:.0f} s")
+        print(KMEANS_HEADER, flush=True)
+        kmeans = kmeans_rows(data, sizes, args.quick, args.sklearn_timeout)
+        (data / "kmeans.npy").unlink()
+        lowest = write_duplicate_data(data, dup_n)
+        log(f"{dup_n:,} duplicate vectors written; lowest cosine in a planted group {lowest:.4f}")
+        print(DUP_HEADER, flush=True)
+        dup, facts = duplicate_rows(data, dup_n, args.quick)
+
+    versions = ", ".join(
+        f"{name} {version(name)}" for name in ("scikit-learn", "scipy", "usearch", "numpy")
+    )
+    print()
+    print(f"{platform.machine()}, {os.cpu_count()} cores, {versions}")
+    print(f"k-means: k={K}, {DIM}-d, {THEMES * CENTRES_PER_THEME} centres in {THEMES} themes "
+          f"(the truth) in a {LATENT_DIM}-d latent space")  # fmt: skip
+    print(KMEANS_HEADER)
+    print("\n".join(kmeans))
+    print()
+    print(f"duplicates: threshold {THRESHOLD}, {facts['planted']:,} planted groups of "
+          f"{PLANTED_SIZES[0]}-{PLANTED_SIZES[1]} (lowest cosine inside one {lowest:.4f}); "
+          f"all-pairs groups == planted groups: {facts['allpairs_is_planted']}")  # fmt: skip
+    print(DUP_HEADER)
+    print("\n".join(dup))
+    print()
+    for line in verdicts(kmeans, facts, sizes):
+        print(line)
+    print(f"total run time: {time.perf_counter() - run_started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

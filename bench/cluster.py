@@ -43,7 +43,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+from measure import peak_rss_mib
 
 DIM = 512
 LATENT_DIM = 24
@@ -172,16 +172,6 @@ def make_project(path: Path, vectors: np.ndarray | None) -> None:
 
 
 # --- measuring (in the engine's subprocess) -------------------------------------------------
-
-
-def peak_rss_mib() -> float:
-    # VmHWM, not getrusage's ru_maxrss: on Linux the latter carries the parent's
-    # peak over fork and exec, so every child would report at least the parent's.
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _model_and_input(data: Path, vectors: np.ndarray):  # noqa: ANN202

@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -43,6 +42,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+from measure import peak_rss_mib
 
 DIM = 512
 K = 10
@@ -135,16 +135,6 @@ def ground_truth(base_path: Path, queries: np.ndarray) -> np.ndarray:
 
 
 # --- measuring (in the engine's subprocess) -------------------------------------------------
-
-
-def peak_rss_mib() -> float:
-    # VmHWM, not getrusage's ru_maxrss: on Linux the latter carries the parent's
-    # peak over fork and exec, so every child would report at least the parent's.
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def time_queries(

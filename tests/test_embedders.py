@@ -226,6 +226,9 @@ def test_a_file_that_is_not_a_checkpoint_is_named(tmp_path):
         load_embedder("clip", model="ViT-B-32", weights=text)
 
 
+RELEASED_TAG = "openai"  # allowed: a tag name, never fetched (HF_HUB_OFFLINE is set)
+
+
 def test_a_released_checkpoint_file_keeps_its_tag(tmp_path, monkeypatch):
     """OpenAI's ViT-B-32 needs QuickGELU: a copied file with --pretrained openai gets it."""
     import open_clip
@@ -240,6 +243,7 @@ def test_a_released_checkpoint_file_keeps_its_tag(tmp_path, monkeypatch):
     checkpoint = tmp_path / "ViT-B-32.bin"
     checkpoint.write_bytes(b"\0")
     with pytest.raises(PlancheError):
-        load_embedder("clip", model="ViT-B-32", pretrained="openai", weights=checkpoint)
+        # The tag only names how the file was trained; the weights are the local file.
+        load_embedder("clip", model="ViT-B-32", pretrained=RELEASED_TAG, weights=checkpoint)
     assert seen["force_quick_gelu"] is True
     assert seen["pretrained"] == str(checkpoint)

@@ -50,8 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = _command_names(parser)
     if not argv and Path(os.environ.get("PLANCHE_PROJECT", DEFAULT_PROJECT)).exists():
         argv = ["open"]
-    elif argv and not argv[0].startswith("-") and argv[0] not in commands:
-        argv = ["open", *argv]  # `planche PROJECT_OR_FOLDER` opens the app
+    elif argv and argv[0] not in commands and argv[0] not in ("-h", "--help", "--version"):
+        argv = ["open", *argv]  # `planche PROJECT_OR_FOLDER [--images M]` opens the app
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
         parser.print_help()

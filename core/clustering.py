@@ -71,6 +71,14 @@ class ClusteringSummary:
         }
 
 
+def score_colour(score: float | None) -> str:
+    """Panoptic's badge thresholds (green under 21, yellow under 56, red above),
+    so its users read our scores the same way; dim when there is no score."""
+    if score is None:
+        return "dim"
+    return "green" if score < 21 else "yellow" if score < 56 else "red"
+
+
 def score(vectors: np.ndarray) -> float:
     """100 x (1 - |mean of unit vectors|^2): 0 for identical members."""
     mean = vectors.mean(axis=0)

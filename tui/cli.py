@@ -16,14 +16,12 @@ import json
 import os
 import signal
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -31,17 +29,24 @@ from planche.core import commands, ingest
 from planche.core.embedders import EMBEDDERS, Embedder, WeightsUnavailable, load_embedder
 from planche.core.errors import BadParameter, Cancelled, PlancheError
 from planche.core.index import HNSW_THRESHOLD, INDEX_KINDS
-from planche.core.progress import CancelToken, ProgressEvent
+from planche.core.progress import CancelToken
 from planche.core.project import project_info
-from planche.core.store import model_label, open_store
+from planche.core.store import open_store
 from planche.core.text import printable
+from planche.tui.cli_output import (
+    ProgressReporter,
+    count,
+    print_clustering,
+    print_clusters,
+    print_embed,
+    print_import,
+    print_info,
+    print_tag_tree,
+    stderr,
+    stdout,
+)
 
 DEFAULT_PROJECT = "planche.duckdb"
-
-# On a terminal, long lines wrap between words; into a pipe or file they stay
-# whole, so that grep and scripts see one line per item.
-stdout = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
-stderr = Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -374,7 +379,7 @@ def _run_command(
     embedder: Embedder | None = None,
 ) -> dict[str, Any]:
     """Run one command through the journaled command layer, with progress and Ctrl-C."""
-    reporter = _ProgressReporter(label=label, unit=unit)
+    reporter = ProgressReporter(label=label, unit=unit)
     context = commands.Context(progress=reporter, embedder=embedder)
     try:
         with _stop_on_ctrl_c(context.cancel):
@@ -421,7 +426,7 @@ def _run_history(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"exported": len(steps), "file": str(args.export)}))
         else:
-            stdout.print(f"Wrote {_count(len(steps), 'step')} to {printable(str(args.export))}.")
+            stdout.print(f"Wrote {count(len(steps), 'step')} to {printable(str(args.export))}.")
         return 0
     entries = commands.history(args.project)
     if args.json:
@@ -478,7 +483,7 @@ def _run_replay(args: argparse.Namespace) -> int:
         if not args.json:
             stdout.print(Text(f"step {step['step']:>3}  {step['command']:<18} {summary}"))
 
-    reporter = _ProgressReporter(label="replay")
+    reporter = ProgressReporter(label="replay")
     try:
         commands.replay(args.project, steps, context=commands.Context(progress=reporter),
                         on_step=on_step)  # fmt: skip
@@ -531,44 +536,10 @@ def _run_cluster(args: argparse.Namespace) -> int:
             style="bold",
         )
     )
-    _print_clusters([c | {"id": None, "children": []} for c in summary["clusters"]], "  ")
+    print_clusters([c | {"id": None, "children": []} for c in summary["clusters"]], "  ")
     for note in summary["notes"]:
         stdout.print(Text(f"  note: {printable(note)}", style="yellow"))
     return 0
-
-
-def _score_style(score: float | None) -> str:
-    # Panoptic's badge thresholds, so its users read the colours the same way.
-    if score is None:
-        return "dim"
-    return "green" if score < 21 else "yellow" if score < 56 else "red"
-
-
-def _print_clusters(clusters: list[dict[str, Any]], indent: str) -> None:
-    for c in clusters:
-        line = Text(indent)
-        line.append(f"{c['idx']:>3}  ", style="bold")
-        line.append(f"{_count(c['size'], 'image'):>11}  ")
-        shown = "  -  " if c["score"] is None else f"{c['score']:5.1f}"
-        line.append(f"score {shown}", style=_score_style(c["score"]))
-        line.append(f"  {printable(c['label'] or '')}")
-        ids = f"medoid {c['medoid']}" + (f", cluster id {c['id']}" if c["id"] else "")
-        line.append(f"  ({ids})", style="dim")
-        stdout.print(line)
-        for child in c["children"]:
-            _print_clustering(child, indent + "       ")
-
-
-def _print_clustering(node: dict[str, Any], indent: str) -> None:
-    shown = " ".join(f"{k}={v}" for k, v in node["params"].items())
-    stdout.print(
-        Text(
-            f"{indent}clustering {node['id']}: {node['strategy']} {shown} · {node['model']} · "
-            f"{node['images']} images · {node['created_at']}",
-            style="bold",
-        )
-    )
-    _print_clusters(node["clusters"], indent + "  ")
 
 
 def _run_clusters(args: argparse.Namespace) -> int:
@@ -581,7 +552,7 @@ def _run_clusters(args: argparse.Namespace) -> int:
     if not tree:
         stdout.print("No clusterings yet: `planche cluster` makes one.")
     for node in tree:
-        _print_clustering(node, "")
+        print_clustering(node, "")
     return 0
 
 
@@ -639,18 +610,10 @@ def _run_tags(args: argparse.Namespace) -> int:
         for tag in prop["tags"]:
             children.setdefault(tag["parent"], []).append(tag)
 
-        _print_tag_tree(children, None, 1)
+        print_tag_tree(children, None, 1)
     if not listing:
         stdout.print("No tags yet.")
     return 0
-
-
-def _print_tag_tree(
-    children: dict[int | None, list[dict[str, Any]]], parent: int | None, depth: int
-) -> None:
-    for tag in children.get(parent, []):
-        stdout.print(f"{'  ' * depth}{printable(tag['name'])}  ({tag['images']} images)")
-        _print_tag_tree(children, tag["id"], depth + 1)
 
 
 def _add_embedder_options(
@@ -694,31 +657,6 @@ def _embedder_from_args(args: argparse.Namespace, name: str | None = None) -> Em
     )
 
 
-def _print_embed(summary: dict[str, Any], during_import: int = 0) -> None:
-    embedded = during_import + summary["embedded"]
-    already = summary["already"] - during_import
-    if embedded == 0 and not summary["failed"]:
-        stdout.print(f"Every image already has a vector for {summary['model']}.")
-        return
-    line = f"Embedded {_count(embedded, 'image')} with {summary['model']} on {summary['device']}"
-    if during_import:
-        line += ", while importing"
-    else:
-        line += f" in {summary['seconds']:.1f} s ({summary['images_per_s']:.0f} images/s)"
-    if already:
-        line += f"; {already} already had one"
-    stdout.print(Text(line, style="bold"))
-    if summary["cancelled"]:
-        stdout.print("  stopped early: run again to continue", style="yellow")
-    for failure in summary["failed"]:
-        stdout.print(
-            Text(
-                f"  image {failure['image_id']} not embedded: {printable(failure['reason'])}",
-                style="red",
-            )  # fmt: skip
-        )
-
-
 def _run_embed(args: argparse.Namespace) -> int:
     project_info(args.project)  # a missing or unusable project is said before loading a model
     embedder = _embedder_from_args(args)
@@ -727,7 +665,7 @@ def _run_embed(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        _print_embed(summary)
+        print_embed(summary)
     return 130 if summary["cancelled"] else 0
 
 
@@ -813,9 +751,9 @@ def _run_import(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        _print_import(summary)
+        print_import(summary)
         if summary["embedding"]:
-            _print_embed(summary["embedding"], during_import=summary["embedded"])
+            print_embed(summary["embedding"], during_import=summary["embedded"])
     embedding = summary["embedding"] or {}
     return 130 if summary["cancelled"] or embedding.get("cancelled") else 0
 
@@ -832,103 +770,6 @@ def _import(args: argparse.Namespace, folder: Path, embedder: Embedder | None) -
     return _run_command(args, "import", params, label="import", embedder=embedder)
 
 
-class _ProgressReporter:
-    """Progress on stderr: a live bar on a terminal, a line every few seconds elsewhere."""
-
-    def __init__(self, label: str, unit: str = "files") -> None:
-        self.label = label
-        self.unit = unit
-        self._live = stderr.is_terminal
-        self._progress: Any = None
-        self._task: Any = None
-        self._last_line = 0.0
-
-    def __call__(self, event: ProgressEvent) -> None:
-        if event.phase == "wait":
-            stderr.print(f"{self.label}: the project is in use ({event.detail}); waiting for it")
-            return
-        if event.total == 0:
-            return
-        if event.total is None:
-            if not self._live:
-                stderr.print(f"{self.label}: scanning {printable(event.detail)}")
-            return
-        if self._live:
-            self._update_bar(event)
-        elif time.monotonic() - self._last_line > 5 or event.done == event.total:
-            self._last_line = time.monotonic()
-            stderr.print(f"{self.label}: {event.done}/{event.total} {self.unit}")
-
-    def _update_bar(self, event: ProgressEvent) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        if self._progress is None:
-            self._progress = Progress(
-                f"[bold]{self.label}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=stderr,
-                transient=True,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task(self.label, total=event.total)
-        self._progress.update(self._task, completed=event.done, total=event.total)
-
-    def close(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-
-_FAILURES_SHOWN = 20
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
-def _print_import(summary: dict[str, Any]) -> None:
-    title = Text()
-    title.append("Imported ", style="bold")
-    title.append(printable(summary["folder"]))
-    title.append(f" in {summary['seconds']:.1f} s")
-    if summary["cancelled"]:
-        title.append(" (stopped early: run the same command again to continue)", style="yellow")
-    stdout.print(title)
-    failed = summary["failed"]
-    seen = summary["new"] + summary["duplicates"] + len(failed) + summary["known"]
-    parts = [
-        _count(summary["new"], "new image"),
-        f"{summary['duplicates']} with the bytes of another file",
-        f"{summary['known']} unchanged",
-        f"{len(failed)} failed",
-    ]
-    if summary["updated"]:
-        parts.insert(1, f"{summary['updated']} of them from changed files")
-    stdout.print(Text(f"  {_count(seen, 'file')}: " + ", ".join(parts)))
-    if summary["failed_before"]:
-        stdout.print(
-            f"  {_count(summary['failed_before'], 'file')} that failed before, unchanged since, "
-            "not read again (`planche errors` lists them)"
-        )
-    if summary["missing"]:
-        gone = _count(summary["missing"], "file")
-        if summary["pruned"]:
-            stdout.print(f"  {gone} gone from disk: forgotten (--prune)")
-        else:
-            stdout.print(
-                f"  {gone} gone from disk since an earlier import: kept in the project "
-                "(--prune forgets them)"
-            )
-    if failed:
-        stdout.print(Text("  Not imported:", style="bold red"))
-        for item in failed[:_FAILURES_SHOWN]:
-            stdout.print(Text(f"    {printable(item['path'])}\n      {printable(item['reason'])}"))
-        hidden = len(failed) - _FAILURES_SHOWN
-        if hidden > 0:
-            stdout.print(f"    ... and {hidden} more (`planche errors` lists them all)")
-
-
 # -- info and errors -------------------------------------------------------
 
 
@@ -937,34 +778,8 @@ def _run_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return 0
-    _print_info(info)
+    print_info(info)
     return 0
-
-
-def _print_info(info: dict[str, Any]) -> None:
-    table = Table(title=printable(info["project"]), show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column(justify="right")
-    for key, label in (
-        ("images", "images"),
-        ("files", "files"),
-        ("errors", "import errors"),
-        ("tags", "tags"),
-        ("clusterings", "clusterings"),
-    ):
-        table.add_row(label, str(info[key]))
-    table.add_row("size", f"{info['size_bytes'] / 1e6:.1f} MB")
-    for model in info["models"] or [None]:
-        if model is None:
-            table.add_row("vectors", "none yet")
-            continue
-        name = model_label(
-            model["embedder"], model["name"], model["pretrained"], model["precision"]
-        )
-        if model["weights_hash"]:
-            name += f" #{model['weights_hash'][:8]}"
-        table.add_row(f"model {model['id']}", f"{name}: {model['vectors']} vectors")
-    stdout.print(table)
 
 
 def _run_errors(args: argparse.Namespace) -> int:
@@ -1003,10 +818,10 @@ def _run_demo(args: argparse.Namespace) -> int:
         report = {"import": summary, "embedding": embedded, "project": project_info(project)}
         print(json.dumps(report, indent=2, default=str))
     else:
-        _print_import(summary)
+        print_import(summary)
         if embedded:
-            _print_embed(embedded, during_import=summary["embedded"])
-        _print_info(project_info(project))
+            print_embed(embedded, during_import=summary["embedded"])
+        print_info(project_info(project))
     return 130 if summary["cancelled"] or (embedded or {}).get("cancelled") else 0
 
 

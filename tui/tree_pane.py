@@ -11,17 +11,8 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from planche.core import browse
-from planche.core.clustering import clustering_tree
+from planche.core.clustering import clustering_tree, score_colour
 from planche.core.text import printable
-
-# Panoptic's badge thresholds: coherent (green) under 21, loose (red) from 56.
-SCORE_STYLES = ((21, "green"), (56, "yellow"), (101, "red"))
-
-
-def score_style(score: float | None) -> str:
-    if score is None:
-        return "dim"
-    return next(style for limit, style in SCORE_STYLES if score < limit)
 
 
 class ProjectTree(Tree[dict[str, Any]]):
@@ -104,7 +95,7 @@ class ProjectTree(Tree[dict[str, Any]]):
             text = Text.assemble(
                 (f"{c['idx']:>2} ", "bold"),
                 f"{c['size']:>5} img ",
-                (score, score_style(c["score"])),
+                (score, score_colour(c["score"])),
                 f"  {printable(c['label'] or '')}",
             )
             child = item.add(

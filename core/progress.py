@@ -10,8 +10,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from planche.core.errors import Cancelled
-
 
 @dataclass(frozen=True)
 class ProgressEvent:
@@ -40,7 +38,3 @@ class CancelToken:
     @property
     def cancelled(self) -> bool:
         return self._event.is_set()
-
-    def raise_if_cancelled(self, what: str) -> None:
-        if self._event.is_set():
-            raise Cancelled(f"{what} cancelled")

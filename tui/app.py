@@ -43,8 +43,7 @@ class PlancheCommands(Provider):
         app = self.app
         assert isinstance(app, PlancheApp)
         matcher = self.matcher(query)
-        for binding in app.ACTIONS_HELP:
-            key, action, description = binding
+        for key, action, _, description in app.ACTIONS:
             score = matcher.match(description)
             if score > 0:
                 yield Hit(score, matcher.highlight(description),
@@ -63,42 +62,29 @@ class PlancheApp(App[None]):
     TITLE = "planche"
     COMMANDS = App.COMMANDS | {PlancheCommands}
 
-    # (key, action, description): the footer, `?` and the command palette share it.
-    ACTIONS_HELP = (
-        ("/", "focus_search", "search by text"),
-        ("s", "similar", "images similar to the current one"),
-        ("c", "cluster", "cluster the current scope"),
-        ("r", "recluster", "cluster the selected cluster again"),
-        ("w", "save_clustering", "save the selected clustering as tags"),
-        ("x", "delete_clustering", "delete the selected clustering"),
-        ("t", "tag", "tag the selected images (or the current one)"),
-        ("u", "untag", "remove the open tag from the selected images"),
-        ("i", "import_folder", "import a folder"),
-        ("m", "switch_model", "switch to the project's next model"),
-        ("a", "show_all", "show all images"),
-        ("ctrl+z", "undo", "undo the last change to tags or clusterings"),
-        ("ctrl+y", "redo", "redo what undo took back"),
-        ("escape", "cancel_work", "stop the running work"),
-        ("?", "help", "this help"),
-        ("q", "quit", "quit"),
+    # One table for the bindings, the footer, `?` and the command palette:
+    # (key, action, footer label or None when not in the footer, description).
+    ACTIONS = (
+        ("slash", "focus_search", "Search", "search by text"),
+        ("s", "similar", "Similar", "images similar to the current one"),
+        ("c", "cluster", "Cluster", "cluster the current scope"),
+        ("r", "recluster", None, "cluster the selected cluster again"),
+        ("w", "save_clustering", None, "save the selected clustering as tags"),
+        ("x", "delete_clustering", None, "delete the selected clustering"),
+        ("t", "tag", "Tag", "tag the selected images (or the current one)"),
+        ("u", "untag", None, "remove the open tag from the selected images"),
+        ("i", "import_folder", "Import", "import a folder"),
+        ("m", "switch_model", None, "switch to the project's next model"),
+        ("a", "show_all", None, "show all images"),
+        ("ctrl+z", "undo", None, "undo the last change to tags or clusterings"),
+        ("ctrl+y", "redo", None, "redo what undo took back"),
+        ("escape", "cancel_work", None, "stop the running work"),
+        ("question_mark", "help", "Help", "this help"),
+        ("q", "quit", "Quit", "quit"),
     )
     BINDINGS = [
-        Binding("slash", "focus_search", "Search"),
-        Binding("s", "similar", "Similar"),
-        Binding("c", "cluster", "Cluster"),
-        Binding("r", "recluster", "Re-cluster", show=False),
-        Binding("w", "save_clustering", "Save clust.", show=False),
-        Binding("x", "delete_clustering", "Delete clust.", show=False),
-        Binding("t", "tag", "Tag"),
-        Binding("u", "untag", "Untag", show=False),
-        Binding("i", "import_folder", "Import"),
-        Binding("m", "switch_model", "Model", show=False),
-        Binding("a", "show_all", "All", show=False),
-        Binding("ctrl+z", "undo", "Undo", show=False),
-        Binding("ctrl+y", "redo", "Redo", show=False),
-        Binding("escape", "cancel_work", "Stop", show=False),
-        Binding("question_mark", "help", "Help"),
-        Binding("q", "quit", "Quit"),
+        Binding(key, action, label or description, show=label is not None)
+        for key, action, label, description in ACTIONS
     ]
 
     def __init__(
@@ -588,7 +574,9 @@ class PlancheApp(App[None]):
         self.push_screen(PreviewScreen(details, widget, neighbours))
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen([(key, text) for key, _, text in self.ACTIONS_HELP]))
+        keys = {"slash": "/", "question_mark": "?"}
+        rows = [(keys.get(key, key), text) for key, _, _, text in self.ACTIONS]
+        self.push_screen(HelpScreen(rows))
 
     def action_undo(self) -> None:
         self._undo_redo(commands.undo, "Undid", "Nothing to undo.")

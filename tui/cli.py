@@ -45,6 +45,7 @@ from planche.tui.cli_output import (
     stderr,
     stdout,
 )
+from planche.tui.images import MODES
 
 DEFAULT_PROJECT = "planche.duckdb"
 
@@ -166,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     app.add_argument("target", nargs="?", type=Path, metavar="PATH",
                      help="project file or folder (default: --project)")  # fmt: skip
-    app.add_argument("--images", choices=("auto", "sixel", "tgp", "halfcell", "none"),
+    app.add_argument("--images", choices=MODES,
                      default="auto", help="how the preview draws pictures (default: auto); "
                      "the grid always uses half-cells")  # fmt: skip
     app.set_defaults(run=_run_open)

@@ -58,9 +58,6 @@ class Embedder(Protocol):
     batch_size: int
     device: str
 
-    @property
-    def has_text(self) -> bool: ...
-
     def prepare(self, image: Image.Image) -> Any: ...
 
     def embed_prepared(self, batch: Sequence[Any]) -> np.ndarray: ...

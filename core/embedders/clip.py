@@ -114,10 +114,6 @@ class ClipEmbedder:
             },
         )
 
-    @property
-    def has_text(self) -> bool:
-        return True
-
     def prepare(self, image: Image.Image) -> Any:
         return self._preprocess(image)
 

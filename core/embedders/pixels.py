@@ -48,10 +48,6 @@ class PixelsEmbedder:
             preprocessing={"luma_grid": _LUMA_GRID, "chroma_grid": _CHROMA_GRID},
         )
 
-    @property
-    def has_text(self) -> bool:
-        return False
-
     def prepare(self, image: Image.Image) -> np.ndarray:
         small = image.convert("RGB").resize((64, 64), Image.Resampling.BOX)
         ycbcr = small.filter(ImageFilter.GaussianBlur(1.5)).convert("YCbCr")

@@ -138,7 +138,7 @@ def test_duplicates_groups_are_transitive_and_singletons_are_not_groups(project)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     vector_project(project, vectors)
     assert vectors[0] @ vectors[3] < 0.95, "the ends of the chain are not directly similar"
-    summary = cluster(project, "duplicates", {"threshold": 0.95, "neighbours": 3})
+    summary = cluster(project, "duplicates", {"threshold": 0.95})
     assert [sorted(c.members.tolist()) for c in summary.clusters] == [[1, 2, 3, 4]]
 
 

@@ -18,15 +18,21 @@ of unequal weight and spread in a 24-d latent space, grouped in 10 themes (the
 truth that k = 10 should find), mapped linearly into 512-d, plus 512-d noise,
 normalised.
 
-Duplicates, at N = 100k of the same distribution with 2,000 planted groups of
-2-5 near-copies (cosine >= 0.97 to each other): planche's duplicates strategy
-(threshold 0.95, default neighbours) through both of its kNN paths, against the
-naive way (float32 matrix products over all pairs, by blocks, edges at cosine
->= 0.95, connected components with scipy). At 100k the strategy takes its HNSW
-path (an in-memory usearch graph over the scope: `whole_model=False`); the
-exact-blocks path is measured on the first N - 1 vectors, just under
-`HNSW_THRESHOLD`, where planche switches by itself (the row left out is in no
-group). The groups are compared as sets of sets of members.
+Duplicates, at N = 100k (and 1M) of the same distribution with 2,000 planted
+groups of 2-5 near-copies per 100k (cosine >= 0.97 to each other), threshold
+0.95:
+- planche duplicates: the strategy itself (exact pairs through cells and a
+  low-dimensional bound, then connected components), and the whole
+  `cluster(project, "duplicates")` call at 100k (DuckDB read, byte copies,
+  scores, medoids, storage);
+- the naive way: float32 matrix products over all pairs by blocks (upper
+  triangle), edges at cosine >= 0.95, connected components with scipy;
+- the index way other tools take: a usearch HNSW graph (f16, M=16, what
+  planche's search index uses), each vector's 10 nearest neighbours, edges at
+  cosine >= 0.95 (re-scored in float32), connected components.
+The all-pairs and index ways run at 100k only (all-pairs grows as N^2: at 1M
+it would take about 100 times as long). The groups are compared as sets of sets
+of members, with all-pairs and with the planted groups.
 
 Each engine runs in its own subprocess (this script, re-invoked with
 `--engine`), so that its peak RSS is its own; it reads the vectors from .npy
@@ -34,7 +40,8 @@ files the parent wrote once, memory-mapped (so the pages it touches count in
 its RSS, as an in-memory copy would). k-means engines run up to 3 times in
 their process and report the median; the duplicates rows run once.
 
-    python bench/cluster.py [--sizes 100000,1000000] [--dup-n 100000] [--quick]
+    python bench/cluster.py [--part all|kmeans|duplicates] [--sizes 100000,1000000]
+                            [--dup-sizes 100000,1000000] [--quick]
 """
 
 from __future__ import annotations
@@ -62,9 +69,11 @@ K = 10
 SEED = 20261125
 THRESHOLD = 0.95
 PLANTED_PER_100K = 2_000
-PLANTED_SIZES = (2, 5)  # at most neighbours + 1 = 11: a kNN graph cannot miss a member
+PLANTED_SIZES = (2, 5)  # at most 11: a 10-nearest-neighbour graph can hold every member
 KMEANS_ENGINES = ("planche-kmeans", "planche-cluster", "sklearn-kmeans")
-DUPLICATE_ENGINES = ("allpairs", "dup-hnsw", "dup-exact")
+DUPLICATE_ENGINES = ("allpairs", "knn-hnsw", "dup-strategy", "dup-cluster")
+DUP_BASELINE_MAX_N = 100_000  # all-pairs and the index way run up to this size
+KNN = 10
 CHUNK = 100_000
 # k-means timings swing by 2x from run to run here (shared cores, BLAS and
 # OpenMP threads competing): each k-means engine runs up to this many times,
@@ -148,8 +157,10 @@ def write_duplicate_data(folder: Path, n: int) -> float:
     np.save(folder / "dup.npy", vectors)
     np.save(folder / "dup-truth.npy", membership)
     lowest = 1.0
+    order = np.argsort(membership, kind="stable")
+    starts = np.searchsorted(membership[order], np.arange(planted + 1))
     for g in range(planted):
-        rows = vectors[membership == g]
+        rows = vectors[order[starts[g] : starts[g + 1]]]
         lowest = min(lowest, float((rows @ rows.T).min()))
     return lowest
 
@@ -234,16 +245,27 @@ def run_sklearn_kmeans(data: Path, n: int) -> tuple[float, dict]:
     return seconds, {"path": f"lloyd, n_init=auto, {model.n_iter_} iterations"}
 
 
-def run_duplicates(data: Path, n: int, path: str, quick: bool) -> tuple[float, dict]:
-    from planche.core.cluster import duplicates, get_strategy
-    from planche.core.index import HNSW_THRESHOLD
+def _save_groups(data: Path, engine: str, labels: np.ndarray) -> int:
+    sizes = np.bincount(labels)
+    order = np.argsort(labels, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    groups = [order[starts[c] : starts[c + 1]].tolist() for c in np.flatnonzero(sizes >= 2)]
+    (data / f"groups-{engine}.json").write_text(json.dumps(groups))
+    return len(groups)
 
-    vectors = np.load(data / "dup.npy", mmap_mode="r")[:n]
-    if path == "exact":
-        vectors = vectors[: min(n, HNSW_THRESHOLD) - 1]
-    if quick:
-        # A smoke test is smaller than the threshold: move it so each path runs.
-        duplicates.HNSW_THRESHOLD = 0 if path == "hnsw" else n + 1
+
+def _components(n: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def run_dup_strategy(data: Path, n: int) -> tuple[float, dict]:
+    from planche.core.cluster import get_strategy
+
+    vectors = np.ascontiguousarray(np.load(data / "dup.npy", mmap_mode="r")[:n])
     scope = _model_and_input(data, vectors)
     strategy = get_strategy("duplicates")
     params = strategy.validate({"threshold": THRESHOLD})
@@ -251,16 +273,46 @@ def run_duplicates(data: Path, n: int, path: str, quick: bool) -> tuple[float, d
     groups = strategy.run(scope, params)
     seconds = time.perf_counter() - started
     found = [sorted(g.members.tolist()) for g in groups]
-    (data / f"groups-dup-{path}.json").write_text(json.dumps(found))
-    used = "HNSW (usearch, in memory)" if len(vectors) >= duplicates.HNSW_THRESHOLD else "exact"
-    return seconds, {"path": f"{used}, k={params['neighbours']}", "n": len(vectors)}
+    (data / "groups-dup-strategy.json").write_text(json.dumps(found))
+    return seconds, {"path": "exact pairs: cells + bound, then components"}
+
+
+def run_dup_cluster(data: Path, n: int) -> tuple[float, dict]:
+    from planche.core.clustering import cluster
+
+    started = time.perf_counter()
+    summary = cluster(data / f"dup-project-{n}.duckdb", "duplicates", {"threshold": THRESHOLD})
+    seconds = time.perf_counter() - started
+    found = [sorted((np.asarray(c.members) - 1).tolist()) for c in summary.clusters]
+    (data / "groups-dup-cluster.json").write_text(json.dumps(found))
+    return seconds, {"path": "DuckDB read + strategy + scores, medoids + store"}
+
+
+def run_knn_hnsw(data: Path, n: int) -> tuple[float, dict]:
+    from usearch.index import Index
+
+    vectors = np.ascontiguousarray(np.load(data / "dup.npy", mmap_mode="r")[:n])
+    started = time.perf_counter()
+    index = Index(ndim=DIM, metric="cos", dtype="f16", connectivity=16,
+                  expansion_add=128, expansion_search=64)  # fmt: skip
+    keys = np.arange(n, dtype=np.uint64)
+    index.add(keys, vectors)
+    built = time.perf_counter() - started
+    found = index.search(vectors, KNN + 1)  # +1: each vector finds itself
+    rows = np.repeat(np.arange(n), KNN + 1)
+    cols = found.keys.astype(np.int64).ravel()
+    real = (cols >= 0) & (cols < n) & (cols != rows)
+    rows, cols = rows[real], cols[real]
+    scores = np.einsum("ij,ij->i", vectors[rows], vectors[cols])
+    keep = scores >= THRESHOLD
+    labels = _components(n, rows[keep], cols[keep])
+    seconds = time.perf_counter() - started
+    _save_groups(data, "knn-hnsw", labels)
+    return seconds, {"path": f"usearch f16 M=16, build {built:.1f} s + {KNN}-NN of each"}
 
 
 def run_allpairs(data: Path, n: int, block: int = 2048) -> tuple[float, dict]:
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    vectors = np.load(data / "dup.npy", mmap_mode="r")[:n]
+    vectors = np.ascontiguousarray(np.load(data / "dup.npy", mmap_mode="r")[:n])
     started = time.perf_counter()
     rows, cols = [], []
     for start in range(0, n, block):
@@ -271,12 +323,9 @@ def run_allpairs(data: Path, n: int, block: int = 2048) -> tuple[float, dict]:
         rows.append(i[keep] + start)
         cols.append(j[keep] + start)
     row, col = np.concatenate(rows), np.concatenate(cols)
-    graph = coo_matrix((np.ones(len(row), dtype=np.int8), (row, col)), shape=(n, n))
-    count, labels = connected_components(graph, directed=False)
-    sizes = np.bincount(labels, minlength=count)
-    groups = [np.flatnonzero(labels == c).tolist() for c in np.flatnonzero(sizes >= 2)]
+    labels = _components(n, row, col)
     seconds = time.perf_counter() - started
-    (data / "groups-allpairs.json").write_text(json.dumps(groups))
+    _save_groups(data, "allpairs", labels)
     return seconds, {"path": f"blocks of {block} rows, upper triangle, {len(row):,} edges"}
 
 
@@ -286,8 +335,9 @@ def child_main(args: argparse.Namespace) -> None:
         "planche-kmeans": lambda: run_planche_kmeans(data, n),
         "planche-cluster": lambda: run_planche_cluster(data, n),
         "sklearn-kmeans": lambda: run_sklearn_kmeans(data, n),
-        "dup-hnsw": lambda: run_duplicates(data, n, "hnsw", args.quick),
-        "dup-exact": lambda: run_duplicates(data, n, "exact", args.quick),
+        "dup-strategy": lambda: run_dup_strategy(data, n),
+        "dup-cluster": lambda: run_dup_cluster(data, n),
+        "knn-hnsw": lambda: run_knn_hnsw(data, n),
         "allpairs": lambda: run_allpairs(data, n),
     }
     repeats = REPEATS if args.engine in KMEANS_ENGINES else 1
@@ -368,8 +418,9 @@ ENGINE_NAMES = {
     "planche-cluster": "planche `cluster()` (DuckDB in and out)",
     "sklearn-kmeans": "scikit-learn `KMeans(n_clusters=10)`",
     "allpairs": "naive all-pairs + connected components",
-    "dup-hnsw": "planche duplicates strategy",
-    "dup-exact": "planche duplicates strategy",
+    "knn-hnsw": "index way: HNSW 10-NN graph + components",
+    "dup-strategy": "planche duplicates strategy",
+    "dup-cluster": "planche `cluster()` (DuckDB in and out)",
 }
 KMEANS_HEADER = (
     "| engine | N | how | time (s) | peak RSS (MiB) | inertia / point | ARI vs scikit-learn | "
@@ -427,54 +478,77 @@ def as_groups(path: Path) -> set[frozenset[int]]:
     return {frozenset(g) for g in json.loads(path.read_text())}
 
 
-def duplicate_rows(data: Path, n: int, quick: bool) -> tuple[list[str], dict]:
+def duplicate_rows(data: Path, sizes: list[int], quick: bool) -> tuple[list[str], dict]:
+    vectors = np.load(data / "dup.npy", mmap_mode="r")
     membership = np.load(data / "dup-truth.npy")
-    planted = {frozenset(np.flatnonzero(membership == g).tolist())
-               for g in range(int(membership.max()) + 1)}  # fmt: skip
-    results = {e: run_engine(e, n, data, quick, None) for e in DUPLICATE_ENGINES}
-    reference = as_groups(data / "groups-allpairs.json")
-    baseline = results["allpairs"]["seconds"]
-    lines, facts = [], {"planted": len(planted), "allpairs_is_planted": reference == planted}
-    for engine, row in results.items():
-        file = "groups-allpairs.json" if engine == "allpairs" else f"groups-{engine}.json"
-        found = as_groups(data / file)
-        if engine == "allpairs":
-            same = "-"
-        else:
-            differ = len(found ^ reference)
-            same = "SAME" if differ == 0 else f"differ: {differ} groups not in both"
-            facts[engine] = {"ratio": baseline / row["seconds"], "differ": differ}
-        lines.append(
-            f"| {ENGINE_NAMES[engine]} | {row.get('n', n):,} | {row['path']} | "
-            f"{row['seconds']:.1f} | {baseline / row['seconds']:.1f}x | "
-            f"{row['peak_rss_mib']:,.0f} | {len(found):,} | {same} | "
-            f"{len(found & planted):,} / {len(planted):,} |"
-        )
-        print(lines[-1], flush=True)
+    lines: list[str] = []
+    facts: dict = {}
+    for n in sizes:
+        planted = _planted_groups(membership[:n])
+        engines = [e for e in DUPLICATE_ENGINES
+                   if n <= DUP_BASELINE_MAX_N or e == "dup-strategy"]  # fmt: skip
+        if "dup-cluster" in engines:
+            started = time.perf_counter()
+            make_project(data / f"dup-project-{n}.duckdb", vectors[:n])
+            log(f"project of {n:,} vectors written in {time.perf_counter() - started:.0f} s")
+        results = {e: run_engine(e, n, data, quick, None) for e in engines}
+        found = {e: as_groups(data / f"groups-{e}.json") for e in engines}
+        reference = found.get("allpairs")
+        baseline = results["allpairs"]["seconds"] if reference is not None else None
+        facts[n] = {"planted": len(planted), "allpairs_is_planted": reference == planted}
+        for engine, row in results.items():
+            if reference is None:
+                same, ratio = "all-pairs not run", "-"
+            elif engine == "allpairs":
+                same, ratio = "-", "1.0x"
+            else:
+                differ = len(found[engine] ^ reference)
+                same = "SAME" if differ == 0 else f"differ: {differ} groups not in both"
+                ratio = f"{baseline / row['seconds']:.1f}x"
+                facts[n][engine] = {"ratio": baseline / row["seconds"], "differ": differ}
+            lines.append(
+                f"| {ENGINE_NAMES[engine]} | {n:,} | {row['path']} | {row['seconds']:.1f} | "
+                f"{ratio} | {row['peak_rss_mib']:,.0f} | {len(found[engine]):,} | {same} | "
+                f"{len(found[engine] & planted):,} / {len(planted):,} |"
+            )
+            print(lines[-1], flush=True)
     return lines, facts
+
+
+def _planted_groups(membership: np.ndarray) -> set[frozenset[int]]:
+    order = np.argsort(membership, kind="stable")
+    starts = np.searchsorted(membership[order], np.arange(int(membership.max()) + 2))
+    groups = (order[starts[g] : starts[g + 1]].tolist() for g in range(len(starts) - 1))
+    # A group whose members fall partly past n is smaller, or no group at all.
+    return {frozenset(g) for g in groups if len(g) >= 2}
 
 
 def verdicts(kmeans: list[str], facts: dict, sizes: list[int]) -> list[str]:
     out = []
-    big = max(sizes)
-    mine = next(line for line in kmeans if "kmeans strategy" in line and f"| {big:,} |" in line)
-    seconds = float(mine.split("|")[4].split()[0])
-    out.append(f"planche k-means at N={big:,} <= 20 s: "
-               f"{'met' if seconds <= 20 else 'NOT MET'} ({seconds:.1f} s)")  # fmt: skip
-    for engine, path in (("dup-hnsw", "HNSW path"), ("dup-exact", "exact path")):
-        if engine not in facts:
-            continue
-        ratio, differ = facts[engine]["ratio"], facts[engine]["differ"]
-        out.append(f"duplicates ({path}) >= 10x faster than all-pairs, same groups: "
-                   f"{'met' if ratio >= 10 and not differ else 'NOT MET'} "
-                   f"({ratio:.1f}x, {differ} groups differ)")  # fmt: skip
+    if kmeans:
+        big = max(sizes)
+        mine = next(line for line in kmeans if "kmeans strategy" in line and f"| {big:,} |" in line)
+        seconds = float(mine.split("|")[4].split()[0])
+        out.append(f"planche k-means at N={big:,} <= 20 s: "
+                   f"{'met' if seconds <= 20 else 'NOT MET'} ({seconds:.1f} s)")  # fmt: skip
+    for n, measured in facts.items():
+        for engine in ("dup-strategy", "dup-cluster"):
+            if engine not in measured:
+                continue
+            ratio, differ = measured[engine]["ratio"], measured[engine]["differ"]
+            verdict = "met" if ratio >= 10 and not differ else "NOT MET"
+            out.append(
+                f"duplicates at N={n:,} ({ENGINE_NAMES[engine]}) >= 10x faster than all-pairs, "
+                f"same groups: {verdict} ({ratio:.1f}x, {differ} groups differ)"
+            )
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("all", "kmeans", "duplicates"), default="all")
     parser.add_argument("--sizes", default="100000,1000000", help="k-means sizes")
-    parser.add_argument("--dup-n", type=int, default=100_000, help="duplicates size")
+    parser.add_argument("--dup-sizes", default="100000,1000000", help="duplicates sizes")
     parser.add_argument("--quick", action="store_true", help="20k vectors only: a smoke test")
     parser.add_argument(
         "--sklearn-timeout", type=float, default=360.0, help="seconds before giving up"
@@ -490,38 +564,50 @@ def main() -> None:
         return
 
     sizes = [20_000] if args.quick else sorted(int(s) for s in args.sizes.split(","))
-    dup_n = 20_000 if args.quick else args.dup_n
+    dup_sizes = [20_000] if args.quick else sorted(int(s) for s in args.dup_sizes.split(","))
     run_started = time.perf_counter()
+    kmeans: list[str] = []
+    dup: list[str] = []
+    facts: dict = {}
+    lowest = 1.0
     with tempfile.TemporaryDirectory(prefix="planche-bench-cluster-") as tmp:
         data = Path(tmp)
         make_project(data / "empty.duckdb", None)
-        started = time.perf_counter()
-        write_kmeans_data(data, max(sizes))
-        log(f"{max(sizes):,} k-means vectors written in {time.perf_counter() - started:.0f} s")
-        print(KMEANS_HEADER, flush=True)
-        kmeans = kmeans_rows(data, sizes, args.quick, args.sklearn_timeout)
-        (data / "kmeans.npy").unlink()
-        lowest = write_duplicate_data(data, dup_n)
-        log(f"{dup_n:,} duplicate vectors written; lowest cosine in a planted group {lowest:.4f}")
-        print(DUP_HEADER, flush=True)
-        dup, facts = duplicate_rows(data, dup_n, args.quick)
+        if args.part in ("all", "kmeans"):
+            started = time.perf_counter()
+            write_kmeans_data(data, max(sizes))
+            log(f"{max(sizes):,} k-means vectors written in {time.perf_counter() - started:.0f} s")
+            print(KMEANS_HEADER, flush=True)
+            kmeans = kmeans_rows(data, sizes, args.quick, args.sklearn_timeout)
+            (data / "kmeans.npy").unlink()
+        if args.part in ("all", "duplicates"):
+            started = time.perf_counter()
+            lowest = write_duplicate_data(data, max(dup_sizes))
+            log(f"{max(dup_sizes):,} duplicate vectors written in "
+                f"{time.perf_counter() - started:.0f} s; lowest cosine in a planted group "
+                f"{lowest:.4f}")  # fmt: skip
+            print(DUP_HEADER, flush=True)
+            dup, facts = duplicate_rows(data, dup_sizes, args.quick)
 
     versions = ", ".join(
         f"{name} {version(name)}" for name in ("scikit-learn", "scipy", "usearch", "numpy")
     )
     print()
     print(f"{platform.machine()}, {os.cpu_count()} cores, {versions}")
-    print(f"k-means: k={K}, {DIM}-d, {THEMES * CENTRES_PER_THEME} centres in {THEMES} themes "
-          f"(the truth) in a {LATENT_DIM}-d latent space")  # fmt: skip
-    print(KMEANS_HEADER)
-    print("\n".join(kmeans))
-    print()
-    print(f"duplicates: threshold {THRESHOLD}, {facts['planted']:,} planted groups of "
-          f"{PLANTED_SIZES[0]}-{PLANTED_SIZES[1]} (lowest cosine inside one {lowest:.4f}); "
-          f"all-pairs groups == planted groups: {facts['allpairs_is_planted']}")  # fmt: skip
-    print(DUP_HEADER)
-    print("\n".join(dup))
-    print()
+    if kmeans:
+        print(f"k-means: k={K}, {DIM}-d, {THEMES * CENTRES_PER_THEME} centres in {THEMES} "
+              f"themes (the truth) in a {LATENT_DIM}-d latent space")  # fmt: skip
+        print(KMEANS_HEADER)
+        print("\n".join(kmeans))
+        print()
+    if dup:
+        print(f"duplicates: threshold {THRESHOLD}, groups of {PLANTED_SIZES[0]}-"
+              f"{PLANTED_SIZES[1]} planted (lowest cosine inside one {lowest:.4f}); "
+              + "; ".join(f"N={n:,}: {f['planted']:,} planted, all-pairs groups == planted: "
+                          f"{f['allpairs_is_planted']}" for n, f in facts.items()))  # fmt: skip
+        print(DUP_HEADER)
+        print("\n".join(dup))
+        print()
     for line in verdicts(kmeans, facts, sizes):
         print(line)
     print(f"total run time: {time.perf_counter() - run_started:.0f} s")

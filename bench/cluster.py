@@ -133,7 +133,9 @@ def write_kmeans_data(folder: Path, n: int) -> None:
 def write_duplicate_data(folder: Path, n: int) -> float:
     """n vectors with planted near-duplicate groups; returns the lowest cosine inside one.
 
-    The planted group of each row (-1: none) is saved next to the vectors.
+    Written as dup-N.npy, with the planted group of each row (-1: none) in
+    dup-N-truth.npy: each size has its own draw, so every size has the same
+    density of planted groups.
     """
     sample = _sampler(SEED)
     rng = np.random.default_rng([SEED, 2])
@@ -150,12 +152,9 @@ def write_duplicate_data(folder: Path, n: int) -> float:
     vectors = np.concatenate([distinct, copies.astype(np.float32)])
     membership = np.concatenate([np.full(len(distinct), -1), group])
     order = rng.permutation(n)
-    # The exact-path row runs on all but the last row: make that one a loner.
-    last_loner = order[np.flatnonzero(membership[order] == -1)[-1]]
-    order = np.concatenate([order[order != last_loner], [last_loner]])
     vectors, membership = vectors[order], membership[order]
-    np.save(folder / "dup.npy", vectors)
-    np.save(folder / "dup-truth.npy", membership)
+    np.save(folder / f"dup-{n}.npy", vectors)
+    np.save(folder / f"dup-{n}-truth.npy", membership)
     lowest = 1.0
     order = np.argsort(membership, kind="stable")
     starts = np.searchsorted(membership[order], np.arange(planted + 1))
@@ -265,7 +264,7 @@ def _components(n: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
 def run_dup_strategy(data: Path, n: int) -> tuple[float, dict]:
     from planche.core.cluster import get_strategy
 
-    vectors = np.ascontiguousarray(np.load(data / "dup.npy", mmap_mode="r")[:n])
+    vectors = np.ascontiguousarray(np.load(data / f"dup-{n}.npy"))
     scope = _model_and_input(data, vectors)
     strategy = get_strategy("duplicates")
     params = strategy.validate({"threshold": THRESHOLD})
@@ -291,7 +290,7 @@ def run_dup_cluster(data: Path, n: int) -> tuple[float, dict]:
 def run_knn_hnsw(data: Path, n: int) -> tuple[float, dict]:
     from usearch.index import Index
 
-    vectors = np.ascontiguousarray(np.load(data / "dup.npy", mmap_mode="r")[:n])
+    vectors = np.ascontiguousarray(np.load(data / f"dup-{n}.npy"))
     started = time.perf_counter()
     index = Index(ndim=DIM, metric="cos", dtype="f16", connectivity=16,
                   expansion_add=128, expansion_search=64)  # fmt: skip
@@ -312,7 +311,7 @@ def run_knn_hnsw(data: Path, n: int) -> tuple[float, dict]:
 
 
 def run_allpairs(data: Path, n: int, block: int = 2048) -> tuple[float, dict]:
-    vectors = np.ascontiguousarray(np.load(data / "dup.npy", mmap_mode="r")[:n])
+    vectors = np.ascontiguousarray(np.load(data / f"dup-{n}.npy"))
     started = time.perf_counter()
     rows, cols = [], []
     for start in range(0, n, block):
@@ -479,12 +478,15 @@ def as_groups(path: Path) -> set[frozenset[int]]:
 
 
 def duplicate_rows(data: Path, sizes: list[int], quick: bool) -> tuple[list[str], dict]:
-    vectors = np.load(data / "dup.npy", mmap_mode="r")
-    membership = np.load(data / "dup-truth.npy")
     lines: list[str] = []
     facts: dict = {}
     for n in sizes:
-        planted = _planted_groups(membership[:n])
+        started = time.perf_counter()
+        lowest = write_duplicate_data(data, n)
+        log(f"{n:,} duplicate vectors written in {time.perf_counter() - started:.0f} s; "
+            f"lowest cosine in a planted group {lowest:.4f}")  # fmt: skip
+        vectors = np.load(data / f"dup-{n}.npy", mmap_mode="r")
+        planted = _planted_groups(np.load(data / f"dup-{n}-truth.npy"))
         engines = [e for e in DUPLICATE_ENGINES
                    if n <= DUP_BASELINE_MAX_N or e == "dup-strategy"]  # fmt: skip
         if "dup-cluster" in engines:
@@ -495,7 +497,8 @@ def duplicate_rows(data: Path, sizes: list[int], quick: bool) -> tuple[list[str]
         found = {e: as_groups(data / f"groups-{e}.json") for e in engines}
         reference = found.get("allpairs")
         baseline = results["allpairs"]["seconds"] if reference is not None else None
-        facts[n] = {"planted": len(planted), "allpairs_is_planted": reference == planted}
+        facts[n] = {"planted": len(planted), "lowest": lowest,
+                    "allpairs_is_planted": reference == planted}  # fmt: skip
         for engine, row in results.items():
             if reference is None:
                 same, ratio = "all-pairs not run", "-"
@@ -512,6 +515,8 @@ def duplicate_rows(data: Path, sizes: list[int], quick: bool) -> tuple[list[str]
                 f"{len(found[engine] & planted):,} / {len(planted):,} |"
             )
             print(lines[-1], flush=True)
+        del vectors
+        (data / f"dup-{n}.npy").unlink()
     return lines, facts
 
 
@@ -519,8 +524,7 @@ def _planted_groups(membership: np.ndarray) -> set[frozenset[int]]:
     order = np.argsort(membership, kind="stable")
     starts = np.searchsorted(membership[order], np.arange(int(membership.max()) + 2))
     groups = (order[starts[g] : starts[g + 1]].tolist() for g in range(len(starts) - 1))
-    # A group whose members fall partly past n is smaller, or no group at all.
-    return {frozenset(g) for g in groups if len(g) >= 2}
+    return {frozenset(g) for g in groups}
 
 
 def verdicts(kmeans: list[str], facts: dict, sizes: list[int]) -> list[str]:
@@ -569,7 +573,6 @@ def main() -> None:
     kmeans: list[str] = []
     dup: list[str] = []
     facts: dict = {}
-    lowest = 1.0
     with tempfile.TemporaryDirectory(prefix="planche-bench-cluster-") as tmp:
         data = Path(tmp)
         make_project(data / "empty.duckdb", None)
@@ -581,11 +584,6 @@ def main() -> None:
             kmeans = kmeans_rows(data, sizes, args.quick, args.sklearn_timeout)
             (data / "kmeans.npy").unlink()
         if args.part in ("all", "duplicates"):
-            started = time.perf_counter()
-            lowest = write_duplicate_data(data, max(dup_sizes))
-            log(f"{max(dup_sizes):,} duplicate vectors written in "
-                f"{time.perf_counter() - started:.0f} s; lowest cosine in a planted group "
-                f"{lowest:.4f}")  # fmt: skip
             print(DUP_HEADER, flush=True)
             dup, facts = duplicate_rows(data, dup_sizes, args.quick)
 
@@ -602,8 +600,9 @@ def main() -> None:
         print()
     if dup:
         print(f"duplicates: threshold {THRESHOLD}, groups of {PLANTED_SIZES[0]}-"
-              f"{PLANTED_SIZES[1]} planted (lowest cosine inside one {lowest:.4f}); "
-              + "; ".join(f"N={n:,}: {f['planted']:,} planted, all-pairs groups == planted: "
+              f"{PLANTED_SIZES[1]} near-copies planted; "
+              + "; ".join(f"N={n:,}: {f['planted']:,} planted (lowest cosine inside one "
+                          f"{f['lowest']:.4f}), all-pairs groups == planted: "
                           f"{f['allpairs_is_planted']}" for n, f in facts.items()))  # fmt: skip
         print(DUP_HEADER)
         print("\n".join(dup))

@@ -523,7 +523,7 @@ def _run_cluster(args: argparse.Namespace) -> int:
          "embedder": args.embedder, "model_id": args.model_id,
          "weights": str(args.weights) if args.weights else None,
          "labels": not args.no_labels},
-        label="cluster", unit="vectors",
+        label="cluster", unit="pairs compared",  # only duplicates counts its work
     )  # fmt: skip
     if args.json:
         print(json.dumps(summary, indent=2))

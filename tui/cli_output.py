@@ -103,7 +103,8 @@ class ProgressReporter:
             return
         if event.total is None:
             if not self._live:
-                stderr.print(f"{self.label}: scanning {printable(event.detail)}")
+                doing = "scanning " if event.phase == "scan" else ""
+                stderr.print(f"{self.label}: {doing}{printable(event.detail)}")
             return
         if self._live:
             self._update_bar(event)

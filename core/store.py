@@ -328,6 +328,17 @@ def open_store(
         con = _connect(path, read_only, wait_s, on_wait)
         try:
             store = Store(con, path)
+            if read_only and 0 < store.schema_version() < SCHEMA_VERSION:
+                # A project from an older planche: upgrade it once, in a short
+                # writing open, rather than refuse to show it.
+                con.close()
+                writer = _connect(path, False, wait_s, on_wait)
+                try:
+                    Store(writer, path)._check_schema(read_only=False)
+                finally:
+                    writer.close()
+                con = _connect(path, True, wait_s, on_wait)
+                store = Store(con, path)
             store._check_schema(read_only=read_only)
             yield store
         finally:

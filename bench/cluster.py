@@ -191,11 +191,9 @@ def _model_and_input(data: Path, vectors: np.ndarray):  # noqa: ANN202
     project = data / "empty.duckdb"
     with open_store(project, read_only=True) as store:
         model = store.models()[0]
-    # whole_model=False: the vectors are not the project's, so the strategy must
-    # not reach for its cached index; at 100k duplicates builds an HNSW of its own.
     return ClusterInput(
         ids=np.arange(len(vectors), dtype=np.int64), vectors=vectors, model=model,
-        project=project, whole_model=False,
+        project=project,
     )  # fmt: skip
 
 

@@ -134,7 +134,6 @@ def cluster(
         vectors=vectors,
         model=model,
         project=project,
-        whole_model=within is None and image_ids is None,
         progress=progress,
         cancel=cancel or CancelToken(),
         text_embedder=text_tower,

@@ -39,7 +39,6 @@ class ClusterInput:
     vectors: np.ndarray
     model: ModelRow
     project: Path
-    whole_model: bool  # True when the scope is every image with a vector
     progress: ProgressCallback = ignore_progress
     cancel: CancelToken = field(default_factory=CancelToken)
     text_embedder: Callable[[], Any] | None = None  # loads the model's text tower on demand

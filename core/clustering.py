@@ -273,19 +273,26 @@ def save_clustering(
 
 
 def tag_paths_for(store: Store, clustering_id: int) -> dict[int, tuple[str, ...]]:
-    """Tag path of every cluster in the clustering's tree, by cluster id."""
-    children: dict[int, list[int]] = {}
+    """Tag path of every cluster in the clustering's tree, by cluster id.
+
+    A cluster clustered again once has its child clusters right under it; one
+    clustered again several ways gets a level per way ("kmeans #7"), so the
+    clusters of different runs never share a tag.
+    """
+    children: dict[int, list[dict[str, Any]]] = {}
     for item in store.clusterings():
         if item["parent_cluster_id"] is not None:
-            children.setdefault(item["parent_cluster_id"], []).append(item["id"])
+            children.setdefault(item["parent_cluster_id"], []).append(item)
     paths: dict[int, tuple[str, ...]] = {}
 
     def walk(current: int, prefix: tuple[str, ...]) -> None:
         for c in store.clusters(current):
             title = f"{c.idx} {c.label}" if c.label else str(c.idx)
             paths[c.id] = (*prefix, title)
-            for child in children.get(c.id, []):
-                walk(child, paths[c.id])
+            runs = children.get(c.id, [])
+            for child in runs:
+                way = (f"{child['strategy']} #{child['id']}",) if len(runs) > 1 else ()
+                walk(child["id"], (*paths[c.id], *way))
 
     walk(clustering_id, ())
     return paths

@@ -240,6 +240,27 @@ def test_saved_tags_mirror_the_tree_and_can_be_undone(project):
     assert result.returncode == 0 and json.loads(result.stdout) == []
 
 
+def test_a_cluster_clustered_again_two_ways_keeps_the_ways_apart_when_saved(project):
+    vectors, _ = blobs(2, 20, seed=9)
+    vector_project(project, vectors)
+    top = cluster(project, "kmeans", {"k": 2})
+    with open_store(project, read_only=True) as store:
+        first = store.clusters(top.clustering_id)[0]
+    again = [cluster(project, "kmeans", {"k": 2, "seed": s}, within=first.id) for s in (1, 2)]
+
+    save_clustering(project, top.clustering_id)
+
+    with open_store(project, read_only=True) as store:
+        leaves = {path for _, path in store.leaf_tag_paths("Clustering")}
+        for child in again:
+            for c in store.clusters(child.clustering_id):
+                way = f"kmeans #{child.clustering_id}"
+                assert ("Clustering", ("1", way, str(c.idx))) in store.image_tag_paths(
+                    int(store.cluster_member_ids(c.id)[0])
+                )
+    assert len(leaves) == 5, "two runs of two clusters each under cluster 1, and cluster 2"
+
+
 def test_scores_and_medoids(project):
     assert score(np.tile(np.eye(1, 8, dtype=np.float32), (5, 1))) == 0.0
     assert score(np.eye(8, dtype=np.float32)) == pytest.approx(100 * (1 - 1 / 8))

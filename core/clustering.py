@@ -172,12 +172,13 @@ def _text_tower_loader(model: ModelRow, weights: Path | None):  # noqa: ANN202
 def _describe(
     groups: list[Group], data: ClusterInput, want_labels: bool, notes: list[str]
 ) -> list[NewCluster]:
-    position = {image_id: i for i, image_id in enumerate(data.ids.tolist())}
+    by_id = np.argsort(data.ids)
+    sorted_ids = data.ids[by_id]
     ordered = sorted((g for g in groups if not g.leftover), key=lambda g: -len(g.members))
     leftovers = [g for g in groups if g.leftover]
     described: list[tuple[Group, float, int, np.ndarray]] = []
     for group in [*ordered, *leftovers]:
-        rows = np.array([position[int(i)] for i in group.members])
+        rows = by_id[np.searchsorted(sorted_ids, np.asarray(group.members))]
         members = data.vectors[rows]
         mean = members.mean(axis=0)
         medoid = int(group.members[int(np.argmax(members @ mean))])

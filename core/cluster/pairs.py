@@ -17,9 +17,10 @@ the rest), a (d+1)-dimensional product. Only pairs whose bound reaches the
 threshold (a fraction of a percent) are scored in full.
 
 How much that saves depends on the data: on vectors with the structure of
-image embeddings (bench/cluster.py) about 8% of all pairs are compared; on
-structureless noise nearly all are, and it costs what the all-pairs loop does.
-The duplicates strategy turns the pairs into groups.
+image embeddings (bench/cluster.py) about 8% of all pairs are compared, 20
+times faster than all pairs at 100k; on structureless noise every pair is, and
+only the cheaper bound is left (3.4 times faster). The duplicates strategy
+turns the pairs into groups.
 """
 
 from __future__ import annotations
@@ -44,9 +45,9 @@ _BLOCK = 512
 # scored in full, 160 axes 0.02%, which was fastest (bench/cluster.py data).
 _BOUND_SHARE = 5 / 16
 _BASIS_SAMPLE = 5_000
-# The float32 distances to the centres are off by at most a few 1e-5 (512
-# products of unit-scale numbers); the test allows four times that, so a
-# rounding error can only make a cell be searched, never skipped.
+# Float32 distances to the centres and bound products are off by at most a
+# few 1e-5 (sums of at most 512 products of unit-scale numbers); comparisons
+# allow more than that, so rounding can only make work be done, never skipped.
 _ROUNDING = 1e-4
 
 

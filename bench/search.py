@@ -236,9 +236,7 @@ def run_hnsw(job: Job) -> None:
         HNSW_CONNECTIVITY,
         HNSW_EXPANSION_ADD,
         HNSW_EXPANSION_SEARCH,
-        ExactIndex,
         HnswIndex,
-        unreachable_keys,
     )
 
     # Mirrors planche.core.index._new_hnsw and _add_in_chunks.
@@ -257,25 +255,13 @@ def run_hnsw(job: Job) -> None:
         if (start + len(rows)) % 200_000 == 0:
             log(f"hnsw: {start + len(rows)} added, {time.perf_counter() - started:.0f} s")
     build_s = time.perf_counter() - started
-    # As planche does after a build: the nodes the graph cannot reach are
-    # found by searching every vector for itself, and searched exactly.
-    lost_ids, lost_rows = [np.zeros(0, dtype=np.int64)], [np.zeros((0, DIM), np.float32)]
-    for start, rows in read_chunks(job.base_path):
-        keys = unreachable_keys(index, np.arange(start, start + len(rows)), rows)
-        lost_ids.append(keys)
-        lost_rows.append(rows[keys - start])
-    unreachable = ExactIndex(np.concatenate(lost_ids), np.concatenate(lost_rows))
-    check_s = time.perf_counter() - started - build_s
-    log(f"hnsw: {len(unreachable):,} unreachable nodes found in {check_s:.0f} s")
-    build_s += check_s
     path = job.work / "index.usearch"
     index.save(str(path))
     size = path.stat().st_size
-    label = (f"M={HNSW_CONNECTIVITY}, ef_add={HNSW_EXPANSION_ADD}, f16, "
-             f"{len(unreachable):,} unreachable found in {check_s:.0f} s")  # fmt: skip
+    label = f"M={HNSW_CONNECTIVITY}, ef_add={HNSW_EXPANSION_ADD}, f16"
     efs = list(HNSW_EFS)
     for ef in efs:
-        wrapper = HnswIndex(index, expansion_search=ef, unreachable=unreachable)
+        wrapper = HnswIndex(index, expansion_search=ef)
         latencies, found = time_queries(
             lambda q, w=wrapper: w.search(q, K)[0][0], job.queries, 60, 200
         )

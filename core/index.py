@@ -8,11 +8,6 @@ Two kinds, one interface (`search(queries, k) -> (ids, similarities)`):
   vectors in DuckDB, so it is never trusted blindly: its metadata must match
   the model and the stored vectors' fingerprint, and a file that does not load
   is rebuilt. New vectors are added to it incrementally.
-  About 1% of a graph's nodes cannot be reached from its entry point (1,100
-  of 100k measured): no search returns them, not even one for their own
-  vector. After each build or update every new vector is searched for itself;
-  those not found are listed in the cache's metadata and searched exactly
-  beside the graph, so every image can come up in results.
 
 `open_index` picks the kind: exact below `HNSW_THRESHOLD` vectors, HNSW at and
 above, or as forced.
@@ -43,9 +38,6 @@ HNSW_THRESHOLD = 100_000
 HNSW_CONNECTIVITY = 16
 HNSW_EXPANSION_ADD = 128
 HNSW_EXPANSION_SEARCH = 64
-# The search for unreachable nodes looks less far than real searches do, so
-# it finds a few more than they would miss (3,300 of 100k) in 40% of the time.
-_REACH_CHECK_EXPANSION = 16
 _FORMAT = 1
 
 
@@ -98,15 +90,9 @@ class ExactIndex:
 class HnswIndex:
     kind = "hnsw"
 
-    def __init__(
-        self,
-        index: Any,
-        expansion_search: int = HNSW_EXPANSION_SEARCH,
-        unreachable: ExactIndex | None = None,
-    ) -> None:
+    def __init__(self, index: Any, expansion_search: int = HNSW_EXPANSION_SEARCH) -> None:
         self._index = index
         self._index.expansion_search = expansion_search
-        self._unreachable = unreachable
 
     def __len__(self) -> int:
         return len(self._index)
@@ -123,18 +109,7 @@ class HnswIndex:
         padding = np.arange(keys.shape[1])[None, :] >= counts[:, None]
         keys[padding] = -1
         similarities[padding] = -np.inf
-        if self._unreachable is None or len(self._unreachable) == 0:
-            return keys, similarities
-        # The graph may still return a node listed as unreachable: keep only
-        # the exact copy of it, so no image shows twice.
-        listed = np.isin(keys, self._unreachable.ids)
-        keys[listed] = -1
-        similarities[listed] = -np.inf
-        exact_keys, exact_similarities = self._unreachable.search(queries, k)
-        keys = np.concatenate([keys, exact_keys], axis=1)
-        similarities = np.concatenate([similarities, exact_similarities], axis=1)
-        best = np.argsort(-similarities, axis=1, kind="stable")[:, :k]
-        return np.take_along_axis(keys, best, axis=1), np.take_along_axis(similarities, best, 1)
+        return keys, similarities
 
 
 def cache_dir(project: Path) -> Path:
@@ -159,10 +134,7 @@ def open_index(
     if kind == "exact" or (kind == "auto" and fingerprint.count < HNSW_THRESHOLD):
         ids, vectors = store.read_embeddings(model)
         return ExactIndex(ids, vectors)
-    index, unreachable = _synced_hnsw(store, model, fingerprint, progress)
-    if not len(unreachable):
-        return HnswIndex(index)
-    return HnswIndex(index, unreachable=ExactIndex(*store.read_embeddings(model, only=unreachable)))
+    return HnswIndex(_synced_hnsw(store, model, fingerprint, progress))
 
 
 def update_index_if_present(store: Store, model: ModelRow) -> bool:
@@ -185,12 +157,11 @@ def _paths(project: Path, model: ModelRow) -> tuple[Path, Path]:
 
 def _synced_hnsw(
     store: Store, model: ModelRow, fingerprint: Fingerprint, progress: ProgressCallback
-) -> tuple[Any, np.ndarray]:
-    """The model's HNSW graph, brought up to date, and the ids it cannot reach."""
+) -> Any:
     index_path, meta_path = _paths(store.path, model)
-    index, cached_fingerprint, unreachable = _load_trusted(index_path, meta_path, model)
-    if index is not None and cached_fingerprint == fingerprint and unreachable is not None:
-        return index, unreachable
+    index, cached_fingerprint = _load_trusted(index_path, meta_path, model)
+    if index is not None and cached_fingerprint == fingerprint:
+        return index
     if index is None:
         index = new_hnsw(model)
     stored_ids = store.read_embedding_ids(model.id)
@@ -201,48 +172,18 @@ def _synced_hnsw(
         index.remove(removed.astype(np.uint64))
     if len(missing):
         _add_in_chunks(store, model, index, missing, progress)
-    if unreachable is None:  # a new graph, or a cache from before the list was kept
-        unreachable = _unreachable(store, model, index, stored_ids)
-    else:
-        kept = unreachable[~np.isin(unreachable, removed)]
-        unreachable = np.union1d(kept, _unreachable(store, model, index, missing))
-    _save(index, index_path, meta_path, model, fingerprint, unreachable)
-    return index, unreachable
-
-
-def _unreachable(store: Store, model: ModelRow, index: Any, ids: np.ndarray) -> np.ndarray:
-    """Those of `ids` that a search of the graph for their own vector does not find."""
-    lost = [np.zeros(0, dtype=np.int64)]
-    for start in range(0, len(ids), 50_000):
-        got_ids, vectors = store.read_embeddings(model, only=ids[start : start + 50_000])
-        lost.append(unreachable_keys(index, got_ids, vectors))
-    return np.concatenate(lost)
-
-
-def unreachable_keys(index: Any, keys: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    """The keys whose own vector, searched in the usearch graph, does not come back first."""
-    chosen = index.expansion_search
-    index.expansion_search = _REACH_CHECK_EXPANSION
-    try:
-        found = index.search(vectors, 1, threads=os.cpu_count() or 1)
-    finally:
-        index.expansion_search = chosen
-    first = np.atleast_2d(found.keys).reshape(len(keys), -1)[:, 0].astype(np.int64)
-    keys = np.asarray(keys, dtype=np.int64)
-    return keys[first != keys]
+    if len(missing) or len(removed) or not meta_path.exists():
+        _save(index, index_path, meta_path, model, fingerprint)
+    return index
 
 
 def _load_trusted(
     index_path: Path, meta_path: Path, model: ModelRow
-) -> tuple[Any, Fingerprint | None, np.ndarray | None]:
-    """The cached index, the fingerprint it was built for and its unreachable ids.
-
-    (None, None, None) when there is no usable cache; the ids are None for a
-    cache written before they were kept.
-    """
+) -> tuple[Any, Fingerprint | None]:
+    """The cached index and the fingerprint it was built for, or (None, None)."""
     from usearch.index import Index
 
-    nothing = (None, None, None)
+    nothing = (None, None)
     if not index_path.exists() or not meta_path.exists():
         return nothing
     try:
@@ -253,13 +194,11 @@ def _load_trusted(
             return nothing
         index = Index.restore(str(index_path))
         fingerprint = Fingerprint(*meta["fingerprint"])
-        listed = meta.get("unreachable")
-        unreachable = None if listed is None else np.asarray(listed, dtype=np.int64)
     except (OSError, ValueError, RuntimeError, TypeError, KeyError, json.JSONDecodeError):
         return nothing  # corrupt or foreign: rebuilt from the vectors
     if index is None or index.ndim != model.dim or len(index) != meta.get("count"):
         return nothing
-    return index, fingerprint, unreachable
+    return index, fingerprint
 
 
 def new_hnsw(model: ModelRow) -> Any:
@@ -292,14 +231,7 @@ def _add_in_chunks(
         progress(ProgressEvent("index", min(start + chunk, len(ids)), len(ids), "HNSW"))
 
 
-def _save(
-    index: Any,
-    index_path: Path,
-    meta_path: Path,
-    model: ModelRow,
-    fp: Fingerprint,
-    unreachable: np.ndarray,
-) -> None:
+def _save(index: Any, index_path: Path, meta_path: Path, model: ModelRow, fp: Fingerprint) -> None:
     index_path.parent.mkdir(parents=True, exist_ok=True)
     # Write beside, then rename: a crash never leaves a half-written cache in place.
     tmp_index = index_path.with_suffix(".usearch.tmp")
@@ -311,7 +243,6 @@ def _save(
         "dim": model.dim,
         "count": len(index),
         "fingerprint": [fp.count, fp.id_sum, fp.id_max],
-        "unreachable": unreachable.tolist(),
     }
     tmp_meta = meta_path.with_suffix(".json.tmp")
     tmp_meta.write_text(json.dumps(meta))

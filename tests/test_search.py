@@ -96,24 +96,6 @@ def test_hnsw_cache_is_built_once_updated_and_repaired(project):
         assert index.search(vectors[:1], 1)[0][0, 0] == 1
 
 
-def test_every_image_can_be_found_through_hnsw_even_where_the_graph_cannot_reach(project):
-    vectors = clustered_vectors(20_000, 128, clusters=40)
-    model = _vector_project(project, vectors[:19_000])
-    with open_store(project, read_only=True) as store:
-        index = open_index(store, model, "hnsw")
-    meta = json.loads((cache_dir(project) / f"hnsw-model{model.id}.json").read_text())
-    assert meta["unreachable"], "some nodes of a graph this size cannot be reached"
-    ids, _ = index.search(vectors[:19_000], 1)
-    assert np.array_equal(ids[:, 0], np.arange(1, 19_001)), "each vector finds its own image"
-
-    with open_store(project) as store:  # images added later are checked as they arrive
-        store.write_embeddings(model, list(range(19_001, 20_001)), vectors[19_000:])
-        update_index_if_present(store, model)
-    with open_store(project, read_only=True) as store:
-        ids, _ = open_index(store, model, "hnsw").search(vectors, 1)
-    assert np.array_equal(ids[:, 0], np.arange(1, 20_001))
-
-
 def _near_duplicate_folder(tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()

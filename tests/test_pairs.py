@@ -86,6 +86,13 @@ def test_similar_pairs_normalises_vectors_that_are_not_unit(small_cells):
     assert found_pairs(scaled.astype(np.float32), 0.95) == expected
 
 
+def test_identical_vectors_pair_at_threshold_one(small_cells):
+    vectors = unit(np.random.default_rng(5).normal(size=(400, 512)))
+    copies = np.concatenate([vectors, vectors[:50]])
+    found = found_pairs(copies, 1.0)
+    assert found == {(i, 400 + i) for i in range(50)}
+
+
 def test_similar_pairs_on_tiny_inputs():
     assert found_pairs(unit(np.ones((1, 8))), 0.9) == set()
     assert found_pairs(unit(np.ones((2, 8))), 0.9) == {(0, 1)}

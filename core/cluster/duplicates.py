@@ -35,7 +35,8 @@ class DuplicatesStrategy(Strategy):
     name = "duplicates"
     description = "groups of near-identical images (resized, re-encoded, lightly edited)"
     params = (
-        Param("threshold", float, -1.0, "cosine at least this (-1: the embedder's default)",
+        Param("threshold", float, -1.0,
+              "cosine at least this (1: identical; -1: the embedder's default)",
               0.5, 1.0, special=(-1.0,)),
     )  # fmt: skip
 

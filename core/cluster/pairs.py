@@ -49,6 +49,9 @@ _BASIS_SAMPLE = 5_000
 # few 1e-5 (sums of at most 512 products of unit-scale numbers); comparisons
 # allow more than that, so rounding can only make work be done, never skipped.
 _ROUNDING = 1e-4
+# Two identical float32 unit vectors score anywhere from 0.9999996 to
+# 1.0000004: a threshold above 1 - this means "identical" and is lowered to it.
+_SAME_WITHIN = 1e-6
 
 
 def similar_pairs(
@@ -64,6 +67,7 @@ def similar_pairs(
     n = len(vectors)
     if n < 2:
         return
+    threshold = min(threshold, 1 - _SAME_WITHIN)
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))
     if np.any(np.abs(norms - 1) > 1e-3):  # the distance bound holds for unit vectors only

@@ -141,7 +141,10 @@ def cluster(
     progress(ProgressEvent("cluster", 0, None, f"{strategy} over {len(ids)} images"))
     groups = chosen.run(data, values)
     summary = ClusteringSummary(0, strategy, values, model.label, scope, len(ids))
+    summary.notes.extend(chosen.retired_notes(params or {}))
     summary.clusters = _describe(groups, data, labels, summary.notes)
+    if not summary.clusters:
+        summary.notes.append(f"no clusters: {strategy} found no group among {scope}")
     with open_store(project) as store:
         summary.clustering_id = store.write_clustering(
             parent_cluster_id=within,
@@ -263,13 +266,14 @@ def save_clustering(
     with open_store(project) as store:
         if store.clustering(clustering_id) is None:
             raise BadParameter("clustering", clustering_id, "a clustering id (`planche clusters`)")
+        paths = tag_paths_for(store, clustering_id)
+        if not paths:
+            raise BadParameter("clustering", clustering_id, "a clustering that found clusters")
         if store.property_id(name) is not None:
             if not replace:
                 raise BadParameter("name", name, "a property name not in use (or --replace)")
             store.delete_property(name)
-        made = store.save_clustering_as_tags(
-            clustering_id, name, tag_paths_for(store, clustering_id)
-        )
+        made = store.save_clustering_as_tags(clustering_id, name, paths)
     return {"property": name, "tags": made, "clustering_id": clustering_id}
 
 

@@ -963,7 +963,10 @@ class Store:
                     "WHERE cluster_id = ?",
                     [tag_id, cluster_id],
                 )
-        return len(tag_names)
+        # Every path's prefixes are tags too ("1", then "1 / kmeans #7", ...).
+        return len(
+            {path[:depth] for path in tag_names.values() for depth in range(1, len(path) + 1)}
+        )
 
     def image_tag_paths(self, image_id: int) -> list[tuple[str, tuple[str, ...]]]:
         """(property, tag path) of every tag on one image."""

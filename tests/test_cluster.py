@@ -140,6 +140,14 @@ def test_duplicates_groups_are_transitive_and_singletons_are_not_groups(project)
     assert vectors[0] @ vectors[3] < 0.95, "the ends of the chain are not directly similar"
     summary = cluster(project, "duplicates", {"threshold": 0.95})
     assert [sorted(c.members.tolist()) for c in summary.clusters] == [[1, 2, 3, 4]]
+    # Sessions recorded when duplicates took `neighbours` still replay; it is ignored.
+    again = cluster(project, "duplicates", {"threshold": 0.95, "neighbours": 3})
+    assert [sorted(c.members.tolist()) for c in again.clusters] == [[1, 2, 3, 4]]
+    assert any(note.startswith("neighbours is ignored") for note in again.notes)
+    alone = cluster(project, "duplicates", {"threshold": 0.9999})
+    assert alone.clusters == [] and "no clusters" in alone.notes[-1]
+    with pytest.raises(BadParameter, match="a clustering that found clusters"):
+        save_clustering(project, alone.clustering_id)
 
 
 def test_by_tags_attaches_images_to_the_nearest_tag(project, tiny_clip):
@@ -248,8 +256,9 @@ def test_a_cluster_clustered_again_two_ways_keeps_the_ways_apart_when_saved(proj
         first = store.clusters(top.clustering_id)[0]
     again = [cluster(project, "kmeans", {"k": 2, "seed": s}, within=first.id) for s in (1, 2)]
 
-    save_clustering(project, top.clustering_id)
+    saved = save_clustering(project, top.clustering_id)
 
+    assert saved["tags"] == 8, "1, its two runs, their two clusters each, and 2"
     with open_store(project, read_only=True) as store:
         leaves = {path for _, path in store.leaf_tag_paths("Clustering")}
         for child in again:
@@ -291,6 +300,8 @@ def test_bad_parameters_name_the_parameter_and_what_is_allowed(project):
         cluster(project, "kmeans", {"k": 2}, within=999)
     result = run_cli("cluster", "--project", str(project), "--param", "k=0")
     assert result.returncode == 2 and "k='0'" in result.stderr and "Traceback" not in result.stderr
+    twice = run_cli("cluster", "--project", str(project), "--param", "k=2", "--param", "k=3")
+    assert twice.returncode == 2 and "k is given twice" in twice.stderr
 
 
 def test_every_strategy_declares_typed_parameters_with_help():

@@ -51,9 +51,16 @@ class Strategy(ABC):
     name: ClassVar[str]
     description: ClassVar[str]
     params: ClassVar[tuple[Param, ...]] = ()
+    # Parameters an earlier planche declared, with why they went: accepted and
+    # ignored, so that recorded sessions still replay.
+    retired: ClassVar[dict[str, str]] = {}
 
     def validate(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        return validate(self.params, raw, f"the {self.name} strategy")
+        current = {name: value for name, value in raw.items() if name not in self.retired}
+        return validate(self.params, current, f"the {self.name} strategy")
+
+    def retired_notes(self, raw: Mapping[str, Any]) -> list[str]:
+        return [f"{name} is ignored: {self.retired[name]}" for name in raw if name in self.retired]
 
     @abstractmethod
     def run(self, data: ClusterInput, params: dict[str, Any]) -> list[Group]: ...

@@ -39,6 +39,7 @@ class DuplicatesStrategy(Strategy):
               "cosine at least this (1: identical; -1: the embedder's default)",
               0.5, 1.0, special=(-1.0,)),
     )  # fmt: skip
+    retired = {"neighbours": "duplicates now compares every pair it cannot rule out"}
 
     def run(self, data: ClusterInput, params: dict[str, Any]) -> list[Group]:
         threshold = params["threshold"]

@@ -516,6 +516,10 @@ def _run_cluster(args: argparse.Namespace) -> int:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise BadParameter("param", item, "NAME=VALUE")
+        if name.strip() in params:
+            raise BadParameter(
+                "param", item, f"each parameter once ({name.strip()} is given twice)"
+            )
         params[name.strip()] = value
     summary = _run_command(
         args, "cluster",
@@ -532,7 +536,7 @@ def _run_cluster(args: argparse.Namespace) -> int:
     stdout.print(
         Text(
             f"Clustering {summary['clustering_id']}: {summary['strategy']} {shown} over "
-            f"{summary['images']} images ({summary['scope']}) · {summary['model']} · "
+            f"{count(summary['images'], 'image')} ({summary['scope']}) · {summary['model']} · "
             f"{summary['seconds']:.1f} s",
             style="bold",
         )
@@ -580,7 +584,7 @@ def _run_save_clustering(args: argparse.Namespace) -> int:
         print(json.dumps({k: saved[k] for k in ("property", "tags", "clustering_id")}))
     else:
         stdout.print(
-            f"Saved clustering {args.clustering} as {saved['tags']} tags of the property "
+            f"Saved clustering {args.clustering} as {count(saved['tags'], 'tag')} of the property "
             f"{printable(saved['property'])!r} (`planche undo` takes them back)."
         )
     return 0

@@ -44,7 +44,7 @@ def print_clustering(node: dict[str, Any], indent: str) -> None:
     stdout.print(
         Text(
             f"{indent}clustering {node['id']}: {node['strategy']} {shown} · {node['model']} · "
-            f"{node['images']} images · {node['created_at']}",
+            f"{count(node['images'], 'image')} · {node['created_at']}",
             style="bold",
         )
     )
@@ -55,7 +55,7 @@ def print_tag_tree(
     children: dict[int | None, list[dict[str, Any]]], parent: int | None, depth: int
 ) -> None:
     for tag in children.get(parent, []):
-        stdout.print(f"{'  ' * depth}{printable(tag['name'])}  ({tag['images']} images)")
+        stdout.print(f"{'  ' * depth}{printable(tag['name'])}  ({count(tag['images'], 'image')})")
         print_tag_tree(children, tag["id"], depth + 1)
 
 
@@ -110,7 +110,7 @@ class ProgressReporter:
             self._update_bar(event)
         elif time.monotonic() - self._last_line > 5 or event.done == event.total:
             self._last_line = time.monotonic()
-            stderr.print(f"{self.label}: {event.done}/{event.total} {self.unit}")
+            stderr.print(f"{self.label}: {event.done:,}/{event.total:,} {self.unit}")
 
     def _update_bar(self, event: ProgressEvent) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn

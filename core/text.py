@@ -36,3 +36,8 @@ def is_valid_utf8(text: str) -> bool:
 
 def _is_unsafe(ch: str) -> bool:
     return unicodedata.category(ch) in ("Cc", "Cs") or ch in "\u202e\u202d\u2066\u2067\u2068"
+
+
+def count(n: int, noun: str) -> str:
+    """'1 image', '2 images': a number with its noun, for messages."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")

@@ -26,7 +26,7 @@ from planche.core.errors import PlancheError
 from planche.core.progress import CancelToken, ProgressEvent
 from planche.core.project import project_info
 from planche.core.search import Query, search
-from planche.core.text import printable
+from planche.core.text import count, printable
 from planche.tui.grid import ThumbnailGrid
 from planche.tui.images import ImageMode
 from planche.tui.params_pane import ParamsPane
@@ -404,9 +404,12 @@ class PlancheApp(App[None]):
             return commands.run(self.project, "cluster", params, context)
 
         def done(summary: dict[str, Any]) -> None:
+            notes = "".join(f"\n{printable(note)}" for note in summary["notes"])
             self.notify(
-                f"Clustering {summary['clustering_id']}: {len(summary['clusters'])} clusters "
-                f"over {summary['images']} images"
+                f"Clustering {summary['clustering_id']}: "
+                f"{count(len(summary['clusters']), 'cluster')} over "
+                f"{count(summary['images'], 'image')}{notes}",
+                severity="warning" if notes else "information",
             )
             self.refresh_project(keep_scope=True)
 
@@ -436,7 +439,7 @@ class PlancheApp(App[None]):
             except PlancheError as exc:
                 self.notify(printable(str(exc)), severity="error")
                 return
-            self.notify(f"Saved as {saved['tags']} tags of {printable(saved['property'])}")
+            self.notify(f"Saved as {count(saved['tags'], 'tag')} of {printable(saved['property'])}")
             self.refresh_project(keep_scope=True)
 
         self.push_screen(PromptScreen("Save the clustering as the tag property:", "Clustering"),

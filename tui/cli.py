@@ -32,10 +32,9 @@ from planche.core.index import HNSW_THRESHOLD, INDEX_KINDS
 from planche.core.progress import CancelToken
 from planche.core.project import project_info
 from planche.core.store import open_store
-from planche.core.text import printable
+from planche.core.text import count, printable
 from planche.tui.cli_output import (
     ProgressReporter,
-    count,
     print_clustering,
     print_clusters,
     print_embed,

@@ -18,7 +18,7 @@ from rich.text import Text
 from planche.core.clustering import score_colour
 from planche.core.progress import ProgressEvent
 from planche.core.store import model_label
-from planche.core.text import printable
+from planche.core.text import count, printable
 
 stdout = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
 stderr = Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty())
@@ -134,10 +134,6 @@ class ProgressReporter:
 
 
 FAILURES_SHOWN = 20
-
-
-def count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def print_import(summary: dict[str, Any]) -> None:

@@ -44,6 +44,15 @@ def vector_project(project, vectors, embedder="pixels", preprocessing=None):
     return model
 
 
+def kmeans_project(project, groups: int, per_group: int, seed: int, k: int):
+    """A vector project clustered by k-means: the summary and its first cluster."""
+    vectors, _ = blobs(groups, per_group, seed=seed)
+    vector_project(project, vectors)
+    top = cluster(project, "kmeans", {"k": k})
+    with open_store(project, read_only=True) as store:
+        return top, store.clusters(top.clustering_id)[0]
+
+
 def predicted(summary, n: int) -> np.ndarray:
     labels = np.full(n, -1)
     for c in summary.clusters:
@@ -193,11 +202,7 @@ def test_by_tags_needs_a_text_tower(project):
 
 
 def test_nesting_three_levels_round_trips_through_the_store(project):
-    vectors, _ = blobs(4, 40, seed=6)
-    vector_project(project, vectors)
-    top = cluster(project, "kmeans", {"k": 2})
-    with open_store(project, read_only=True) as store:
-        first = store.clusters(top.clustering_id)[0]
+    top, first = kmeans_project(project, 4, 40, seed=6, k=2)
     middle = cluster(project, "kmeans", {"k": 2}, within=first.id)
     with open_store(project, read_only=True) as store:
         second = store.clusters(middle.clustering_id)[0]
@@ -222,11 +227,7 @@ def test_nesting_three_levels_round_trips_through_the_store(project):
 
 
 def test_saved_tags_mirror_the_tree_and_can_be_undone(project):
-    vectors, _ = blobs(3, 20, seed=7)
-    vector_project(project, vectors)
-    top = cluster(project, "kmeans", {"k": 3})
-    with open_store(project, read_only=True) as store:
-        first = store.clusters(top.clustering_id)[0]
+    top, first = kmeans_project(project, 3, 20, seed=7, k=3)
     child = cluster(project, "kmeans", {"k": 2}, within=first.id)
 
     saved = save_clustering(project, top.clustering_id)
@@ -249,11 +250,7 @@ def test_saved_tags_mirror_the_tree_and_can_be_undone(project):
 
 
 def test_a_cluster_clustered_again_two_ways_keeps_the_ways_apart_when_saved(project):
-    vectors, _ = blobs(2, 20, seed=9)
-    vector_project(project, vectors)
-    top = cluster(project, "kmeans", {"k": 2})
-    with open_store(project, read_only=True) as store:
-        first = store.clusters(top.clustering_id)[0]
+    top, first = kmeans_project(project, 2, 20, seed=9, k=2)
     again = [cluster(project, "kmeans", {"k": 2, "seed": s}, within=first.id) for s in (1, 2)]
 
     saved = save_clustering(project, top.clustering_id)

@@ -137,6 +137,47 @@ def test_pixels_finds_near_duplicate_variants_first():
         pixels.embed_text(["a cat"])
 
 
+def test_pixels_groups_flat_frames_by_brightness_and_keeps_v1_for_textured_pictures():
+    rng = np.random.default_rng(3)
+    noisy_black = np.clip(8 + rng.normal(0, 1.5, (90, 160, 3)), 0, 255).astype(np.uint8)
+    frames = {
+        "black": Image.new("RGB", (160, 90), (0, 0, 0)),
+        "black, smaller": Image.new("RGB", (64, 36), (2, 2, 2)),
+        "black with sensor noise": Image.fromarray(noisy_black),
+        "white": Image.new("RGB", (160, 90), (255, 255, 255)),
+        "grey": Image.new("RGB", (160, 90), (128, 128, 128)),
+        "photo": photo_like(1, (160, 120)),
+    }
+    vectors = dict(zip(frames, embed_images(load_embedder("pixels"), list(frames.values())),
+                       strict=True))  # fmt: skip
+    assert all(abs(np.linalg.norm(v) - 1) < 1e-5 for v in vectors.values()), "no zero vectors"
+    black = vectors["black"]
+    assert black @ vectors["black, smaller"] > 0.99
+    assert black @ vectors["black with sensor noise"] > 0.95
+    for other in ("white", "grey", "photo"):
+        assert black @ vectors[other] < 0.5, other
+    # A picture with contrast gets v1's vector (and two zeros): old vectors stay comparable.
+    from planche.core.embedders.pixels import PixelsEmbedder
+
+    v1 = embed_images(PixelsEmbedder(version=1), [frames["photo"]])[0]
+    np.testing.assert_allclose(vectors["photo"][: len(v1)], v1, atol=1e-6)
+    assert not vectors["photo"][len(v1) :].any()
+
+
+def test_pixels_vectors_of_an_older_version_are_matched_by_the_same_version(project):
+    from planche.core.embedders import load_embedder_for_model
+    from planche.core.embedders.pixels import PixelsEmbedder
+
+    with open_store(project, create=True) as store:
+        old = PixelsEmbedder(version=1).identity
+        model = store.register_model(
+            embedder=old.embedder, name=old.name, pretrained=None, weights_hash=None,
+            dim=old.dim, precision=old.precision, preprocessing=old.preprocessing,
+        )  # fmt: skip
+    embedder = load_embedder_for_model(model)
+    assert (embedder.identity.name, embedder.identity.dim) == ("pixels-v1", model.dim)
+
+
 def test_embedding_a_project_is_resumable_and_models_coexist(tmp_path, project, clip):
     folder = tmp_path / "photos"
     paths = write_good_images(folder, 30)

@@ -90,7 +90,14 @@ def load_embedder_for_model(
     its vectors would not be comparable.
     """
     if model.embedder == "pixels":
-        return load_embedder("pixels")
+        from planche.core.embedders.pixels import PixelsEmbedder
+
+        try:
+            return PixelsEmbedder(version=int(model.name.removeprefix("pixels-v")))
+        except ValueError:
+            raise BadParameter(
+                "model", model.name, "a pixels model this planche knows (pixels-v1, pixels-v2)"
+            ) from None
     recorded = model.preprocessing.get("weights_path")
     source = weights or (Path(recorded) if recorded else None)
     if source is None and not model.pretrained:

@@ -39,7 +39,7 @@ def known_models(every_release: bool = False) -> list[KnownModel]:
     """
     import open_clip
 
-    found = [KnownModel("pixels", "pixels-v1", None, "built in", "near-duplicates, no text")]
+    found = [KnownModel("pixels", "pixels-v2", None, "built in", "near-duplicates, no text")]
     for model, tag in open_clip.list_pretrained():
         is_default = (model, tag) == (DEFAULT_MODEL, DEFAULT_PRETRAINED)
         path = cached_release(model, tag)

@@ -13,6 +13,16 @@ The vector (v1):
 - chroma (Cb, Cr) on an 8x8 grid, offset from neutral grey: tells a red
   picture from a blue one with the same layout.
 The two parts are weighted 0.8 / 0.6 and the whole is L2-normalised.
+
+v2 adds what v1 could not say about flat pictures (black frames, blank
+pages): their luminance layout is nothing but noise, and a neutral one has
+no chroma either, so v1 gave them an all-zero vector and no two of them were
+ever similar. v2 fades the layout out as the picture's contrast falls (RMS
+under 8 grey levels, gone under 2) and fades in two more dimensions that
+place its mean brightness on a half circle: two black frames score 1, black
+against mid-grey 0, and about 26 grey levels apart score 0.95. Pictures with
+contrast get exactly v1's vector plus two zeros. v1 is kept, so that queries
+against vectors it made stay comparable.
 """
 
 from __future__ import annotations
@@ -29,6 +39,11 @@ _LUMA_GRID = 16
 _CHROMA_GRID = 8
 _LUMA_WEIGHT = 0.8
 _CHROMA_WEIGHT = 0.6
+# RMS contrast, in grey levels of the 16x16 grid: below FLAT the picture is
+# flat, above TEXTURED its layout counts fully; in between, both fade.
+_FLAT = 2.0
+_TEXTURED = 8.0
+LATEST_VERSION = 2
 
 
 class PixelsEmbedder:
@@ -37,13 +52,17 @@ class PixelsEmbedder:
     batch_size = 512
     device = "cpu"
 
-    def __init__(self) -> None:
+    def __init__(self, version: int = LATEST_VERSION) -> None:
+        if version not in (1, 2):
+            raise ValueError(f"no pixels embedder version {version}")
+        self.version = version
+        extra = 2 if version >= 2 else 0
         self.identity = ModelIdentity(
             embedder="pixels",
-            name="pixels-v1",
+            name=f"pixels-v{version}",
             pretrained=None,
             weights_hash=None,
-            dim=_LUMA_GRID**2 + 2 * _CHROMA_GRID**2,
+            dim=_LUMA_GRID**2 + 2 * _CHROMA_GRID**2 + extra,
             precision="fp32",
             preprocessing={"luma_grid": _LUMA_GRID, "chroma_grid": _CHROMA_GRID},
         )
@@ -55,7 +74,9 @@ class PixelsEmbedder:
             ycbcr.getchannel(0).resize((_LUMA_GRID, _LUMA_GRID), Image.Resampling.BOX),
             dtype=np.float32,
         ).ravel()
-        luma -= luma.mean()
+        brightness = float(luma.mean())
+        luma -= brightness
+        contrast = float(np.linalg.norm(luma)) / np.sqrt(luma.size)
         luma /= max(float(np.linalg.norm(luma)), 1e-6)
         chroma = np.concatenate(
             [
@@ -68,7 +89,15 @@ class PixelsEmbedder:
         )
         # 128 is neutral; a fully saturated colour sits about 100 away from it.
         chroma = (chroma - 128.0) / (100.0 * np.sqrt(chroma.size))
-        return np.concatenate([_LUMA_WEIGHT * luma, _CHROMA_WEIGHT * chroma])
+        if self.version == 1:
+            return np.concatenate([_LUMA_WEIGHT * luma, _CHROMA_WEIGHT * chroma])
+        layout = float(np.clip((contrast - _FLAT) / (_TEXTURED - _FLAT), 0.0, 1.0))
+        # Video-range luma: 16 is black, 235 white.
+        angle = np.pi * float(np.clip((brightness - 16.0) / 219.0, 0.0, 1.0))
+        flat = (1.0 - layout) * np.array([np.cos(angle), np.sin(angle)], dtype=np.float32)
+        return np.concatenate(
+            [layout * _LUMA_WEIGHT * luma, _CHROMA_WEIGHT * chroma, _LUMA_WEIGHT * flat]
+        ).astype(np.float32)
 
     def embed_prepared(self, batch: Sequence[np.ndarray]) -> np.ndarray:
         if not batch:

@@ -173,8 +173,8 @@ def _partition(
         for cell in np.flatnonzero(reach.any(axis=0)):
             reach_parts[cell].append(np.flatnonzero(reach[:, cell]) + start)
     order = np.argsort(owners, kind="stable")
-    bounds = np.searchsorted(owners[order], np.arange(cells + 1))
-    members = [order[bounds[c] : bounds[c + 1]] for c in range(cells)]
+    starts = np.searchsorted(owners[order], np.arange(cells + 1))
+    members = [order[starts[c] : starts[c + 1]] for c in range(cells)]
     empty = np.empty(0, dtype=np.int64)
     reachers = [np.concatenate(parts) if parts else empty for parts in reach_parts]
     return members, reachers

@@ -36,9 +36,10 @@ of members, with all-pairs and with the planted groups.
 
 Each engine runs in its own subprocess (this script, re-invoked with
 `--engine`), so that its peak RSS is its own; it reads the vectors from .npy
-files the parent wrote once, memory-mapped (so the pages it touches count in
-its RSS, as an in-memory copy would). k-means engines run up to 3 times in
-their process and report the median; the duplicates rows run once.
+files the parent wrote once: k-means engines memory-map them (the pages they
+touch count in their RSS, as an in-memory copy would), duplicates engines load
+them whole before the clock starts. k-means engines run up to 3 times in their
+process and report the median; the duplicates rows run once.
 
     python bench/cluster.py [--part all|kmeans|duplicates] [--sizes 100000,1000000]
                             [--dup-sizes 100000,1000000] [--quick]

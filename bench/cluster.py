@@ -156,13 +156,14 @@ def write_duplicate_data(folder: Path, n: int) -> float:
     vectors, membership = vectors[order], membership[order]
     np.save(folder / f"dup-{n}.npy", vectors)
     np.save(folder / f"dup-{n}-truth.npy", membership)
-    lowest = 1.0
-    order = np.argsort(membership, kind="stable")
-    starts = np.searchsorted(membership[order], np.arange(planted + 1))
-    for g in range(planted):
-        rows = vectors[order[starts[g] : starts[g + 1]]]
-        lowest = min(lowest, float((rows @ rows.T).min()))
-    return lowest
+    return min(float((vectors[rows] @ vectors[rows].T).min()) for rows in rows_by_label(membership))
+
+
+def rows_by_label(labels: np.ndarray) -> list[np.ndarray]:
+    """The rows of each label 0, 1, 2, ... (rows labelled -1 belong to none)."""
+    order = np.argsort(labels, kind="stable")
+    starts = np.searchsorted(labels[order], np.arange(int(labels.max()) + 2))
+    return [order[starts[g] : starts[g + 1]] for g in range(len(starts) - 1)]
 
 
 def make_project(path: Path, vectors: np.ndarray | None) -> None:
@@ -244,10 +245,7 @@ def run_sklearn_kmeans(data: Path, n: int) -> tuple[float, dict]:
 
 
 def _save_groups(data: Path, engine: str, labels: np.ndarray) -> int:
-    sizes = np.bincount(labels)
-    order = np.argsort(labels, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(sizes)])
-    groups = [order[starts[c] : starts[c + 1]].tolist() for c in np.flatnonzero(sizes >= 2)]
+    groups = [rows.tolist() for rows in rows_by_label(labels) if len(rows) >= 2]
     (data / f"groups-{engine}.json").write_text(json.dumps(groups))
     return len(groups)
 
@@ -524,10 +522,7 @@ def duplicate_rows(data: Path, sizes: list[int], quick: bool) -> tuple[list[str]
 
 
 def _planted_groups(membership: np.ndarray) -> set[frozenset[int]]:
-    order = np.argsort(membership, kind="stable")
-    starts = np.searchsorted(membership[order], np.arange(int(membership.max()) + 2))
-    groups = (order[starts[g] : starts[g + 1]].tolist() for g in range(len(starts) - 1))
-    return {frozenset(g) for g in groups}
+    return {frozenset(rows.tolist()) for rows in rows_by_label(membership)}
 
 
 def verdicts(kmeans: list[str], facts: dict, sizes: list[int]) -> list[str]:

@@ -29,9 +29,10 @@ import numpy as np
 
 from planche.core.cluster import ClusterInput, Group, get_strategy
 from planche.core.errors import BadParameter, PlancheError
+from planche.core.models import ModelRow
 from planche.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
 from planche.core.search import choose_model
-from planche.core.store import ModelRow, NewCluster, Store, open_store
+from planche.core.store import NewCluster, Store, open_store
 
 LEFTOVER_LABEL = "unclustered"
 
@@ -47,6 +48,8 @@ class ClusteringSummary:
     clusters: list[NewCluster] = field(default_factory=list)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    within: int | None = None  # the cluster clustered again, if any
+    model_id: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -98,12 +101,41 @@ def cluster(
     labels: bool = True,
     progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
+    session: Any = None,
 ) -> ClusteringSummary:
     """Cluster the scope with a strategy and store the result as a new clustering.
 
     The scope is every image, the members of cluster `within` (the result is a
     child clustering), or the given `image_ids` (a selection).
     """
+    started = time.monotonic()
+    summary = prepare_clustering(
+        project, strategy, params, within=within, image_ids=image_ids, embedder=embedder,
+        model_id=model_id, weights=weights, labels=labels, progress=progress, cancel=cancel,
+        session=session,
+    )  # fmt: skip
+    with open_store(project) as store:
+        store_clustering(store, summary)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def prepare_clustering(
+    project: Path | str,
+    strategy: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    within: int | None = None,
+    image_ids: list[int] | None = None,
+    embedder: str | None = None,
+    model_id: int | None = None,
+    weights: Path | None = None,
+    labels: bool = True,
+    progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+    session: Any = None,
+) -> ClusteringSummary:
+    """Everything of `cluster` but storing: reads, the strategy, the description."""
     chosen = get_strategy(strategy)
     values = chosen.validate(params or {})
     started = time.monotonic()
@@ -128,7 +160,7 @@ def cluster(
             scope = "all images"
     if len(ids) == 0:
         raise PlancheError(f"nothing to cluster: no image in {scope} has a {model.label} vector")
-    text_tower = _text_tower_loader(model, weights)
+    text_tower = _text_tower_loader(model, weights, session)
     data = ClusterInput(
         ids=ids,
         vectors=vectors,
@@ -141,32 +173,42 @@ def cluster(
     progress(ProgressEvent("cluster", 0, None, f"{strategy} over {len(ids)} images"))
     groups = chosen.run(data, values)
     summary = ClusteringSummary(0, strategy, values, model.label, scope, len(ids))
+    summary.within, summary.model_id = within, model.id
     summary.notes.extend(chosen.retired_notes(params or {}))
     summary.clusters = _describe(groups, data, labels, summary.notes)
     if not summary.clusters:
         summary.notes.append(f"no clusters: {strategy} found no group among {scope}")
-    with open_store(project) as store:
-        summary.clustering_id = store.write_clustering(
-            parent_cluster_id=within,
-            strategy=strategy,
-            params=values,
-            model_id=model.id,
-            clusters=summary.clusters,
-        )
     summary.seconds = time.monotonic() - started
     return summary
 
 
-def _text_tower_loader(model: ModelRow, weights: Path | None):  # noqa: ANN202
-    if model.embedder != "clip":
+def store_clustering(store: Store, summary: ClusteringSummary) -> ClusteringSummary:
+    """Write a prepared clustering into the project (one transaction, or the caller's)."""
+    if summary.within is not None and store.cluster(summary.within) is None:
+        raise BadParameter("within", summary.within, "a cluster that still exists")
+    summary.clustering_id = store.write_clustering(
+        parent_cluster_id=summary.within,
+        strategy=summary.strategy,
+        params=summary.params,
+        model_id=summary.model_id,
+        clusters=summary.clusters,
+    )
+    return summary
+
+
+def _text_tower_loader(model: ModelRow, weights: Path | None, session: Any):  # noqa: ANN202
+    if not model.kind.has_text_tower:
         return None
     loaded: list[Any] = []
 
     def load() -> Any:
         if not loaded:
-            from planche.core.embedders import load_embedder_for_model
+            if session is not None:
+                loaded.append(session.embedder_for_model(model, weights=weights))
+            else:
+                from planche.core.embedders import load_embedder_for_model
 
-            loaded.append(load_embedder_for_model(model, weights=weights))
+                loaded.append(load_embedder_for_model(model, weights=weights))
         return loaded[0]
 
     return load
@@ -247,9 +289,14 @@ def clustering_tree(project: Path | str) -> list[dict[str, Any]]:
 
 def delete_clustering(project: Path | str, clustering_id: int) -> list[int]:
     with open_store(project) as store:
-        if store.clustering(clustering_id) is None:
-            raise BadParameter("clustering", clustering_id, "a clustering id (`planche clusters`)")
-        return store.delete_clustering(clustering_id)
+        return delete_clustering_in(store, clustering_id)
+
+
+def delete_clustering_in(store: Store, clustering_id: int) -> list[int]:
+    """Hide a clustering and those nested in it; their ids (undo restores them)."""
+    if store.clustering(clustering_id) is None:
+        raise BadParameter("clustering", clustering_id, "a clustering id (`planche clusters`)")
+    return store.delete_clustering(clustering_id)
 
 
 def save_clustering(
@@ -261,14 +308,22 @@ def save_clustering(
     nested clustering's tags under its cluster's tag, in one transaction.
     Undo: delete the property.
     """
+    with open_store(project) as store:
+        return save_clustering_in(store, clustering_id, name, replace)
+
+
+def save_clustering_in(
+    store: Store, clustering_id: int, name: str = "Clustering", replace: bool = False
+) -> dict[str, Any]:
+    """`save_clustering` on an open store (one transaction, or the caller's)."""
     if not name.strip():
         raise BadParameter("name", name, "a non-empty property name")
-    with open_store(project) as store:
-        if store.clustering(clustering_id) is None:
-            raise BadParameter("clustering", clustering_id, "a clustering id (`planche clusters`)")
-        paths = tag_paths_for(store, clustering_id)
-        if not paths:
-            raise BadParameter("clustering", clustering_id, "a clustering that found clusters")
+    if store.clustering(clustering_id) is None:
+        raise BadParameter("clustering", clustering_id, "a clustering id (`planche clusters`)")
+    paths = tag_paths_for(store, clustering_id)
+    if not paths:
+        raise BadParameter("clustering", clustering_id, "a clustering that found clusters")
+    with store.transaction():
         if store.property_id(name) is not None:
             if not replace:
                 raise BadParameter("name", name, "a property name not in use (or --replace)")

@@ -22,9 +22,10 @@ from planche.core.decode import THUMBNAIL_SIZE, BadImage, decode, thumbnail_byte
 from planche.core.embedders.base import Embedder, decode_size
 from planche.core.errors import BadParameter
 from planche.core.index import update_index_if_present
+from planche.core.models import ModelRow
 from planche.core.parallel import default_workers, ordered_map
 from planche.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
-from planche.core.store import ModelRow, open_store
+from planche.core.store import open_store
 
 _COMMIT_EVERY_S = 3.0
 _THUMBNAIL_CHUNK = 1024

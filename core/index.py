@@ -24,8 +24,9 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from planche.core.errors import BadParameter, PlancheError
+from planche.core.models import ModelRow
 from planche.core.progress import ProgressCallback, ProgressEvent, ignore_progress
-from planche.core.store import ModelRow, Store
+from planche.core.store import Store
 
 IndexKind = Literal["auto", "exact", "hnsw"]
 INDEX_KINDS = ("auto", "exact", "hnsw")

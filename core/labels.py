@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from planche.core.index import cache_dir
-from planche.core.store import ModelRow
+from planche.core.models import ModelRow
 
 PROMPT = "a photo of a {}."
 

@@ -24,8 +24,9 @@ import numpy as np
 
 from planche.core.errors import BadParameter, PlancheError
 from planche.core.index import IndexKind, NearestNeighbours, open_index
+from planche.core.models import ModelRow, default_model
 from planche.core.progress import ProgressCallback, ignore_progress
-from planche.core.store import ModelRow, Store, open_store
+from planche.core.store import Store, open_store
 
 
 @dataclass(frozen=True)
@@ -95,9 +96,9 @@ def choose_model(
             raise PlancheError(
                 f"the project has no {what} yet: run `planche embed --project {store.path}`"
             )
-        clip = [m for m in candidates if m.embedder == "clip"]
-        chosen = (clip or candidates)[-1]
-    if text and chosen.embedder != "clip":
+        chosen = default_model(candidates)
+        assert chosen is not None
+    if text and not chosen.kind.has_text_tower:
         raise PlancheError(
             f"{chosen.label} has no text tower, so it cannot search by text: search by image, "
             "or embed the project with CLIP (`planche embed --embedder clip`)"
@@ -117,11 +118,12 @@ def search(
     progress: ProgressCallback = ignore_progress,
     searcher: NearestNeighbours | None = None,
     query_embedder: Any = None,
+    session: Any = None,
 ) -> SearchResult:
     """Run one query against the project's vectors for one model.
 
-    `searcher` and `query_embedder` let a long-lived caller (the app) keep the
-    index and the model between queries; the CLI lets them be made here.
+    A `session` (planche.core.session) keeps the index and the query model
+    between queries; `searcher` and `query_embedder` give them directly.
     """
     _validate(query, k)
     started = time.monotonic()
@@ -139,14 +141,20 @@ def search(
         i is None for ids in stored_terms.values() for i in ids
     )
     if needs_model and query_embedder is None:
-        from planche.core.embedders import load_embedder_for_model
+        if session is not None:
+            query_embedder = session.embedder_for_model(model, weights=weights)
+        else:
+            from planche.core.embedders import load_embedder_for_model
 
-        query_embedder = load_embedder_for_model(model, weights=weights)
+            query_embedder = load_embedder_for_model(model, weights=weights)
     vector = _query_vector(query, stored_terms, stored_vectors, query_embedder)
     if searcher is None:
         # The HNSW cache lives beside the file, so reading the project is enough.
         with open_store(project, read_only=True) as store:
-            searcher = open_index(store, model, index, progress)
+            if session is not None:
+                searcher = session.index(store, model, index, progress)
+            else:
+                searcher = open_index(store, model, index, progress)
     excluded = set(known)
     ids, similarities = searcher.search(vector[None, :], k + len(excluded))
     pairs = [

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 
 from planche.core.errors import BadParameter, ProjectInvalid, ProjectLocked, ProjectNotFound
+from planche.core.models import ModelRow
 
 SCHEMA_VERSION = 2
 
@@ -212,31 +213,11 @@ class KnownFile:
     image_id: int
 
 
-@dataclass(frozen=True)
-class ModelRow:
-    id: int
-    embedder: str
-    name: str
-    pretrained: str | None
-    weights_hash: str | None
-    dim: int
-    precision: str
-    preprocessing: dict[str, Any] = field(default_factory=dict, compare=False)
-
-    @property
-    def label(self) -> str:
-        return model_label(self.embedder, self.name, self.pretrained, self.precision)
-
-
-def model_label(embedder: str, name: str, pretrained: str | None, precision: str) -> str:
-    """How the status line and every result name a model."""
-    tag = f"/{pretrained}" if pretrained else ""
-    return f"{embedder}:{name}{tag} ({precision})"
-
-
 def _model_row(row: Sequence[Any]) -> ModelRow:
-    *fields, preprocessing = row
-    return ModelRow(*fields, preprocessing=json.loads(preprocessing) if preprocessing else {})
+    model_id, *fields, preprocessing = row
+    return ModelRow(
+        *fields, preprocessing=json.loads(preprocessing) if preprocessing else {}, id=model_id
+    )
 
 
 def _vector_column(vectors: np.ndarray, model: ModelRow) -> pa.FixedSizeListArray:
@@ -362,6 +343,7 @@ class Store:
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
         self._con = con
         self.path = path
+        self._depth = 0
 
     def _fetch_one(self, sql: str, params: Sequence[Any] | None = None) -> tuple[Any, ...] | None:
         # Fetch everything: DuckDB refuses new work on a connection while a
@@ -411,14 +393,28 @@ class Store:
                 self._con.execute("INSERT INTO schema_version VALUES (?, ?)", [number, _now()])
 
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
+    def transaction(self) -> Iterator[None]:
+        """One transaction; nested uses join the outermost one, so a command's
+        writes and its journal entry commit together or not at all."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
         self._con.execute("BEGIN TRANSACTION")
+        self._depth = 1
         try:
             yield
         except BaseException:
+            self._depth = 0
             self._con.execute("ROLLBACK")
             raise
+        self._depth = 0
         self._con.execute("COMMIT")
+
+    _transaction = transaction
 
     # -- import -----------------------------------------------------------
 
@@ -831,6 +827,13 @@ class Store:
             )
         return doomed
 
+    def hide_clusterings(self, clustering_ids: Sequence[int]) -> None:
+        with self._transaction():
+            self._con.execute(
+                "UPDATE clusterings SET deleted_at = ? WHERE id IN (SELECT unnest(?))",
+                [_now(), list(clustering_ids)],
+            )
+
     def restore_clusterings(self, clustering_ids: Sequence[int]) -> None:
         with self._transaction():
             self._con.execute(
@@ -853,6 +856,41 @@ class Store:
             "SELECT id, sha256 FROM images WHERE id IN (SELECT unnest(?))", [list(image_ids)]
         ).fetchall()
         return dict(rows)
+
+    def image_ids_for_sha256(self, hashes: Sequence[str]) -> dict[str, int]:
+        """Image ids by content hash, for the hashes that are in the project (one query)."""
+        table = pa.table({"sha256": pa.array(list(hashes), pa.string())})
+        self._con.register("wanted_hashes", table)
+        try:
+            rows = self._con.execute(
+                "SELECT i.sha256, i.id FROM images i JOIN wanted_hashes USING (sha256)"
+            ).fetchall()
+        finally:
+            self._con.unregister("wanted_hashes")
+        return dict(rows)
+
+    def missing_images(self, image_ids: Sequence[int]) -> list[int]:
+        """The ids among `image_ids` that are not images of the project, sorted."""
+        rows = self._con.execute(
+            "SELECT DISTINCT unnest(?) AS id EXCEPT SELECT id FROM images ORDER BY id",
+            [list(image_ids)],
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def tag_exists(self, tag_id: int) -> bool:
+        row = self._fetch_one("SELECT count(*) FROM tags WHERE id = ?", [tag_id])
+        return bool(row and row[0])
+
+    def tag_path_of(self, tag_id: int) -> tuple[str, ...] | None:
+        """(property, tag names from the top) of one tag, or None."""
+        row = self._fetch_one(
+            "SELECT p.name FROM tags t JOIN properties p ON p.id = t.property_id WHERE t.id = ?",
+            [tag_id],
+        )
+        if row is None:
+            return None
+        found = dict(self.all_tag_paths(row[0]))
+        return (row[0], *found[tag_id]) if tag_id in found else None
 
     def tag_id_for_path(self, property_name: str, path: Sequence[str]) -> int | None:
         return next(

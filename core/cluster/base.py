@@ -18,8 +18,8 @@ import numpy as np
 
 from planche.core.cluster.params import Param, validate
 from planche.core.errors import BadParameter
+from planche.core.models import ModelRow
 from planche.core.progress import CancelToken, ProgressCallback, ignore_progress
-from planche.core.store import ModelRow
 
 
 @dataclass(frozen=True)

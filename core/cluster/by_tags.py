@@ -38,7 +38,7 @@ class ByTagsStrategy(Strategy):
         return values
 
     def run(self, data: ClusterInput, params: dict[str, Any]) -> list[Group]:
-        if data.model.embedder != "clip" or data.text_embedder is None:
+        if not data.model.kind.has_text_tower or data.text_embedder is None:
             raise PlancheError(
                 f"by_tags needs a text tower, which {data.model.label} does not have: "
                 "cluster the CLIP vectors (--embedder clip)"

@@ -24,7 +24,6 @@ from planche.core.cluster.pairs import similar_pairs
 from planche.core.cluster.params import Param
 from planche.core.store import open_store
 
-DEFAULT_THRESHOLD = {"pixels": 0.95, "clip": 0.95}
 # Pairs held before they are folded into components: thousands of identical
 # images (blank frames) make millions of pairs, and a tree per component is enough.
 _MAX_HELD_PAIRS = 4_000_000
@@ -44,7 +43,7 @@ class DuplicatesStrategy(Strategy):
     def run(self, data: ClusterInput, params: dict[str, Any]) -> list[Group]:
         threshold = params["threshold"]
         if threshold == -1.0:
-            threshold = DEFAULT_THRESHOLD.get(data.model.embedder, 0.95)
+            threshold = data.model.kind.duplicate_threshold
         params["threshold"] = threshold  # stored with the clustering, as used
         pairs = similar_pairs(data.vectors, threshold, data.progress, data.cancel)
         labels = connected_labels(len(data), pairs)

@@ -9,14 +9,13 @@ and `embed_prepared` (per batch, runs the model).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
 from PIL import Image
 
 from planche.core.errors import PlancheError
-from planche.core.store import model_label
+from planche.core.models import ModelIdentity
 
 
 class NoTextTower(PlancheError):
@@ -29,23 +28,6 @@ class NoTextTower(PlancheError):
 
 class WeightsUnavailable(PlancheError):
     """Model weights are neither given, nor cached, nor downloadable now."""
-
-
-@dataclass(frozen=True)
-class ModelIdentity:
-    """What makes two sets of vectors comparable: stored as a models row."""
-
-    embedder: str
-    name: str
-    pretrained: str | None
-    weights_hash: str | None
-    dim: int
-    precision: str
-    preprocessing: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        return model_label(self.embedder, self.name, self.pretrained, self.precision)
 
 
 class Embedder(Protocol):

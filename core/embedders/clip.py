@@ -24,6 +24,7 @@ from planche.core.embedders.device import (
     resolve_precision,
 )
 from planche.core.errors import BadParameter, PlancheError
+from planche.core.models import EMBEDDER_KINDS, ModelRow
 
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "openai"
@@ -31,8 +32,55 @@ DEFAULT_PRETRAINED = "openai"
 log = logging.getLogger(__name__)
 
 
+def load(
+    *,
+    model: str | None,
+    pretrained: str | None,
+    weights: Path | None,
+    device: str,
+    precision: str,
+    batch_size: int | None,
+    reserve_a_core: bool,
+) -> ClipEmbedder:
+    """A CLIP model: ViT-B-32/openai unless told otherwise; a local checkpoint
+    or a hub id has no default release tag."""
+    if pretrained is None and not weights and not (model or "").startswith("hf-hub:"):
+        pretrained = DEFAULT_PRETRAINED
+    return ClipEmbedder(
+        model or DEFAULT_MODEL, pretrained, weights, device=device, precision=precision,
+        batch_size=batch_size, reserve_a_core=reserve_a_core,
+    )  # fmt: skip
+
+
+def load_for_model(model: ModelRow, *, weights: Path | None, device: str) -> ClipEmbedder:
+    """The CLIP model that made `model`'s vectors, refused if its weights differ."""
+    recorded = model.preprocessing.get("weights_path")
+    source = weights or (Path(recorded) if recorded else None)
+    if source is None and not model.pretrained:
+        raise BadParameter("weights", None, f"the weights of {model.label} (give --weights PATH)")
+    if source is not None and not source.exists():
+        raise BadParameter(
+            "weights", str(source),
+            f"the weights of {model.label}, which are no longer there (give --weights PATH)",
+        )  # fmt: skip
+    from_folder = source is not None and source.is_dir()
+    embedder = ClipEmbedder(
+        DEFAULT_MODEL if from_folder else model.name,
+        None if from_folder else model.pretrained,
+        source,
+        device=device,
+        precision=model.precision,
+    )
+    if embedder.identity.weights_hash != model.weights_hash:
+        raise BadParameter(
+            "weights", str(source),
+            f"the weights that made {model.label}; these have another content",
+        )  # fmt: skip
+    return embedder
+
+
 class ClipEmbedder:
-    source: Literal["file", "thumbnail"] = "file"
+    source: Literal["file", "thumbnail"] = EMBEDDER_KINDS["clip"].reads
 
     def __init__(
         self,

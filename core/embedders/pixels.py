@@ -28,12 +28,15 @@ against vectors it made stay comparable.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageFilter
 
-from planche.core.embedders.base import ModelIdentity, NoTextTower, l2_normalise
+from planche.core.embedders.base import NoTextTower, l2_normalise
+from planche.core.errors import BadParameter
+from planche.core.models import EMBEDDER_KINDS, ModelIdentity, ModelRow
 
 _LUMA_GRID = 16
 _CHROMA_GRID = 8
@@ -46,8 +49,42 @@ _TEXTURED = 8.0
 LATEST_VERSION = 2
 
 
+def load(
+    *,
+    model: str | None,
+    pretrained: str | None,
+    weights: Path | None,
+    device: str,
+    precision: str,
+    batch_size: int | None,
+    reserve_a_core: bool,
+) -> PixelsEmbedder:
+    """The latest pixels embedder; CLIP's options are refused by name."""
+    given = {
+        "model": model, "pretrained": pretrained, "weights": weights,
+        "device": None if device in ("auto", "cpu") else device,
+        "precision": None if precision in ("auto", "fp32") else precision,
+    }  # fmt: skip
+    for name, value in given.items():
+        if value is not None:
+            raise BadParameter(
+                name, value, "no such option with --embedder pixels (it runs on the CPU, in fp32, "
+                "without weights)",
+            )  # fmt: skip
+    return PixelsEmbedder()
+
+
+def load_for_model(model: ModelRow, *, weights: Path | None, device: str) -> PixelsEmbedder:
+    try:
+        return PixelsEmbedder(version=int(model.name.removeprefix("pixels-v")))
+    except ValueError:
+        raise BadParameter(
+            "model", model.name, "a pixels model this planche knows (pixels-v1, pixels-v2)"
+        ) from None
+
+
 class PixelsEmbedder:
-    source: Literal["file", "thumbnail"] = "thumbnail"
+    source: Literal["file", "thumbnail"] = EMBEDDER_KINDS["pixels"].reads
     input_size = 128
     batch_size = 512
     device = "cpu"

@@ -1,0 +1,106 @@
+"""Running a command with its journal entry, and undo and redo.
+
+A writing command's changes and its journal entry commit in one transaction;
+undo and redo change the data, the undone command's status and append their
+own entry in one transaction too. A process killed at any instant therefore
+leaves journal and data in step, and the next undo undoes the right thing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from planche.core.commands.base import COMMANDS, Context, get_command
+from planche.core.errors import PlancheError
+from planche.core.progress import ProgressEvent
+from planche.core.store import Store, open_store
+
+
+def run(
+    project: Path | str, name: str, params: dict[str, Any], context: Context | None = None
+) -> dict[str, Any]:
+    """Validate and run a command; journal it (failures too) when it writes."""
+    spec = get_command(name)
+    checked = spec.validate(params)
+    project = Path(project)
+    context = context or Context()
+    if not spec.writes:
+        return spec.read(project, checked, context)
+    try:
+        prepared = spec.prepare(project, checked, context)
+        with open_store(project, create=spec.creates_project,
+                        on_wait=_told_waiting(context)) as store, store.transaction():  # fmt: skip
+            outcome, undo_data = spec.apply(store, checked, prepared, context)
+            outcome["journal_seq"] = store.append_journal(name, checked, outcome, undo=undo_data)
+    except PlancheError as exc:
+        _journal_failure(project, name, checked, exc)
+        raise
+    return outcome
+
+
+def _told_waiting(context: Context) -> Any:
+    def on_wait(holder: str) -> None:
+        context.progress(ProgressEvent("wait", 0, None, holder))
+
+    return on_wait
+
+
+def _journal_failure(project: Path, name: str, params: dict[str, Any], exc: Exception) -> None:
+    """Record a failed command, best effort: the project may itself be the problem."""
+    if not project.is_file():
+        return
+    try:
+        with open_store(project, wait_s=1.0) as store:
+            store.append_journal(name, params, {"error": str(exc)}, status="error")
+    except PlancheError:
+        pass
+
+
+def undo(project: Path | str) -> dict[str, Any] | None:
+    """Undo the last undoable command still in effect; None when there is none."""
+    with open_store(project) as store, store.transaction():
+        entries = store.journal()
+        target = next((e for e in reversed(entries) if _undoable(e) and e["status"] == "done"),
+                      None)  # fmt: skip
+        if target is None:
+            return None
+        _apply(store, target, forward=False)
+        store.set_journal_status(target["seq"], "undone")
+        store.append_journal("undo", {"seq": target["seq"]}, {"command": target["command"]})
+    return target
+
+
+def redo(project: Path | str) -> dict[str, Any] | None:
+    """Redo the earliest command undone since the last new one; None when there is none."""
+    with open_store(project) as store, store.transaction():
+        trailing = []
+        for entry in reversed(store.journal()):
+            if not _undoable(entry):
+                continue
+            if entry["status"] == "done":
+                break
+            if entry["status"] == "undone":
+                trailing.append(entry)
+        if not trailing:
+            return None
+        target = trailing[-1]
+        _apply(store, target, forward=True)
+        store.set_journal_status(target["seq"], "done")
+        store.append_journal("redo", {"seq": target["seq"]}, {"command": target["command"]})
+    return target
+
+
+def history(project: Path | str) -> list[dict[str, Any]]:
+    with open_store(project, read_only=True) as store:
+        return store.journal()
+
+
+def _undoable(entry: dict[str, Any]) -> bool:
+    spec = COMMANDS.get(entry["command"])
+    return bool(spec and spec.undoable and entry["undo"] is not None)
+
+
+def _apply(store: Store, entry: dict[str, Any], *, forward: bool) -> None:
+    spec = COMMANDS[entry["command"]]
+    (spec.redo if forward else spec.undo)(store, entry["params"], entry["undo"])

@@ -1,0 +1,243 @@
+"""The read side: every query the CLI and the app show, in one place.
+
+Front ends (tui/) read a project only through this module and change it only
+through `planche.core.commands`; import-linter contracts in pyproject check
+it. Each function opens the project read-only for one query and closes it,
+so another process can use the project in between, and every one of them
+works on a read-only project file.
+
+A scope is an ordered list of image ids with a title: every image, a folder,
+a tag, a cluster, search results.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from planche.core.cluster import STRATEGIES, Strategy, get_strategy
+from planche.core.clustering import clustering_tree, score_colour
+from planche.core.errors import BadParameter
+from planche.core.index import HNSW_THRESHOLD, INDEX_KINDS
+from planche.core.ingest import DEFAULT_MAX_PIXELS
+from planche.core.models import EMBEDDER_KINDS, default_model, model_label
+from planche.core.store import open_store
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "EMBEDDER_KINDS",
+    "HNSW_THRESHOLD",
+    "INDEX_KINDS",
+    "STRATEGIES",
+    "Scope",
+    "StoreThumbnails",
+    "all_images",
+    "captions",
+    "changed_params",
+    "cluster_images",
+    "cluster_members",
+    "clustering_tree",
+    "folder_images",
+    "folder_tree",
+    "image_details",
+    "import_errors",
+    "journal",
+    "known_models",
+    "model_label",
+    "models",
+    "picture",
+    "project_info",
+    "score_colour",
+    "strategy",
+    "tag_images",
+    "tag_tree",
+]
+
+
+@dataclass(frozen=True)
+class Scope:
+    title: str
+    image_ids: tuple[int, ...]
+    kind: str = "all"  # all, folder, tag, cluster, search
+    ref: int | str | None = None  # the cluster id, tag id or folder of the scope
+
+
+# -- the project as a whole ---------------------------------------------------
+
+
+def project_info(project: Path | str) -> dict[str, Any]:
+    """Counts and models of a project, as plain data (JSON-ready)."""
+    with open_store(project, read_only=True) as store:
+        counts = store.counts()
+        model_rows = _model_rows(store)
+        version = store.schema_version()
+        path = store.path
+    return {
+        "project": str(path),
+        "schema_version": version,
+        "size_bytes": path.stat().st_size,
+        **counts,
+        "models": model_rows,
+    }
+
+
+def models(project: Path | str) -> list[dict[str, Any]]:
+    """The project's models with their labels, vector counts, what they can do,
+    and which one searches and clusters by default."""
+    with open_store(project, read_only=True) as store:
+        return _model_rows(store)
+
+
+def _model_rows(store: Any) -> list[dict[str, Any]]:
+    rows = store.models()
+    counts = {m.id: store.embedding_count(m.id) for m in rows}
+    chosen = default_model([m for m in rows if counts[m.id] > 0])
+    return [
+        {
+            "id": m.id,
+            "embedder": m.embedder,
+            "name": m.name,
+            "pretrained": m.pretrained,
+            "weights_hash": m.weights_hash,
+            "dim": m.dim,
+            "precision": m.precision,
+            "label": m.label,
+            "text": m.kind.has_text_tower,
+            "vectors": counts[m.id],
+            "default": chosen is not None and m.id == chosen.id,
+        }
+        for m in rows
+    ]
+
+
+def import_errors(project: Path | str) -> list[dict[str, str]]:
+    with open_store(project, read_only=True) as store:
+        return [{"path": p, "reason": r} for p, r in store.import_errors()]
+
+
+def journal(project: Path | str) -> list[dict[str, Any]]:
+    """Every journal entry, oldest first."""
+    with open_store(project, read_only=True) as store:
+        return store.journal()
+
+
+def known_models(every_release: bool = False) -> list[dict[str, Any]]:
+    """The models this machine could embed with (for `planche models`)."""
+    from planche.core.embedders.catalogue import known_models as catalogue
+
+    return [m.as_dict() for m in catalogue(every_release=every_release)]
+
+
+# -- strategies ---------------------------------------------------------------
+
+
+def strategy(name: str) -> Strategy:
+    """A strategy's declaration (name, description, parameters), for forms and help."""
+    return get_strategy(name)
+
+
+def changed_params(strategy_name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters that differ from the strategy's defaults."""
+    try:
+        defaults = {p.name: p.default for p in get_strategy(strategy_name).params}
+    except BadParameter:  # a strategy removed since: show everything
+        defaults = {}
+    return {k: v for k, v in params.items() if defaults.get(k, object()) != v}
+
+
+# -- tags and clusterings -----------------------------------------------------
+
+
+def tag_tree(project: Path | str) -> list[dict[str, Any]]:
+    """Every tag property with its tags (id, parent, name, images), parents first."""
+    with open_store(project, read_only=True) as store:
+        return [
+            {
+                "property": name,
+                "tags": [
+                    {"id": t, "parent": parent, "name": tag, "images": n}
+                    for t, parent, tag, n in store.tags(pid)
+                ],
+            }
+            for pid, name in store.properties()
+        ]
+
+
+def cluster_members(project: Path | str, cluster_id: int) -> list[dict[str, Any]]:
+    """The images of one cluster with their paths, by image id."""
+    with open_store(project, read_only=True) as store:
+        if store.cluster(cluster_id) is None:
+            raise BadParameter("cluster", cluster_id, "a cluster id (`planche clusters`)")
+        ids = store.cluster_member_ids(cluster_id).tolist()
+        paths = store.image_paths(ids)
+    return [{"image_id": i, "paths": paths.get(i, [])} for i in ids]
+
+
+# -- scopes and images ----------------------------------------------------------
+
+
+def all_images(project: Path | str) -> Scope:
+    with open_store(project, read_only=True) as store:
+        ids = store.all_image_ids()
+    return Scope("all images", tuple(ids.tolist()))
+
+
+def folder_images(project: Path | str, folder: str) -> Scope:
+    with open_store(project, read_only=True) as store:
+        ids = store.images_under(folder)
+    return Scope(f"folder {os.path.basename(folder) or folder}", tuple(ids.tolist()), "folder",
+                 folder)  # fmt: skip
+
+
+def tag_images(project: Path | str, tag_id: int, name: str) -> Scope:
+    with open_store(project, read_only=True) as store:
+        ids = store.images_with_tag(tag_id)
+    return Scope(f"tag {name}", tuple(ids.tolist()), "tag", tag_id)
+
+
+def cluster_images(project: Path | str, cluster_id: int) -> Scope:
+    with open_store(project, read_only=True) as store:
+        row = store.cluster(cluster_id)
+        ids = store.cluster_member_ids(cluster_id) if row else np.zeros(0, np.int64)
+    title = f"cluster {row.idx} {row.label or ''}".strip() if row else "cluster"
+    return Scope(f"{title} (id {cluster_id})", tuple(ids.tolist()), "cluster", cluster_id)
+
+
+def folder_tree(project: Path | str) -> list[tuple[str, int]]:
+    """(folder, images directly in it), sorted, for a tree of folders."""
+    with open_store(project, read_only=True) as store:
+        return store.folder_counts()
+
+
+def image_details(project: Path | str, image_id: int) -> dict[str, Any] | None:
+    with open_store(project, read_only=True) as store:
+        return store.image_record(image_id)
+
+
+def captions(project: Path | str, image_ids: list[int]) -> dict[int, str]:
+    """The file name of each image, for grid captions."""
+    with open_store(project, read_only=True) as store:
+        paths = store.image_paths(image_ids)
+    return {i: os.path.basename(p[0]) for i, p in paths.items() if p}
+
+
+class StoreThumbnails:
+    """Thumbnails straight from the project, a page per query."""
+
+    def __init__(self, project: Path | str) -> None:
+        self.project = project
+
+    def thumbnails(self, image_ids: list[int]) -> dict[int, bytes]:
+        with open_store(self.project, read_only=True) as store:
+            return store.thumbnails(image_ids)
+
+
+def picture(path: str, size: int = 2048) -> Any:
+    """A PIL image of a file, decoded safely (EXIF orientation applied), for a preview."""
+    from planche.core.decode import decode
+
+    return decode(Path(path).read_bytes(), target_size=size).image

@@ -46,6 +46,38 @@ class ProjectLocked(PlancheError):
         self.holder = holder
 
 
+class ProjectReadOnly(PlancheError):
+    """A command that changes the project met a file it may not write."""
+
+    def __init__(self, path: Path, why: str = "its file has no write permission") -> None:
+        super().__init__(
+            f"project {path} is read-only ({why}): reading commands (info, search, clusters, "
+            f"tags, history) work; to change it, make it writable (chmod u+w {path}) or "
+            "work on a copy"
+        )
+        self.path = path
+
+
+class ProjectDamaged(PlancheError):
+    """The file is a planche project whose bytes are not all there or not all sound."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(
+            f"project {path} is damaged ({why}); nothing was written to it. Restore it from a "
+            "backup, or import the folder again into a new project"
+        )
+        self.path = path
+
+
+class DiskFull(PlancheError):
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"no space left on the device holding {path}: free some space and run the same "
+            "command again; everything committed before is kept"
+        )
+        self.path = path
+
+
 class BadParameter(PlancheError):
     def __init__(self, name: str, value: object, allowed: str) -> None:
         shown = str(value) if isinstance(value, Path) else value

@@ -36,7 +36,15 @@ from planche.core.index import update_index_if_present
 from planche.core.parallel import default_workers, ordered_map
 from planche.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
 from planche.core.scan import Candidate, ScanProblem, scan
-from planche.core.store import ErrorRow, FileRow, ImportVectors, NewImage, Store, open_store
+from planche.core.store import (
+    ErrorRow,
+    FileRow,
+    ImportVectors,
+    NewImage,
+    Store,
+    StoredBatch,
+    open_store,
+)
 from planche.core.text import is_valid_utf8, printable
 
 # Commit at least this often so a kill loses little and other processes get the file.
@@ -97,6 +105,9 @@ class _Batch:
     files: list[FileRow] = field(default_factory=list)
     errors: list[ErrorRow] = field(default_factory=list)
     prepared: list[tuple[str, Any]] = field(default_factory=list)  # (sha256, model input)
+    # How each file was counted ("new", "updated", "duplicate", "known"), to
+    # correct the counts when another import stored the same files meanwhile.
+    counted: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.files) + len(self.errors)
@@ -195,13 +206,13 @@ def import_folder(
                 # Hand the batch over before writing: an interrupt inside the
                 # write must not make the final commit below write it again.
                 committing, batch = batch, _Batch()
-                summary.embedded += committer.commit(committing)
+                summary.embedded += committer.commit(committing, summary)
                 last_commit = time.monotonic()
             progress(ProgressEvent("import", done, total, read.candidate.path))
     except KeyboardInterrupt:
         summary.cancelled = True
     summary.cancelled = summary.cancelled or cancel.cancelled
-    summary.embedded += committer.commit(batch)
+    summary.embedded += committer.commit(batch, summary)
     summary.failed.sort()
     with open_project() as store:
         if prune and missing and not summary.cancelled:
@@ -238,15 +249,39 @@ def _account(
         if read.prepared is not None:
             batch.prepared.append((read.sha256, read.prepared))
         known_hashes.add(read.sha256)
-        summary.new += 1
-        if previous is not None:
-            summary.updated += 1
+        kind = "new" if previous is None else "updated"
     elif previous is None:
-        summary.duplicates += 1
+        kind = "duplicate"
     else:
         # A touched file with the same bytes, or content known under another path.
-        summary.known += 1
+        kind = "known"
+    _count(summary, kind, +1)
+    batch.counted.append(kind)
     batch.files.append(FileRow(candidate.path, read.sha256, candidate.size, candidate.mtime))
+
+
+def _count(summary: ImportSummary, kind: str, step: int) -> None:
+    if kind in ("new", "updated"):
+        summary.new += step
+        summary.updated += step if kind == "updated" else 0
+    elif kind == "duplicate":
+        summary.duplicates += step
+    else:
+        summary.known += step
+
+
+def _recount(summary: ImportSummary, batch: _Batch, stored: StoredBatch) -> None:
+    """Correct the counts for what another import stored while this one read:
+    a file it stored identically is known; an image it stored makes ours a duplicate."""
+    for row, kind in zip(batch.files, batch.counted, strict=True):
+        actual = kind
+        if row.path in stored.files_present:
+            actual = "known"
+        elif kind in ("new", "updated") and row.sha256 in stored.images_present:
+            actual = "duplicate" if kind == "new" else "known"
+        if actual != kind:
+            _count(summary, kind, -1)
+            _count(summary, actual, +1)
 
 
 class _Committer:
@@ -261,8 +296,8 @@ class _Committer:
             store.register_model(**asdict(embedder.identity)) if embedder is not None else None
         )
 
-    def commit(self, batch: _Batch) -> int:
-        """Store the batch; return how many vectors went with it."""
+    def commit(self, batch: _Batch, summary: ImportSummary) -> int:
+        """Store the batch (correcting `summary`); return how many new vectors went with it."""
         if not len(batch):
             return 0
         vectors = None
@@ -270,8 +305,9 @@ class _Committer:
             matrix = self.embedder.embed_prepared([tensor for _, tensor in batch.prepared])
             vectors = ImportVectors(self.model, [sha for sha, _ in batch.prepared], matrix)
         with self.open_project() as store:
-            store.write_import_batch(batch.images, batch.files, batch.errors, vectors)
-        return len(batch.prepared)
+            stored = store.write_import_batch(batch.images, batch.files, batch.errors, vectors)
+        _recount(summary, batch, stored)
+        return sum(1 for sha, _ in batch.prepared if sha not in stored.images_present)
 
 
 def _read_all(

@@ -72,6 +72,7 @@ class Scope:
 def project_info(project: Path | str) -> dict[str, Any]:
     """Counts and models of a project, as plain data (JSON-ready)."""
     with open_store(project, read_only=True) as store:
+        store.check_complete()
         counts = store.counts()
         model_rows = _model_rows(store)
         version = store.schema_version()

@@ -13,9 +13,11 @@ leaves the file as it was before or after that write, never in between.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -29,7 +31,15 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from planche.core.errors import BadParameter, ProjectInvalid, ProjectLocked, ProjectNotFound
+from planche.core.errors import (
+    BadParameter,
+    DiskFull,
+    ProjectDamaged,
+    ProjectInvalid,
+    ProjectLocked,
+    ProjectNotFound,
+    ProjectReadOnly,
+)
 from planche.core.models import ModelRow
 
 SCHEMA_VERSION = 2
@@ -144,6 +154,8 @@ assert len(MIGRATIONS) == SCHEMA_VERSION
 # commands hold it for milliseconds, an import for one batch at a time.
 DEFAULT_LOCK_WAIT_S = 5.0
 _LOCK_RETRY_S = 0.1
+# The file header and the two database headers before the first block.
+_DUCKDB_HEADERS = 3 * 4096
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.+?) \(PID (?P<pid>\d+)\)")
 
 
@@ -172,6 +184,14 @@ class ErrorRow:
     reason: str
     size: int | None
     mtime: float | None
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    """What a batch found already stored (by another import running meanwhile)."""
+
+    images_present: set[str]  # sha256 of batch images the project already had
+    files_present: set[str]  # paths stored already with the same size, mtime and content
 
 
 @dataclass(frozen=True)
@@ -243,8 +263,16 @@ def _connect(
         except duckdb.IOException as exc:
             message = str(exc)
             match = _LOCK_HOLDER.search(message)
+            if match is None and _being_created(path) and time.monotonic() < deadline:
+                # Another process has just created the file and not yet
+                # written its headers: wait for it as for a lock.
+                time.sleep(_LOCK_RETRY_S)
+                continue
             if match is None:
-                raise ProjectInvalid(path, _first_line(message)) from None
+                found = _as_user_error(exc, path)
+                if isinstance(found, ProjectDamaged):
+                    raise ProjectInvalid(path, _first_line(message)) from None
+                raise found from None
             holder = f"PID {match['pid']}, {Path(match['prog']).name}"
             if time.monotonic() >= deadline:
                 raise ProjectLocked(path, holder, time.monotonic() - started) from None
@@ -254,6 +282,29 @@ def _connect(
             time.sleep(_LOCK_RETRY_S)
         except duckdb.Error as exc:
             raise ProjectInvalid(path, _first_line(str(exc))) from None
+
+
+def _being_created(path: Path) -> bool:
+    try:
+        return path.stat().st_size < _DUCKDB_HEADERS
+    except OSError:
+        return False
+
+
+def _as_user_error(exc: duckdb.Error, path: Path) -> Exception:
+    """A DuckDB error met while working on the project, as something to tell the user;
+    programming errors (a bad query, a broken constraint) stay as they are."""
+    message = _first_line(str(exc))
+    lowered = message.lower()
+    if "no space left" in lowered or "disk is full" in lowered:
+        return DiskFull(path)
+    if "read-only file system" in lowered or "permission denied" in lowered:
+        return ProjectReadOnly(path, message)
+    if isinstance(exc, duckdb.IOException | duckdb.SerializationException) or "corrupt" in lowered:
+        return ProjectDamaged(path, message)
+    if isinstance(exc, duckdb.InternalException | duckdb.FatalException):
+        return ProjectDamaged(path, message)
+    return exc
 
 
 def _lock_wait_from_environment() -> float:
@@ -300,6 +351,10 @@ def open_store(
         path.parent.mkdir(parents=True, exist_ok=True)
     elif path.is_dir():
         raise ProjectInvalid(path, "it is a folder; give the path of a .duckdb file")
+    elif not read_only and not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        # Checked by mode, not by access(): root may write anything, but a
+        # file made read-only says what its owner wants.
+        raise ProjectReadOnly(path)
     # Threads of one process take turns too: DuckDB refuses a read-only and a
     # read-write connection to one file in the same process at the same time.
     turn = _process_lock(path)
@@ -320,8 +375,17 @@ def open_store(
                     writer.close()
                 con = _connect(path, True, wait_s, on_wait)
                 store = Store(con, path)
+            if not read_only:
+                # Before anything is written to a file that is not whole.
+                store.check_complete()
             store._check_schema(read_only=read_only)
             yield store
+        except duckdb.Error as exc:
+            raise _as_user_error(exc, path) from None
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise DiskFull(path) from None
+            raise
         finally:
             con.close()
     finally:
@@ -350,6 +414,29 @@ class Store:
         # result is still half read.
         rows = self._con.execute(sql, params).fetchall()
         return rows[0] if rows else None
+
+    def check_complete(self) -> None:
+        """Refuse a file cut short (a copy that did not finish, a full disk):
+        every block the tables use must lie inside the file."""
+        block_size = self._fetch_one("SELECT block_size FROM pragma_database_size()")
+        if not block_size or not block_size[0]:
+            return
+        in_file = (self.path.stat().st_size - _DUCKDB_HEADERS) // int(block_size[0])
+        tables = self._con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'"
+        ).fetchall()
+        highest = -1
+        for (table,) in tables:
+            row = self._fetch_one(
+                "SELECT max(block_id) FROM pragma_storage_info(?) WHERE block_id >= 0", [table]
+            )
+            if row and row[0] is not None:
+                highest = max(highest, int(row[0]))
+        if highest >= in_file:
+            raise ProjectDamaged(
+                self.path, f"its tables use block {highest} but the file ends at block "
+                f"{in_file}: it was cut short, by a copy that did not finish or a full disk",
+            )  # fmt: skip
 
     # -- schema -----------------------------------------------------------
 
@@ -435,7 +522,7 @@ class Store:
         files: Sequence[FileRow],
         errors: Sequence[ErrorRow],
         vectors: ImportVectors | None = None,
-    ) -> None:
+    ) -> StoredBatch:
         """Store one batch of an import atomically.
 
         `files` may point at images of this batch or at images already stored
@@ -443,8 +530,12 @@ class Store:
         image no file points at any more is removed with everything attached.
         A path that imports cleanly loses its earlier error, if any. `vectors`,
         computed during the import, land in the same transaction as their images.
+        Images and files another import stored meanwhile are left as they are
+        and reported, so two imports of one folder can take turns.
         """
         now = _now()
+        images_present: set[str] = set()
+        files_present: set[str] = set()
         with self._transaction():
             if images:
                 table = pa.table(
@@ -459,10 +550,17 @@ class Store:
                     }
                 )
                 self._con.register("batch_images", table)
+                images_present = {
+                    row[0]
+                    for row in self._con.execute(
+                        "SELECT sha256 FROM batch_images JOIN images USING (sha256)"
+                    ).fetchall()
+                }
                 self._con.execute(
                     "INSERT INTO images (sha256, width, height, format, mode, exif_date, "
                     "thumbnail, imported_at) SELECT sha256, width, height, format, mode, "
-                    "exif_date, thumbnail, ? FROM batch_images",
+                    "exif_date, thumbnail, ? FROM batch_images "
+                    "WHERE sha256 NOT IN (SELECT sha256 FROM images)",
                     [now],
                 )
                 self._con.unregister("batch_images")
@@ -476,6 +574,14 @@ class Store:
                     }
                 )
                 self._con.register("batch_files", table)
+                files_present = {
+                    row[0]
+                    for row in self._con.execute(
+                        "SELECT b.path FROM batch_files b JOIN files f USING (path) "
+                        "JOIN images i ON i.id = f.image_id "
+                        "WHERE f.size = b.size AND f.mtime = b.mtime AND i.sha256 = b.sha256"
+                    ).fetchall()
+                }
                 replaced = [
                     row[0]
                     for row in self._con.execute(
@@ -506,6 +612,7 @@ class Store:
                     "SELECT i.id, b.vector FROM batch_vectors b JOIN images i USING (sha256)"
                 )
                 self._con.unregister("batch_vectors")
+        return StoredBatch(images_present, files_present)
 
     def _delete_unreferenced_images(self, candidates: Sequence[int]) -> None:
         orphans = [
@@ -939,6 +1046,50 @@ class Store:
                 current = parent
             paths.append((tag_id, tuple(reversed(path))))
         return paths
+
+    def add_tag_path_recorded(
+        self, property_name: str, path: Sequence[str]
+    ) -> tuple[int, dict[str, Any]]:
+        """`add_tag_path`, also saying what it made (for undo): the property if it
+        was new, and each new tag as [id, parent id, name]."""
+        with self._transaction():
+            existed = self.property_id(property_name) is not None
+            before = {tag_id for tag_id, _ in self.all_tag_paths(property_name)}
+            tag_id = self._tag_path(property_name, path)
+            property_id = self.property_id(property_name)
+            made = [
+                [t, parent, name]
+                for t, parent, name, _ in self.tags(property_id)  # type: ignore[arg-type]
+                if t not in before
+            ]
+        return tag_id, {
+            "property_id": property_id,
+            "property": None if existed else property_name,
+            "tags": made,
+        }
+
+    def remove_made_tags(self, made: dict[str, Any]) -> None:
+        """Undo what `add_tag_path_recorded` made (their image links go too)."""
+        ids = [t[0] for t in made["tags"]]
+        with self._transaction():
+            self._con.execute("DELETE FROM image_tags WHERE tag_id IN (SELECT unnest(?))", [ids])
+            self._con.execute("DELETE FROM tags WHERE id IN (SELECT unnest(?))", [ids])
+            if made["property"] is not None:
+                self._con.execute("DELETE FROM properties WHERE id = ?", [made["property_id"]])
+
+    def restore_made_tags(self, made: dict[str, Any]) -> None:
+        """Make again, with the same ids, what `remove_made_tags` removed."""
+        with self._transaction():
+            if made["property"] is not None:
+                self._con.execute(
+                    "INSERT INTO properties (id, name, created_at) VALUES (?, ?, ?)",
+                    [made["property_id"], made["property"], _now()],
+                )
+            for tag_id, parent, name in made["tags"]:
+                self._con.execute(
+                    "INSERT INTO tags (id, property_id, parent_id, name) VALUES (?, ?, ?, ?)",
+                    [tag_id, made["property_id"], parent, name],
+                )
 
     def add_tag_path(self, property_name: str, path: Sequence[str]) -> int:
         """The tag at `path` under the property, created with its parents as needed."""

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_importing_every_core_module_never_imports_textual():
@@ -30,3 +33,25 @@ def test_the_cli_starts_without_textual_or_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def _lint_imports() -> subprocess.CompletedProcess[str]:
+    lint = Path(sys.executable).with_name("lint-imports")
+    return subprocess.run([str(lint)], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_the_layers_hold_app_and_cli_reach_core_only_through_commands_and_the_read_side():
+    result = _lint_imports()
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "0 broken" in result.stdout
+
+
+def test_a_widget_that_opens_the_store_breaks_the_contract():
+    probe = ROOT / "tui" / "_probe_widget_opening_the_store.py"
+    probe.write_text("from planche.core.store import open_store  # noqa: F401\n")
+    try:
+        result = _lint_imports()
+    finally:
+        probe.unlink()
+    assert result.returncode != 0
+    assert "reach core only through commands" in result.stdout and "BROKEN" in result.stdout

@@ -91,6 +91,8 @@ class Field:
             ok = True
         if not ok:
             raise BadParameter(f"{where}{self.name}", _short(value), f"a {self._what()}")
+        if isinstance(value, dict):
+            return dict(value)  # a default object is never shared between runs
         if isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
             raise BadParameter(f"{where}{self.name}", _short(value), "a shorter text")
         return value
@@ -135,10 +137,11 @@ class Command:
                 f"{where}{unknown[0]}", params[unknown[0]],
                 f"a parameter of {self.name} ({', '.join(sorted(known)) or 'none'})",
             )  # fmt: skip
-        checked = {}
+        # Values given are checked first, so a wrong one is named before a missing one.
+        checked = {f.name: f.check(params[f.name], where) for f in self.fields if f.name in params}
         for f in self.fields:
-            value = params.get(f.name, f.default)
-            checked[f.name] = f.check(value, where)
+            if f.name not in checked:
+                checked[f.name] = f.check(f.default, where)
         self.check(checked)
         return checked
 

@@ -72,23 +72,32 @@ def undo(project: Path | str) -> dict[str, Any] | None:
 
 
 def redo(project: Path | str) -> dict[str, Any] | None:
-    """Redo the earliest command undone since the last new one; None when there is none."""
+    """Redo what the last undo took back, while no new change came after it;
+    None when there is nothing to redo."""
     with open_store(project) as store, store.transaction():
-        trailing = []
-        for entry in reversed(store.journal()):
-            if not _undoable(entry):
-                continue
-            if entry["status"] == "done":
-                break
-            if entry["status"] == "undone":
-                trailing.append(entry)
-        if not trailing:
+        entries = store.journal()
+        target = _redo_target(entries)
+        if target is None:
             return None
-        target = trailing[-1]
         _apply(store, target, forward=True)
         store.set_journal_status(target["seq"], "done")
         store.append_journal("redo", {"seq": target["seq"]}, {"command": target["command"]})
     return target
+
+
+def _redo_target(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    # A new change ends what can be redone: only undos after the newest
+    # undoable command count, and the most recent of them is redone first.
+    last_new = max((e["seq"] for e in entries if _undoable(e)), default=0)
+    undone_at: dict[int, int] = {}
+    for entry in entries:
+        if entry["command"] == "undo":
+            undone_at[entry["params"]["seq"]] = entry["seq"]
+    live = [
+        e for e in entries
+        if _undoable(e) and e["status"] == "undone" and undone_at.get(e["seq"], 0) > last_new
+    ]  # fmt: skip
+    return max(live, key=lambda e: undone_at[e["seq"]], default=None)
 
 
 def history(project: Path | str) -> list[dict[str, Any]]:

@@ -30,14 +30,19 @@ class Tag(Command):
             )  # fmt: skip
 
     def apply(self, store: Store, params: dict[str, Any], prepared: Any, context: Any) -> Any:
-        tag_id = store.add_tag_path(params["property"], params["path"])
+        tag_id, made = store.add_tag_path_recorded(params["property"], params["path"])
         added = store.tag_images(tag_id, params["images"])
-        return {"tag_id": tag_id, "added": added}, {"tag_id": tag_id, "added": added}
+        undo_data = {"tag_id": tag_id, "added": added, "made": made}
+        return {"tag_id": tag_id, "added": added}, undo_data
 
     def undo(self, store: Store, params: dict[str, Any], data: dict[str, Any]) -> None:
         store.untag_images(data["tag_id"], data["added"])
+        if "made" in data:  # journals before undo removed new tags lack it
+            store.remove_made_tags(data["made"])
 
     def redo(self, store: Store, params: dict[str, Any], data: dict[str, Any]) -> None:
+        if "made" in data:
+            store.restore_made_tags(data["made"])
         store.tag_images(data["tag_id"], data["added"])
 
     def summary(self, outcome: dict[str, Any]) -> str:

@@ -1,0 +1,383 @@
+"""The core's contract, as a user meets it: two processes on one project, read-only
+and damaged files, a full disk, scripts that are wrong, and kill -9 at commit points."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli, write_good_images
+from planche.core import commands, read
+from planche.core.errors import BadParameter, PlancheError
+from planche.core.store import open_store
+
+
+def _import(project: Path, folder: Path) -> dict:
+    return commands.run(project, "import", {"folder": str(folder), "embedder": "pixels"})
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    folder = tmp_path / "photos"
+    write_good_images(folder, 12)
+    return folder
+
+
+@pytest.fixture
+def imported(photos: Path, project: Path) -> Path:
+    _import(project, photos)
+    return project
+
+
+# -- two processes -------------------------------------------------------------
+
+
+def test_two_imports_of_one_folder_take_turns_and_count_right(tmp_path, project):
+    folder = tmp_path / "many"
+    write_good_images(folder, 160)
+    child = (
+        "import json, sys\n"
+        "from planche.core.ingest import import_folder\n"
+        "s = import_folder(sys.argv[1], sys.argv[2], batch_size=8)\n"
+        "print(json.dumps([s.new, s.duplicates, s.known, len(s.failed)]))\n"
+    )
+    runs = [
+        subprocess.Popen([sys.executable, "-c", child, str(folder), str(project)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]  # fmt: skip
+    results = []
+    for run in runs:
+        out, err = run.communicate(timeout=240)
+        assert run.returncode == 0, err
+        results.append(json.loads(out))
+    assert sum(r[0] for r in results) == 160, "each image is new to exactly one of them"
+    for new, duplicates, known, failed in results:
+        assert new + duplicates + known == 160 and failed == 0
+    info = read.project_info(project)
+    assert (info["images"], info["files"], info["errors"]) == (160, 160, 0)
+
+
+# -- read-only, damaged, full -------------------------------------------------------
+
+
+def test_a_read_only_project_can_be_searched_and_listed_but_not_changed(imported):
+    before = imported.read_bytes()
+    os.chmod(imported, 0o444)
+    try:
+        for args in (["info"], ["search", "--image", "1", "-k", "3"], ["clusters"], ["tags"],
+                     ["history"], ["errors"]):  # fmt: skip
+            result = run_cli(*args, "--project", str(imported))
+            assert result.returncode == 0, (args, result.stderr)
+        found = run_cli("search", "--image", "1", "-k", "3", "--project", str(imported), "--json")
+        assert len(json.loads(found.stdout)["results"]) == 3
+        refused = run_cli("tags", "--add", "Subject/cat", "--project", str(imported))
+        assert refused.returncode == 2
+        assert "is read-only" in refused.stderr and "chmod u+w" in refused.stderr
+        assert "Traceback" not in refused.stderr and "internal error" not in refused.stderr
+    finally:
+        os.chmod(imported, 0o644)
+    assert imported.read_bytes() == before, "nothing was written"
+
+
+def test_a_project_cut_short_is_refused_in_one_line_and_left_as_it_is(imported, tmp_path):
+    data = imported.read_bytes()
+    cut = tmp_path / "cut.duckdb"
+    cut.write_bytes(data[: len(data) // 2])
+    for args in (["info"], ["tags", "--add", "S/x"], ["search", "--image", "1"],
+                 ["cluster", "--param", "k=2"]):  # fmt: skip
+        result = run_cli(*args, "--project", str(cut))
+        assert result.returncode == 2, (args, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "is damaged" in lines[0] and str(cut) in lines[0]
+    assert cut.read_bytes() == data[: len(data) // 2], "not one byte written to it"
+
+
+def _unshare_prefix() -> list[str] | None:
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return None
+    for prefix in ([unshare, "--user", "--map-root-user", "--mount"], [unshare, "--mount"]):
+        probe = subprocess.run([*prefix, "true"], capture_output=True)
+        if probe.returncode == 0:
+            return prefix
+    return None
+
+
+def test_a_full_disk_during_import_says_so_and_keeps_the_project_usable(tmp_path):
+    prefix = _unshare_prefix()
+    if prefix is None:
+        pytest.skip("needs unshare to mount a small tmpfs (a disk that fills up)")
+    folder = tmp_path / "many"
+    write_good_images(folder, 300, size=(160, 120))
+    small = tmp_path / "small"
+    small.mkdir()
+    script = (
+        f"mount -t tmpfs -o size=1m tmpfs {small} && "
+        f"{sys.executable} -m planche.tui.cli import {folder} --project {small}/p.duckdb "
+        f"--embedder pixels; echo rc=$?; "
+        f"{sys.executable} -m planche.tui.cli info --project {small}/p.duckdb --json"
+    )
+    result = subprocess.run([*prefix, "sh", "-c", script], capture_output=True, text=True,
+                            timeout=240, env={**os.environ, "PLANCHE_PROJECT": ""})  # fmt: skip
+    assert "rc=2" in result.stdout, result.stderr
+    assert "no space left on the device holding" in result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    info = json.loads(result.stdout.split("rc=2", 1)[1])
+    assert info["images"] < 300, "the import stopped where the disk filled"
+
+
+# -- scripts ------------------------------------------------------------------------
+
+
+def _script(path: Path, *steps: dict) -> Path:
+    commands.write_script(list(steps), path)
+    return path
+
+
+def _journal_length(project: Path) -> int:
+    return len(read.journal(project))
+
+
+def test_a_script_with_a_wrong_type_is_refused_whole_naming_the_step(imported, tmp_path):
+    before = _journal_length(imported)
+    bad = _script(
+        tmp_path / "bad.jsonl",
+        {"step": 1, "command": "tag", "params": {"property": "S", "path": ["a"], "images": [1]}},
+        {"step": 2, "command": "cluster", "params": {"strategy": "kmeans", "within": "seven"}},
+    )
+    result = run_cli("replay", str(bad), "--project", str(imported))
+    assert result.returncode == 2
+    assert "step 2 (cluster): within='seven' is not allowed" in result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert _journal_length(imported) == before and read.tag_tree(imported) == []
+
+
+def test_a_script_naming_images_the_project_lacks_changes_nothing(imported, tmp_path):
+    steps = [
+        {"step": 1, "command": "tag", "params": {"property": "S", "path": ["a"], "images": [1]}},
+        {"step": 2, "command": "tag", "params": {"property": "S", "path": ["b"],
+                                                 "images": [2, 99_999]}},
+    ]  # fmt: skip
+    with pytest.raises(commands.ReplayError, match="step 2 \\(tag\\): images: no image 99999"):
+        commands.replay(imported, steps)
+    assert read.tag_tree(imported) == [], "step 1 did not run either"
+    with pytest.raises(commands.ReplayError, match="step 1 \\(tag\\): .*images"):
+        commands.replay(imported, [{"step": 1, "command": "tag",
+                                    "params": {"property": "S", "path": ["a"],
+                                               "images": [1, "2", None]}}])  # fmt: skip
+
+
+def test_dry_run_lists_every_step_and_the_folders_it_would_read(imported, photos, tmp_path):
+    other = tmp_path / "elsewhere"
+    script = _script(
+        tmp_path / "s.jsonl",
+        {"step": 1, "command": "import", "params": {"folder": str(other), "embedder": "pixels"}},
+        {"step": 2, "command": "cluster", "params": {"params": {"k": 2}}},
+        {"step": 3, "command": "save_clustering", "params": {"clustering_id": {"$clustering": 2}}},
+    )
+    before = imported.read_bytes()
+    result = run_cli("replay", str(script), "--project", str(imported), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert str(other) in result.stdout
+    for name in ("import", "cluster", "save_clustering"):
+        assert name in result.stdout
+    assert imported.read_bytes() == before and not other.exists()
+    listing = json.loads(
+        run_cli("replay", str(script), "--project", str(imported), "--dry-run", "--json").stdout
+    )
+    assert [s["reads"] for s in listing] == [[str(other)], [], []]
+
+
+def test_a_huge_script_line_is_refused_quickly_by_its_size(imported, tmp_path):
+    huge = tmp_path / "huge.jsonl"
+    ids = ",".join(["1"] * 35_000_000)  # about 70 MB on one line
+    huge.write_text('{"command": "tag", "params": {"property": "S", "path": ["a"], "images": ['
+                    + ids + "]}}\n")  # fmt: skip
+    too_long = "line 1: 67 MB in one step; a step may hold at most 64 MB"
+    with pytest.raises(PlancheError, match=too_long):
+        commands.read_script(huge)
+
+
+def test_many_image_references_resolve_in_one_query(imported, tmp_path):
+    with open_store(imported, read_only=True) as store:
+        shas = list(store.sha256_of_images(list(range(1, 13))).values())
+    refs = [{"$image": shas[i % len(shas)]} for i in range(200_000)]
+    steps = [{"step": 1, "command": "tag",
+              "params": {"property": "S", "path": ["all"], "images": refs}}]  # fmt: skip
+    commands.replay(imported, steps)
+    tagged = read.tag_tree(imported)[0]["tags"][0]["images"]
+    assert tagged == 12
+
+
+# -- kill -9 at commit points -------------------------------------------------------
+
+# The child runs one command; `KILL_AT` makes it die by SIGKILL at the named moment:
+# "journal" just before its journal entry is written (its data already written in
+# the same transaction), or under strace at the Nth fdatasync.
+CHILD = """
+import os, signal, sys, json
+from planche.core import commands
+from planche.core.store import Store
+if os.environ.get("KILL_AT") == "journal":
+    def die(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)
+    Store.append_journal = die
+    Store.set_journal_status = die
+name, params = sys.argv[2], json.loads(sys.argv[3])
+if name in ("undo", "redo"):
+    getattr(commands, name)(sys.argv[1])
+else:
+    commands.run(sys.argv[1], name, params)
+"""
+
+
+def _child(project: Path, name: str, params: dict, prefix: list[str] | None = None,
+           kill_at: str = "") -> int:  # fmt: skip
+    return subprocess.run(
+        [*(prefix or []), sys.executable, "-c", CHILD, str(project), name, json.dumps(params)],
+        capture_output=True, env={**os.environ, "KILL_AT": kill_at}, timeout=120,
+    ).returncode  # fmt: skip
+
+
+def _done(project: Path, name: str) -> list[dict]:
+    return [e for e in read.journal(project) if e["command"] == name and e["status"] == "done"]
+
+
+def _properties(project: Path) -> set[str]:
+    return {p["property"] for p in read.tag_tree(project)}
+
+
+def _tagged(project: Path, prop: str) -> int:
+    found = [p for p in read.tag_tree(project) if p["property"] == prop]
+    return sum(t["images"] for t in found[0]["tags"]) if found else 0
+
+
+def _visible_clusterings(project: Path) -> int:
+    return len(read.clustering_tree(project))
+
+
+def _kill_points() -> list[tuple[str, list[str] | None]]:
+    points: list[tuple[str, list[str] | None]] = [("journal", None)]
+    strace = shutil.which("strace")
+    if strace:
+        for when in (1, 2):
+            points.append(("", [strace, "-f", "-qq", "-o", os.devnull, "-e", "trace=fdatasync",
+                                "-e", f"inject=fdatasync:signal=KILL:when={when}"]))  # fmt: skip
+    return points
+
+
+@pytest.mark.parametrize("point", range(3), ids=["before-journal", "fdatasync-1", "fdatasync-2"])
+def test_kill_9_while_saving_tagging_deleting_undoing_keeps_journal_and_data_in_step(
+    point, imported, tmp_path
+):
+    points = _kill_points()
+    if point >= len(points):
+        pytest.skip("strace is not installed: fault injection at fdatasync needs it")
+    kill_at, prefix = points[point]
+    made = commands.run(imported, "cluster", {"params": {"k": 2}})
+    commands.run(imported, "save_clustering", {"clustering_id": made["clustering_id"],
+                                               "name": "Older"})  # fmt: skip
+
+    _child(imported, "save_clustering", {"clustering_id": made["clustering_id"], "name": "New"},
+           prefix, kill_at)  # fmt: skip
+    saved = [e["params"]["name"] for e in _done(imported, "save_clustering")]
+    assert ("New" in _properties(imported)) == ("New" in saved)
+    undone = commands.undo(imported)
+    assert undone is not None and undone["params"]["name"] == saved[-1]
+    assert "Older" in _properties(imported) or saved[-1] == "Older"
+    assert _properties(imported) == set(saved[:-1]), "undo took back the last save, only it"
+
+    _child(imported, "tag", {"property": "Subject", "path": ["cat"], "images": [1, 2, 3]},
+           prefix, kill_at)  # fmt: skip
+    assert (_tagged(imported, "Subject") == 3) == bool(_done(imported, "tag"))
+
+    _child(imported, "delete_clustering", {"clustering_id": made["clustering_id"]},
+           prefix, kill_at)  # fmt: skip
+    assert (_visible_clusterings(imported) == 0) == bool(_done(imported, "delete_clustering"))
+
+    before = _properties(imported), _visible_clusterings(imported), _tagged(imported, "Subject")
+    journal_before = len(read.journal(imported))
+    _child(imported, "undo", {}, prefix, kill_at)
+    after = _properties(imported), _visible_clusterings(imported), _tagged(imported, "Subject")
+    journal_after = read.journal(imported)
+    if len(journal_after) == journal_before:
+        assert after == before, "an undo that did not commit changed nothing"
+    else:
+        assert journal_after[-1]["command"] == "undo" and after != before
+
+    _child(imported, "redo", {}, prefix, kill_at)
+    if read.journal(imported)[-1]["command"] == "redo":
+        assert (_properties(imported), _visible_clusterings(imported),
+                _tagged(imported, "Subject")) == before  # fmt: skip
+
+
+# -- every declared command, run, undone and redone ---------------------------------
+
+
+def _state(project: Path) -> tuple:
+    with open_store(project, read_only=True) as store:
+        tags = sorted(
+            (prop, path, tuple(store.images_with_tag(tag_id).tolist()))
+            for _, prop in store.properties()
+            for tag_id, path in store.all_tag_paths(prop)
+        )  # fmt: skip
+        clusterings = [c["id"] for c in store.clusterings()]
+    return tags, clusterings
+
+
+def _example_params(project: Path) -> dict[str, dict]:
+    """Non-default values for every undoable command, set up in `project`."""
+    made = commands.run(project, "cluster", {"params": {"k": 3, "seed": 4}})
+    commands.run(project, "tag", {"property": "[/x] Sujet", "path": ["a/b", "ç"],
+                                  "images": [2, 5]})  # fmt: skip
+    with open_store(project, read_only=True) as store:
+        tag_id = store.tag_id_for_path("[/x] Sujet", ["a/b", "ç"])
+    return {
+        "tag": {"property": "[/x] Sujet", "path": ["a/b", "ç", "[link=x]deep"],
+                "images": [1, 2, 3, 7]},
+        "untag": {"tag_id": tag_id, "images": [5]},
+        "save_clustering": {"clustering_id": made["clustering_id"], "name": "Saved [b]x[/b]"},
+        "delete_clustering": {"clustering_id": made["clustering_id"]},
+    }  # fmt: skip
+
+
+def test_every_undoable_command_runs_undoes_and_redoes_exactly(imported):
+    examples = _example_params(imported)
+    undoable = sorted(name for name, spec in commands.COMMANDS.items() if spec.undoable)
+    assert undoable == sorted(examples), "a new undoable command needs an example here"
+    for name in undoable:
+        before = _state(imported)
+        commands.run(imported, name, examples[name])
+        after = _state(imported)
+        assert after != before, f"{name} changed something"
+        assert commands.undo(imported)["command"] == name
+        assert _state(imported) == before, f"undo of {name} restored the state before"
+        assert commands.redo(imported)["command"] == name
+        assert _state(imported) == after, f"redo of {name} restored the state after"
+        commands.undo(imported)
+
+
+def test_undo_of_a_saved_clustering_removes_that_property_only(imported):
+    made = commands.run(imported, "cluster", {"params": {"k": 2}})
+    commands.run(imported, "tag", {"property": "Keep", "path": ["x"], "images": [1]})
+    commands.run(imported, "save_clustering", {"clustering_id": made["clustering_id"],
+                                               "name": "Mine"})  # fmt: skip
+    commands.undo(imported)
+    assert _properties(imported) == {"Keep"}
+
+
+def test_every_command_refuses_wrong_types_naming_the_parameter(imported):
+    for name, spec in commands.COMMANDS.items():
+        for field in spec.fields:
+            wrong = 3.5 if field.type is not float else "many"
+            with pytest.raises(BadParameter, match=f"^{field.name}="):
+                commands.run(imported, name, {field.name: wrong})
+        with pytest.raises(BadParameter, match="^nonsense="):
+            commands.run(imported, name, {"nonsense": 1})

@@ -174,7 +174,10 @@ def _synced_hnsw(
     if len(missing):
         _add_in_chunks(store, model, index, missing, progress)
     if len(missing) or len(removed) or not meta_path.exists():
-        _save(index, index_path, meta_path, model, fingerprint)
+        try:
+            _save(index, index_path, meta_path, model, fingerprint)
+        except OSError:
+            pass  # a read-only folder or a full disk: the index serves from memory
     return index
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import run_cli, write_good_images
@@ -381,3 +382,40 @@ def test_every_command_refuses_wrong_types_naming_the_parameter(imported):
                 commands.run(imported, name, {field.name: wrong})
         with pytest.raises(BadParameter, match="^nonsense="):
             commands.run(imported, name, {"nonsense": 1})
+
+
+# -- mistakes the suite must catch --------------------------------------------------
+
+
+def test_an_image_searched_for_is_never_among_its_own_results_even_through_hnsw(imported):
+    for index in ("exact", "hnsw"):
+        found = commands.run(imported, "search", {"images": ["5"], "k": 11, "index": index})
+        ids = [hit["image_id"] for hit in found["results"]]
+        assert found["index"] == index and 5 not in ids and len(ids) == 11
+
+
+def test_each_cluster_face_is_the_member_nearest_its_centroid(imported):
+    made = commands.run(imported, "cluster", {"params": {"k": 3}})
+    with open_store(imported, read_only=True) as store:
+        model = store.models()[0]
+        for row in store.clusters(made["clustering_id"]):
+            ids, vectors = store.read_embeddings(model, only=store.cluster_member_ids(row.id))
+            nearest = int(ids[np.argmax(vectors @ vectors.mean(axis=0))])
+            assert row.medoid == nearest
+
+
+def test_a_pair_exactly_at_the_duplicates_threshold_is_grouped(project):
+    from test_cluster import vector_project
+
+    rng = np.random.default_rng(3)
+    others = rng.normal(size=(40, 64))
+    first, second = np.zeros(64), np.zeros(64)
+    first[0] = 1.0
+    second[:2] = (0.5, np.sqrt(0.75))  # cosine with `first`: 0.5 exactly in float32
+    vectors = np.vstack([first, second, others / np.linalg.norm(others, axis=1, keepdims=True)])
+    vector_project(project, vectors.astype(np.float32))
+    made = commands.run(project, "cluster", {"strategy": "duplicates",
+                                             "params": {"threshold": 0.5}})  # fmt: skip
+    groups = [{m["image_id"] for m in read.cluster_members(project, c["id"])} for c in
+              read.clustering_tree(project)[0]["clusters"] if c["idx"] > 0]  # fmt: skip
+    assert made["clusters"] and any({1, 2} <= group for group in groups)

@@ -27,6 +27,7 @@ class Session:
         self._by_options: dict[tuple[Any, ...], Any] = {}
         self._by_model: dict[tuple[Any, ...], Any] = {}
         self._indexes: dict[tuple[int, str], tuple[Any, NearestNeighbours]] = {}
+        self._model_keys: dict[int, tuple[Any, ...]] = {}  # project model id -> identity
 
     def embedder(
         self,
@@ -60,16 +61,19 @@ class Session:
 
         key = _identity_key(model)
         with self._lock:
+            self._model_keys[model.id] = key
             if key not in self._by_model:
                 self._by_model[key] = load_embedder_for_model(
                     model, weights=Path(weights) if weights else None
                 )
             return self._by_model[key]
 
-    def loaded_embedder(self, model: ModelRow) -> Any | None:
-        """The embedder of `model` if one is loaded already (for a status line)."""
+    def loaded_embedder(self, model_id: int) -> Any | None:
+        """The embedder of the project's model `model_id`, if one is loaded already
+        (for a status line)."""
         with self._lock:
-            return self._by_model.get(_identity_key(model))
+            key = self._model_keys.get(model_id)
+            return self._by_model.get(key) if key is not None else None
 
     def index(
         self,

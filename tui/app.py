@@ -1,11 +1,18 @@
 """The planche app: a tree of scopes, a virtual grid of thumbnails, a parameter pane.
 
-Everything the app does goes through planche.core (tui -> core -> store); the
+The app reaches core only through `planche.core.commands` (every change, and
+searches), `planche.core.read` (every query it shows) and a `Session` it owns
+(the embedders, vectors and indexes that are expensive to load); the
 project is opened for each piece of work and closed again, so `planche info`
 in another pane keeps working. Long work (import, search with a model,
 clustering, index builds) runs in a thread worker with a progress bar and
 stops on Escape. torch is imported only when a CLIP model is first needed,
 in a worker, never at start-up.
+
+Text is text: names from users (files, folders, tags, properties, cluster
+labels, EXIF, messages quoting them) are never parsed as markup. Widgets get
+rich `Text` or `markup=False`, and every notification is plain text with
+control characters escaped (`notify` below).
 """
 
 from __future__ import annotations
@@ -14,18 +21,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal
+from textual.notifications import SeverityLevel
 from textual.widgets import Footer, ProgressBar, Static, Tree
 
-from planche.core import browse, commands
+from planche.core import commands, read
 from planche.core.errors import PlancheError
-from planche.core.progress import CancelToken, ProgressEvent
-from planche.core.project import project_info
-from planche.core.search import Query, search
+from planche.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
+from planche.core.session import Session
 from planche.core.text import count, printable
 from planche.tui.grid import ThumbnailGrid
 from planche.tui.images import ImageMode
@@ -34,6 +42,7 @@ from planche.tui.screens import ConfirmScreen, HelpScreen, PreviewScreen, Prompt
 from planche.tui.tree_pane import ProjectTree
 
 SEARCH_RESULTS = 200
+NEIGHBOURS = 8
 
 
 class PlancheCommands(Provider):
@@ -98,22 +107,37 @@ class PlancheApp(App[None]):
         self.project = project
         self.image_mode = images or ImageMode("none")
         self.pending_import = import_folder
-        self.scope = browse.Scope("all images", ())
+        self.session = Session(project)
+        self.scope = read.Scope("all images", ())
         self.model_id: int | None = None
         self.models: list[dict[str, Any]] = []
         self.index_kind = "-"
         self._cancel: CancelToken | None = None
-        self._query_embedders: dict[int, Any] = {}
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """A notification, as plain text by default: messages quote file, tag and
+        property names, which must never be read as markup. Thread-safe."""
+        if not markup:
+            message, title = printable(message), printable(title)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     # -- layout -------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="panes"):
             yield ProjectTree(id="tree")
-            yield ThumbnailGrid(browse.StoreThumbnails(self.project), id="grid")
+            yield ThumbnailGrid(read.StoreThumbnails(self.project), id="grid")
             yield ParamsPane(id="params")
         with Horizontal(id="status-row"):
-            yield Static("", id="status")
+            yield Static("", id="status", markup=False)
             yield ProgressBar(id="progress", show_eta=False)
         yield Footer()
 
@@ -148,19 +172,26 @@ class PlancheApp(App[None]):
 
     _status_note = ""
 
+    def _current_model(self) -> dict[str, Any] | None:
+        return next((m for m in self.models if m["id"] == self.model_id), None)
+
     def _update_status(self) -> None:
-        model = next((m for m in self.models if m["id"] == self.model_id), None)
-        loaded = self._query_embedders.get(self.model_id) if self.model_id else None
+        model = self._current_model()
         if model is None:
-            device = ""
-        elif model["embedder"] == "pixels":
-            device = " on cpu"
+            described = "no vectors yet"
         else:
-            device = f" on {loaded.device}" if loaded else " (loads on first text query)"
+            loaded = self.session.loaded_embedder(model["id"])
+            if loaded is not None:
+                device = f" on {loaded.device}"
+            elif model["text"]:
+                device = " (loads on first text query)"
+            else:
+                device = " (no text search)"
+            described = printable(model["label"]) + device
         parts = [
             printable(self.project.name),
             f"{self._image_count:,} images",
-            (model["label"] + device) if model else "no vectors yet",
+            described,
             f"index {self.index_kind}",
             f"scope: {printable(self.scope.title)} ({len(self.scope.image_ids):,})",
             f"images: {self.image_mode.name}",
@@ -168,8 +199,11 @@ class PlancheApp(App[None]):
         grid = self.query_one("#grid", ThumbnailGrid)
         if grid.selected:
             parts.append(f"{len(grid.selected)} selected")
+        # Rich Text, never markup: a scope title quotes a folder, tag or query.
+        text = Text(" · ".join(parts))
         note = self._status_note or self.image_mode.note
-        text = " · ".join(parts) + (f"  [{note}]" if note else "")
+        if note:
+            text.append(f"  {printable(note)}", style="italic")
         self.query_one("#status", Static).update(text)
 
     _image_count = 0
@@ -178,43 +212,41 @@ class PlancheApp(App[None]):
 
     @work(thread=True, exclusive=True, group="load")
     def refresh_project(
-        self, keep_scope: bool = False, scope_loader: Callable[[], browse.Scope] | None = None
+        self, keep_scope: bool = False, scope_loader: Callable[[], read.Scope] | None = None
     ) -> None:
         """Reload counts, models and the tree, then show `scope_loader`'s scope,
         the current one (`keep_scope`) or all images."""
         try:
-            info = project_info(self.project)
+            info = read.project_info(self.project)
+            models = read.models(self.project)
             if scope_loader is not None:
                 scope = scope_loader()
             elif keep_scope and self.scope.image_ids:
                 scope = self.scope
             else:
-                scope = browse.all_images(self.project)
+                scope = read.all_images(self.project)
         except PlancheError as exc:
             self.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
             return
-        self.call_from_thread(self._apply_project, info, scope)
+        self.call_from_thread(self._apply_project, info, models, scope)
 
-    def _apply_project(self, info: dict[str, Any], scope: browse.Scope) -> None:
+    def _apply_project(
+        self, info: dict[str, Any], models: list[dict[str, Any]], scope: read.Scope
+    ) -> None:
         self._image_count = info["images"]
-        self.models = [
-            m | {"label": f"{m['embedder']}:{m['name']}"
-                 + (f"/{m['pretrained']}" if m["pretrained"] else "")
-                 + f" ({m['precision']})"}
-            for m in info["models"] if m["vectors"]
-        ]  # fmt: skip
+        self.models = [m for m in models if m["vectors"]]
         if self.models and self.model_id not in {m["id"] for m in self.models}:
-            clip = [m for m in self.models if m["embedder"] == "clip"]
-            self.model_id = (clip or self.models)[-1]["id"]
+            default = [m for m in self.models if m["default"]]
+            self.model_id = (default or self.models)[-1]["id"]
         self.query_one("#tree", ProjectTree).reload(self.project)
         self.show_scope(scope)
 
-    def show_scope(self, scope: browse.Scope, captions: list[str] | None = None) -> None:
+    def show_scope(self, scope: read.Scope, captions: list[str] | None = None) -> None:
         self.scope = scope
         grid = self.query_one("#grid", ThumbnailGrid)
         if captions is None:
-            names = browse.captions(self.project, list(scope.image_ids[:50_000]))
-            captions = [names.get(i, str(i)) for i in scope.image_ids]
+            names = read.captions(self.project, list(scope.image_ids[:50_000]))
+            captions = [printable(names.get(i, str(i))) for i in scope.image_ids]
         grid.set_images(scope.image_ids, captions)
         self._update_status()
 
@@ -222,16 +254,16 @@ class PlancheApp(App[None]):
         data = event.node.data or {}
         kind = data.get("kind")
         loaders = {
-            "all": lambda: browse.all_images(self.project),
-            "folder": lambda: browse.folder_images(self.project, data["ref"]),
-            "tag": lambda: browse.tag_images(self.project, data["ref"], data["name"]),
-            "cluster": lambda: browse.cluster_images(self.project, data["ref"]),
+            "all": lambda: read.all_images(self.project),
+            "folder": lambda: read.folder_images(self.project, data["ref"]),
+            "tag": lambda: read.tag_images(self.project, data["ref"], data["name"]),
+            "cluster": lambda: read.cluster_images(self.project, data["ref"]),
         }
         if kind in loaders:
             self._load_scope(loaders[kind])
 
     @work(thread=True, exclusive=True, group="scope")
-    def _load_scope(self, loader: Callable[[], browse.Scope]) -> None:
+    def _load_scope(self, loader: Callable[[], read.Scope]) -> None:
         try:
             scope = loader()
         except PlancheError as exc:
@@ -264,12 +296,11 @@ class PlancheApp(App[None]):
             try:
                 result = job(cancel, progress)
             except PlancheError as exc:
-                self.call_from_thread(self.notify, printable(str(exc)), severity="error",
-                                      timeout=10)  # fmt: skip
+                self.call_from_thread(self.notify, str(exc), severity="error", timeout=10)
                 result = None
             except Exception as exc:  # noqa: BLE001 - a notification, never a traceback on screen
                 self.call_from_thread(
-                    self.notify, f"internal error: {type(exc).__name__}: {printable(str(exc))}",
+                    self.notify, f"internal error: {type(exc).__name__}: {exc}",
                     severity="error", timeout=10,
                 )  # fmt: skip
                 result = None
@@ -311,31 +342,38 @@ class PlancheApp(App[None]):
 
         def run_search(text: str | None) -> None:
             if text and text.strip():
-                self._search(Query(texts=(text.strip(),)))
+                self._search({"texts": [text.strip()]})
 
         self.push_screen(PromptScreen("Search for:", placeholder="a red boat"), run_search)
 
     def on_params_pane_search_requested(self, event: ParamsPane.SearchRequested) -> None:
-        self._search(Query(texts=(event.text,)))
+        self._search({"texts": [event.text]})
 
     def action_similar(self) -> None:
         image_id = self.query_one("#grid", ThumbnailGrid).current_image_id
         if image_id is None:
             self.notify("No image under the cursor.")
             return
-        self._search(Query(images=(str(image_id),)))
+        self._search({"images": [str(image_id)]})
 
-    def _search(self, query: Query) -> None:
+    def _command_context(
+        self, cancel: CancelToken | None = None, progress: ProgressCallback = ignore_progress
+    ) -> commands.Context:
+        """What a command borrows from the app: progress, cancellation, the session."""
+        if cancel is None:
+            cancel = CancelToken()
+        return commands.Context(progress=progress, cancel=cancel, session=self.session)
+
+    def _search(self, query: dict[str, list[str]]) -> None:
+        """Search with the current model: the search command asks the session for the
+        model's embedder (a text query) and its index."""
         model_id = self.model_id
 
         def job(cancel: CancelToken, progress: Any) -> dict[str, Any]:
-            embedder = None
-            if query.needs_text_tower and model_id is not None:
-                embedder = self._query_embedder(model_id)
-            params = {"texts": list(query.texts), "images": list(query.images),
-                      "k": SEARCH_RESULTS, "model_id": model_id}  # fmt: skip
-            context = commands.Context(progress=progress, cancel=cancel, query_embedder=embedder)
-            return commands.run(self.project, "search", params, context)
+            params = {**query, "k": SEARCH_RESULTS, "model_id": model_id}
+            return commands.run(
+                self.project, "search", params, self._command_context(cancel, progress)
+            )
 
         self._run_job("searching…", job, self.show_search_result)
 
@@ -344,21 +382,12 @@ class PlancheApp(App[None]):
         hits = result["results"]
         ids = tuple(h["image_id"] for h in hits)
         captions = [
-            f"{h['similarity']:.3f} " + (h["paths"][0].rsplit("/", 1)[-1] if h["paths"] else "")
+            f"{h['similarity']:.3f} "
+            + (printable(h["paths"][0].rsplit("/", 1)[-1]) if h["paths"] else "")
             for h in hits
         ]
-        self.show_scope(browse.Scope(f"search {result['query']}", ids, "search"), captions)
+        self.show_scope(read.Scope(f"search {result['query']}", ids, "search"), captions)
         self.query_one("#grid", ThumbnailGrid).focus()
-
-    def _query_embedder(self, model_id: int) -> Any:
-        if model_id not in self._query_embedders:
-            from planche.core.embedders import load_embedder_for_model
-            from planche.core.store import open_store
-
-            with open_store(self.project, read_only=True) as store:
-                model = next(m for m in store.models() if m.id == model_id)
-            self._query_embedders[model_id] = load_embedder_for_model(model)
-        return self._query_embedders[model_id]
 
     def action_switch_model(self) -> None:
         if not self.models:
@@ -369,8 +398,7 @@ class PlancheApp(App[None]):
         self.model_id = ids[(current + 1) % len(ids)]
         self.index_kind = "-"
         self._update_status()
-        label = next(m["label"] for m in self.models if m["id"] == self.model_id)
-        self.notify(f"Searching and clustering with {label}")
+        self.notify(f"Searching and clustering with {self._current_model()['label']}")
 
     # -- clustering -----------------------------------------------------------
 
@@ -384,7 +412,7 @@ class PlancheApp(App[None]):
             if node is None or (node.data or {}).get("kind") != "cluster":
                 self.notify("Open a cluster (select it in the tree) first.")
                 return
-            self.show_scope(browse.cluster_images(self.project, node.data["ref"]))
+            self.show_scope(read.cluster_images(self.project, node.data["ref"]))
         self.action_cluster()
 
     def on_params_pane_cluster_requested(self, event: ParamsPane.ClusterRequested) -> None:
@@ -400,11 +428,12 @@ class PlancheApp(App[None]):
         def job(cancel: CancelToken, progress: Any) -> Any:
             params = {"strategy": event.strategy, "params": event.params, "within": within,
                       "image_ids": ids, "model_id": model_id}  # fmt: skip
-            context = commands.Context(progress=progress, cancel=cancel)
-            return commands.run(self.project, "cluster", params, context)
+            return commands.run(
+                self.project, "cluster", params, self._command_context(cancel, progress)
+            )
 
         def done(summary: dict[str, Any]) -> None:
-            notes = "".join(f"\n{printable(note)}" for note in summary["notes"])
+            notes = "".join(f"\n{note}" for note in summary["notes"])
             self.notify(
                 f"Clustering {summary['clustering_id']}: "
                 f"{count(len(summary['clusters']), 'cluster')} over "
@@ -437,9 +466,9 @@ class PlancheApp(App[None]):
                 params = {"clustering_id": clustering_id, "name": name.strip()}
                 saved = commands.run(self.project, "save_clustering", params)
             except PlancheError as exc:
-                self.notify(printable(str(exc)), severity="error")
+                self.notify(str(exc), severity="error")
                 return
-            self.notify(f"Saved as {count(saved['tags'], 'tag')} of {printable(saved['property'])}")
+            self.notify(f"Saved as {count(saved['tags'], 'tag')} of {saved['property']}")
             self.refresh_project(keep_scope=True)
 
         self.push_screen(PromptScreen("Save the clustering as the tag property:", "Clustering"),
@@ -453,7 +482,12 @@ class PlancheApp(App[None]):
         def delete(sure: bool | None) -> None:
             if not sure:
                 return
-            done = commands.run(self.project, "delete_clustering", {"clustering_id": clustering_id})
+            try:
+                params = {"clustering_id": clustering_id}
+                done = commands.run(self.project, "delete_clustering", params)
+            except PlancheError as exc:
+                self.notify(str(exc), severity="error")
+                return
             self.notify(f"Deleted clustering(s) {', '.join(map(str, done['deleted']))} "
                         "(ctrl+z brings them back)")  # fmt: skip
             self.refresh_project()
@@ -484,8 +518,13 @@ class PlancheApp(App[None]):
                 self.notify("Write the tag as Property/tag (or Property/parent/tag).",
                             severity="error")  # fmt: skip
                 return
-            commands.run(self.project, "tag", {"property": prop, "path": path, "images": targets})
-            self.notify(f"Tagged {len(targets)} image(s) {printable(spec)}")
+            try:
+                params = {"property": prop, "path": path, "images": targets}
+                commands.run(self.project, "tag", params)
+            except PlancheError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.notify(f"Tagged {count(len(targets), 'image')} {prop}/{'/'.join(path)}")
             self.refresh_project(keep_scope=True)
 
         self.push_screen(
@@ -498,10 +537,14 @@ class PlancheApp(App[None]):
             self.notify("Open a tag in the tree first: its images can then be untagged.")
             return
         targets = self._target_images()
-        commands.run(self.project, "untag", {"tag_id": self.scope.ref, "images": targets})
+        try:
+            commands.run(self.project, "untag", {"tag_id": self.scope.ref, "images": targets})
+        except PlancheError as exc:
+            self.notify(str(exc), severity="error")
+            return
         self.notify(f"Removed the tag from {len(targets)} image(s)")
         self._load_scope(
-            lambda: browse.tag_images(self.project, int(self.scope.ref), self.scope.title)  # type: ignore[arg-type]
+            lambda: read.tag_images(self.project, int(self.scope.ref), self.scope.title)  # type: ignore[arg-type]
         )
         self.refresh_project(keep_scope=True)
 
@@ -515,17 +558,21 @@ class PlancheApp(App[None]):
         self.push_screen(PromptScreen("Import the folder:", placeholder="~/Pictures"), start)
 
     def _start_import(self, folder: Path) -> None:
-        model_id = self.model_id
+        # New images get vectors from the current model's kind (the session keeps
+        # the embedder loaded), or from the weight-free pixels embedder in a new
+        # project. A released model is named by its name and release; a kind's
+        # own latest version (or default model) serves otherwise.
+        model = self._current_model()
+        params: dict[str, Any] = {"folder": str(folder.absolute()), "embedder": "pixels"}
+        if model is not None:
+            params["embedder"] = model["embedder"]
+            if model["pretrained"]:
+                params |= {"model": model["name"], "pretrained": model["pretrained"]}
 
         def job(cancel: CancelToken, progress: Any) -> Any:
-            from planche.core.embedders import load_embedder
-
-            embedder = self._query_embedder(model_id) if model_id is not None else None
-            if embedder is None:
-                embedder = load_embedder("pixels")  # weight-free, so an import always embeds
-            params = {"folder": str(folder.absolute()), "embedder": embedder.identity.embedder}
-            context = commands.Context(progress=progress, cancel=cancel, embedder=embedder)
-            return commands.run(self.project, "import", params, context)
+            return commands.run(
+                self.project, "import", params, self._command_context(cancel, progress)
+            )
 
         def done(summary: dict[str, Any]) -> None:
             message = (
@@ -535,7 +582,7 @@ class PlancheApp(App[None]):
             self.notify(message, severity="warning" if summary["failed"] else "information")
             self.refresh_project()
 
-        self._run_job(f"importing {printable(str(folder))}…", job, done)
+        self._run_job(f"importing {folder}…", job, done)
 
     # -- preview and help -----------------------------------------------------
 
@@ -546,7 +593,11 @@ class PlancheApp(App[None]):
     def _open_preview(self, image_id: int) -> None:
         from planche.tui.screens import load_picture
 
-        details = browse.image_details(self.project, image_id)
+        try:
+            details = read.image_details(self.project, image_id)
+        except PlancheError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error")
+            return
         if details is None:
             return
         picture = None
@@ -556,23 +607,23 @@ class PlancheApp(App[None]):
                 break
             except (OSError, PlancheError, Exception):  # noqa: BLE001 - show what we can
                 continue
-        neighbours: list[Any] = []
-        if self.models:
+        neighbours: list[dict[str, Any]] = []
+        if self.models:  # the nearest images, by the search command (the session's index)
+            params = {"images": [str(image_id)], "k": NEIGHBOURS, "model_id": self.model_id}
             try:
-                result = search(self.project, Query(images=(str(image_id),)), k=8,
-                                model_id=self.model_id)  # fmt: skip
-                neighbours = result.hits
+                found = commands.run(self.project, "search", params, self._command_context())
             except PlancheError:
-                pass
+                found = {"results": []}  # the preview shows the image all the same
+            neighbours = found["results"]
         self.call_from_thread(self._show_preview, details, picture, neighbours)
 
-    def _show_preview(self, details: dict[str, Any], picture: Any, neighbours: list[Any]) -> None:
-        from textual.widgets import Static as Text_
-
+    def _show_preview(
+        self, details: dict[str, Any], picture: Any, neighbours: list[dict[str, Any]]
+    ) -> None:
         widget = (
             self.image_mode.widget(picture)
             if picture is not None
-            else Text_("(the file cannot be read)", id="preview-image")
+            else Static("(the file cannot be read)", id="preview-image", markup=False)
         )
         self.push_screen(PreviewScreen(details, widget, neighbours))
 
@@ -591,7 +642,7 @@ class PlancheApp(App[None]):
         try:
             entry = operation(self.project)
         except PlancheError as exc:
-            self.notify(printable(str(exc)), severity="error")
+            self.notify(str(exc), severity="error")
             return
         if entry is None:
             self.notify(nothing)
@@ -600,7 +651,7 @@ class PlancheApp(App[None]):
         self.refresh_project(keep_scope=True)
 
     def action_show_all(self) -> None:
-        self._load_scope(lambda: browse.all_images(self.project))
+        self._load_scope(lambda: read.all_images(self.project))
 
 
 def run_app(project: Path, images: str = "auto", import_folder: Path | None = None) -> None:

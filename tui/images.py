@@ -48,5 +48,5 @@ class ImageMode:
         from textual.widgets import Static
 
         if self.widget_class is None:
-            return Static("(images are off: --images none)", id="preview-image")
+            return Static("(images are off: --images none)", id="preview-image", markup=False)
         return self.widget_class(picture, id="preview-image")

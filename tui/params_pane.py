@@ -1,18 +1,21 @@
 """The right pane: text search, and a clustering form generated from the strategy's
-declared parameters (the same declarations the CLI's help and validation use)."""
+declared parameters (the same declarations the CLI's help and validation use).
+
+Labels and error messages are plain text: an error quotes what was typed."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
-from planche.core.cluster import STRATEGIES, get_strategy
-from planche.core.cluster.params import Param
+from planche.core import read
 from planche.core.errors import BadParameter
+from planche.core.text import printable
 
 
 class ParamsPane(VerticalScroll):
@@ -30,10 +33,14 @@ class ParamsPane(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Label("Search", classes="pane-title")
         yield Input(placeholder="text, e.g. a red boat", id="search-text")
-        yield Static("Enter searches · s: images like the current one", classes="hint")
+        yield Static("Enter searches · s: images like the current one", classes="hint",
+                     markup=False)  # fmt: skip
         yield Label("Cluster", classes="pane-title")
         yield Select(
-            [(f"{name}: {STRATEGIES[name].description}", name) for name in sorted(STRATEGIES)],
+            [
+                (Text(f"{name}: {read.strategy(name).description}"), name)
+                for name in sorted(read.STRATEGIES)
+            ],
             value="kmeans",
             allow_blank=False,
             id="strategy",
@@ -57,13 +64,13 @@ class ParamsPane(VerticalScroll):
         fields = self.query_one("#param-fields", Vertical)
         await fields.remove_children()
         widgets = []
-        for param in get_strategy(strategy).params:
-            widgets.append(Label(f"{param.name}  [dim]{param.help}[/]", markup=True))
+        for param in read.strategy(strategy).params:
+            widgets.append(Label(Text.assemble(f"{param.name}  ", (param.help, "dim"))))
             default = "" if param.required else str(param.default)
             widgets.append(
                 Input(value=default, placeholder=param.allowed(), id=f"param-{param.name}")
             )
-            widgets.append(Static("", id=f"error-{param.name}", classes="error"))
+            widgets.append(Static("", id=f"error-{param.name}", classes="error", markup=False))
         await fields.mount_all(widgets)
 
     @property
@@ -76,12 +83,12 @@ class ParamsPane(VerticalScroll):
             self._check(event.input.id.removeprefix("param-"), event.value)
 
     def _check(self, name: str, raw: str) -> bool:
-        param = next(p for p in get_strategy(self.strategy).params if p.name == name)
+        param = next(p for p in read.strategy(self.strategy).params if p.name == name)
         error = self.query_one(f"#error-{name}", Static)
         try:
             _parse(param, raw)
         except BadParameter as exc:
-            error.update(str(exc))
+            error.update(Text(printable(str(exc))))
             return False
         error.update("")
         return True
@@ -90,7 +97,7 @@ class ParamsPane(VerticalScroll):
         """The form's values, or None (with the errors shown) when one is invalid."""
         raw = {}
         ok = True
-        for param in get_strategy(self.strategy).params:
+        for param in read.strategy(self.strategy).params:
             text = self.query_one(f"#param-{param.name}", Input).value
             ok = self._check(param.name, text) and ok
             raw[param.name] = text if text.strip() else None
@@ -112,7 +119,8 @@ class ParamsPane(VerticalScroll):
             self.request_cluster()
 
 
-def _parse(param: Param, raw: str) -> Any:
+def _parse(param: Any, raw: str) -> Any:
+    """`raw` checked against a strategy's declared parameter (`read.strategy(...).params`)."""
     if not raw.strip():
         if param.required:
             raise BadParameter(param.name, raw, param.allowed())

@@ -11,8 +11,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from planche.core import browse
-from planche.core.commands import Replayer
+from planche.core import commands, read
 from planche.tui.app import PlancheApp
 from planche.tui.images import ImageMode
 
@@ -31,7 +30,7 @@ async def _replay(project: Path, steps: list[dict[str, Any]], folder: Path | Non
                   size: tuple[int, int]) -> list[Path]:  # fmt: skip
     shots: list[Path] = []
     app = PlancheApp(project, images=ImageMode("halfcell"))
-    replayer = Replayer(project)
+    replayer = commands.Replayer(project, commands.Context(session=app.session))
     async with app.run_test(size=size) as pilot:
         await _settle(pilot)
         for step in steps:
@@ -56,17 +55,25 @@ def _show(app: PlancheApp, step: dict[str, Any], outcome: dict[str, Any] | None)
     if step["command"] == "search":
         app.show_search_result(outcome)  # a search changes nothing to reload
     elif step["command"] == "cluster" and outcome.get("clusters"):
-        first = _first_cluster_id(app, outcome)
-        app.refresh_project(scope_loader=lambda: browse.cluster_images(app.project, first))
+        clustering_id = outcome["clustering_id"]
+        app.refresh_project(
+            scope_loader=lambda: read.cluster_images(
+                app.project, _first_cluster_id(read.clustering_tree(app.project), clustering_id)
+            )
+        )
     else:
         app.refresh_project(keep_scope=True)
 
 
-def _first_cluster_id(app: PlancheApp, outcome: dict[str, Any]) -> int:
-    from planche.core.store import open_store
-
-    with open_store(app.project, read_only=True) as store:
-        return store.clusters(outcome["clustering_id"])[0].id
+def _first_cluster_id(tree: list[dict[str, Any]], clustering_id: int) -> int:
+    """The first cluster of a clustering, found in `read.clustering_tree`'s nesting."""
+    stack = list(tree)
+    while stack:
+        node = stack.pop()
+        if node["id"] == clustering_id:
+            return int(node["clusters"][0]["id"])
+        stack.extend(child for c in node["clusters"] for child in c["children"])
+    raise LookupError(f"no clustering {clustering_id}")
 
 
 def replay_in_app(project: Path, steps: list[dict[str, Any]], screenshots: Path | None,

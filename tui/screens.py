@@ -1,4 +1,9 @@
-"""Modal screens: image preview, help, a one-line prompt, a confirmation."""
+"""Modal screens: image preview, help, a one-line prompt, a confirmation.
+
+Questions and image details quote names from users: they are shown as plain
+text (rich `Text` or `markup=False`), never parsed as markup, with control
+characters escaped.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
+from planche.core import read
 from planche.core.text import printable
 
 
@@ -27,9 +33,9 @@ class PromptScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(self.question)
+            yield Label(printable(self.question), markup=False, id="question")
             yield Input(value=self.value, placeholder=self.placeholder, id="prompt")
-            yield Static("Enter to confirm, Escape to cancel", classes="hint")
+            yield Static("Enter to confirm, Escape to cancel", classes="hint", markup=False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)
@@ -47,7 +53,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(self.question)
+            yield Label(printable(self.question), markup=False, id="question")
             with Horizontal():
                 yield Button("Yes (y)", id="yes", variant="error")
                 yield Button("No (n)", id="no")
@@ -73,8 +79,8 @@ class HelpScreen(ModalScreen[None]):
         text = Text()
         text.append("planche: keys\n\n", style="bold")
         for key, description in self.rows:
-            text.append(f"{key:>12}  ", style="bold cyan")
-            text.append(f"{description}\n")
+            text.append(f"{printable(key):>12}  ", style="bold cyan")
+            text.append(f"{printable(description)}\n")
         text.append("\nEvery action is also in the command palette (ctrl+p).", style="dim")
         with VerticalScroll(id="dialog"):
             yield Static(text)
@@ -91,7 +97,10 @@ class PreviewScreen(Screen[None]):
         Binding("s", "similar", "Similar images"),
     ]
 
-    def __init__(self, details: dict[str, Any], image_widget: Any, neighbours: list[Any]) -> None:
+    def __init__(
+        self, details: dict[str, Any], image_widget: Any, neighbours: list[dict[str, Any]]
+    ) -> None:
+        """`neighbours`: the search command's results ({"image_id", "similarity", "paths"})."""
         super().__init__()
         self.details = details
         self.image_widget = image_widget
@@ -103,9 +112,12 @@ class PreviewScreen(Screen[None]):
         info.append(f"image {d['id']}\n", style="bold")
         for path in d["paths"]:
             info.append(f"{printable(path)}\n")
-        info.append(f"\n{d['width']} x {d['height']} {d['format']} ({d['mode']})\n")
+        info.append(
+            f"\n{d['width']} x {d['height']} {printable(str(d['format']))} "
+            f"({printable(str(d['mode']))})\n"
+        )
         if d.get("exif_date"):
-            info.append(f"taken {d['exif_date']}\n")
+            info.append(f"taken {printable(str(d['exif_date']))}\n")
         info.append(f"sha256 {d['sha256'][:16]}…\n", style="dim")
         if d["tags"]:
             info.append("\ntags\n", style="bold")
@@ -114,8 +126,8 @@ class PreviewScreen(Screen[None]):
         if self.neighbours:
             info.append("\nnearest\n", style="bold")
             for hit in self.neighbours:
-                name = printable(hit.paths[0].rsplit("/", 1)[-1]) if hit.paths else "?"
-                info.append(f"  {hit.similarity:.3f}  {name}  (id {hit.image_id})\n")
+                name = printable(hit["paths"][0].rsplit("/", 1)[-1]) if hit["paths"] else "?"
+                info.append(f"  {hit['similarity']:.3f}  {name}  (id {hit['image_id']})\n")
         with Horizontal():
             yield self.image_widget
             with VerticalScroll(id="preview-info"):
@@ -132,8 +144,4 @@ class PreviewScreen(Screen[None]):
 
 def load_picture(path: str) -> Any:
     """A PIL image for the preview, decoded safely (EXIF orientation applied)."""
-    from pathlib import Path
-
-    from planche.core.decode import decode
-
-    return decode(Path(path).read_bytes(), target_size=2048).image
+    return read.picture(path, size=2048)

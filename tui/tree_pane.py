@@ -1,4 +1,8 @@
-"""The left pane: folders, tag properties and the clustering tree."""
+"""The left pane: folders, tag properties and the clustering tree.
+
+Labels hold names from users (folders, properties, tags, cluster labels): they
+are rich `Text`, never markup, with control characters escaped.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rich.text import Text
+from rich.text import Text, TextType
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from planche.core import browse
-from planche.core.clustering import clustering_tree, score_colour
+from planche.core import read
 from planche.core.text import printable
 
 
@@ -23,6 +26,11 @@ class ProjectTree(Tree[dict[str, Any]]):
         self.show_root = False
         self.guide_depth = 2
 
+    def process_label(self, label: TextType) -> Text:
+        """A label as plain text: Tree would parse a `str` as markup."""
+        text = Text(printable(label)) if isinstance(label, str) else label
+        return text.split()[0]
+
     def reload(self, project: Path) -> None:
         """Rebuild from the project, keeping which sections were open."""
         expanded = {str(n.label) for n in self._all_nodes() if n.is_expanded}
@@ -32,7 +40,7 @@ class ProjectTree(Tree[dict[str, Any]]):
         self._add_folders(root.add("Folders", data={"kind": "section"}), project)
         self._add_tags(root.add("Tags", data={"kind": "section"}), project)
         clusters = root.add("Clusterings", data={"kind": "section"})
-        for node in clustering_tree(project):
+        for node in read.clustering_tree(project):
             self._add_clustering(clusters, node)
         for node in self._all_nodes():
             if str(node.label) in expanded or node.data.get("kind") == "section":
@@ -49,7 +57,7 @@ class ProjectTree(Tree[dict[str, Any]]):
         return found
 
     def _add_folders(self, section: TreeNode[dict[str, Any]], project: Path) -> None:
-        folders = browse.folder_tree(project)
+        folders = read.folder_tree(project)
         if not folders:
             return
         # Show paths below the deepest folder they all share (its parent when one).
@@ -73,8 +81,8 @@ class ProjectTree(Tree[dict[str, Any]]):
                 node.allow_expand = False
 
     def _add_tags(self, section: TreeNode[dict[str, Any]], project: Path) -> None:
-        for prop in browse.tag_tree(project):
-            prop_node = section.add(printable(prop["property"]), data={"kind": "property"})
+        for prop in read.tag_tree(project):
+            prop_node = section.add(Text(printable(prop["property"])), data={"kind": "property"})
             nodes: dict[int | None, TreeNode[dict[str, Any]]] = {None: prop_node}
             for tag in prop["tags"]:  # parents come before children (ids grow)
                 parent = nodes.get(tag["parent"], prop_node)
@@ -87,15 +95,18 @@ class ProjectTree(Tree[dict[str, Any]]):
                     node.allow_expand = False
 
     def _add_clustering(self, parent: TreeNode[dict[str, Any]], node: dict[str, Any]) -> None:
-        label = Text.assemble((f"#{node['id']} {node['strategy']}", "bold"),
-                              f" {_changed_params(node['strategy'], node['params'])}")  # fmt: skip
+        changed = read.changed_params(node["strategy"], node["params"])
+        label = Text.assemble(
+            (f"#{node['id']} {printable(node['strategy'])}", "bold"),
+            " " + printable(" ".join(f"{k}={v}" for k, v in changed.items())),
+        )
         item = parent.add(label, data={"kind": "clustering", "ref": node["id"]})
         for c in node["clusters"]:
             score = "  -" if c["score"] is None else f"{c['score']:3.0f}"
             text = Text.assemble(
                 (f"{c['idx']:>2} ", "bold"),
                 f"{c['size']:>5} img ",
-                (score, score_colour(c["score"])),
+                (score, read.score_colour(c["score"])),
                 f"  {printable(c['label'] or '')}",
             )
             child = item.add(
@@ -105,14 +116,3 @@ class ProjectTree(Tree[dict[str, Any]]):
                 self._add_clustering(child, sub)
             if not c["children"]:
                 child.allow_expand = False
-
-
-def _changed_params(strategy: str, params: dict[str, Any]) -> str:
-    """The parameters that differ from the strategy's defaults, as k=v."""
-    from planche.core.cluster import get_strategy
-
-    try:
-        defaults = {p.name: p.default for p in get_strategy(strategy).params}
-    except Exception:  # noqa: BLE001 - a strategy removed since: show everything
-        defaults = {}
-    return " ".join(f"{k}={v}" for k, v in params.items() if defaults.get(k, object()) != v)

@@ -78,6 +78,10 @@ class DiskFull(PlancheError):
         self.path = path
 
 
+class WeightsUnavailable(PlancheError):
+    """Model weights are neither given, nor cached, nor downloadable now."""
+
+
 class BadParameter(PlancheError):
     def __init__(self, name: str, value: object, allowed: str) -> None:
         shown = str(value) if isinstance(value, Path) else value

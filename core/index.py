@@ -15,6 +15,7 @@ above, or as forced.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -174,10 +175,9 @@ def _synced_hnsw(
     if len(missing):
         _add_in_chunks(store, model, index, missing, progress)
     if len(missing) or len(removed) or not meta_path.exists():
-        try:
+        # A read-only folder or a full disk: the index serves from memory.
+        with contextlib.suppress(OSError):
             _save(index, index_path, meta_path, model, fingerprint)
-        except OSError:
-            pass  # a read-only folder or a full disk: the index serves from memory
     return index
 
 

@@ -105,7 +105,8 @@ def test_malformed_scripts_and_dangling_references_name_the_step(tmp_path, proje
         {"step": 2, "command": "save_clustering", "params": {"clustering_id": {"$clustering": 7}}},
     ]  # fmt: skip
     with pytest.raises(
-        commands.ReplayError, match="step 2 \\(save_clustering\\): .*7 is not an earlier cluster step"
+        commands.ReplayError,
+        match="step 2 \\(save_clustering\\): .*7 is not an earlier cluster step",
     ):
         commands.replay(project, steps)
     assert not project.exists(), "a script is checked whole: its first step did not run"

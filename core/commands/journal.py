@@ -28,6 +28,10 @@ def run(
     if not spec.writes:
         return spec.read(project, checked, context)
     try:
+        if project.is_file():
+            # A damaged file is refused before minutes of work, not after.
+            with open_store(project, read_only=True) as store:
+                store.check_complete()
         prepared = spec.prepare(project, checked, context)
         with open_store(project, create=spec.creates_project,
                         on_wait=_told_waiting(context)) as store, store.transaction():  # fmt: skip

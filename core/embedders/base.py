@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from planche.core.errors import PlancheError
+from planche.core.errors import WeightsUnavailable as _WeightsUnavailable
 from planche.core.models import ModelIdentity
 
 
@@ -26,8 +27,8 @@ class NoTextTower(PlancheError):
         )
 
 
-class WeightsUnavailable(PlancheError):
-    """Model weights are neither given, nor cached, nor downloadable now."""
+# Front ends catch it from planche.core.errors; kept importable from here.
+WeightsUnavailable = _WeightsUnavailable
 
 
 class Embedder(Protocol):

@@ -1,0 +1,49 @@
+"""`planche open` (and `planche PATH`): the Textual app on a project or a folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from planche.core.errors import PlancheError
+from planche.tui.cli.common import add_command
+from planche.tui.images import MODES
+
+
+def add_parsers(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    app = add_command(
+        subparsers,
+        common,
+        "open",
+        run_open,
+        help="open the app on a project or a folder (also: planche PATH)",
+        description="Open the planche app. PATH is a project file, or a folder of images: "
+        "a folder gets a project inside it (.planche.duckdb), imported with a progress bar.",
+    )
+    app.add_argument("target", nargs="?", type=Path, metavar="PATH",
+                     help="project file or folder (default: --project)")  # fmt: skip
+    app.add_argument("--images", choices=MODES,
+                     default="auto", help="how the preview draws pictures (default: auto); "
+                     "the grid always uses half-cells")  # fmt: skip
+
+
+def run_open(args: argparse.Namespace) -> int:
+    from planche.tui.app import run_app
+
+    target = (args.target or args.project).expanduser()
+    import_folder = None
+    if target.is_dir():
+        # A folder that is not a project yet: it gets one inside, hidden, and
+        # the app opens by importing it.
+        project = target / ".planche.duckdb"
+        import_folder = None if project.exists() else target
+    else:
+        project = target
+        if not project.exists():
+            raise PlancheError(
+                f"no project at {project}: open a folder of images to create one "
+                f"(`planche ~/Pictures`), or `planche import FOLDER --project {project}`"
+            )
+    run_app(project.absolute(), images=args.images, import_folder=import_folder)
+    return 0

@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from conftest import jpeg_bytes, photo_like, run_cli
+from conftest import jpeg_bytes, photo_like
 
 WIDE = {"COLUMNS": "1000"}  # tables fold long paths at the console width
 TERMINAL = {**WIDE, "TTY_COMPATIBLE": "1", "FORCE_COLOR": "1"}
@@ -39,6 +41,72 @@ UNDECODABLE_SHOWN = "bad\\xff\\xfe.jpg"
 FOLDER_SHOWN = "mk[/]dir"
 
 
+# One process per way of running (into a pipe, as if on a terminal) runs the
+# commands one after another, each as `planche ARGS` would: a fresh process per
+# command costs a second of imports, and this test runs about fifty.
+DRIVER = """
+import io, json, sys
+from planche.tui.cli import main
+real = sys.stdout
+for line in sys.stdin:
+    argv = json.loads(line)
+    sys.stdout, sys.stderr = io.StringIO(), io.StringIO()
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    out, err = sys.stdout.getvalue(), sys.stderr.getvalue()
+    sys.stdout, sys.stderr = real, sys.__stderr__
+    real.write(json.dumps([code, out, err]) + "\\n")
+    real.flush()
+"""
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class Cli:
+    """`planche` commands run in one long-lived process with the given environment."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        full_env = {**os.environ, **env}
+        full_env.pop("PLANCHE_PROJECT", None)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", DRIVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True, env=full_env,
+        )  # fmt: skip
+
+    def __call__(self, *args: str) -> Result:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(list(args)) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        assert line, "the CLI process died"
+        return Result(*json.loads(line))
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _clis():
+    global PIPE, TTY
+    PIPE, TTY = Cli(WIDE), Cli(TERMINAL)
+    yield
+    PIPE.close()
+    TTY.close()
+
+
+PIPE: Cli
+TTY: Cli
+
+
 def _check(result, expect_rc: int = 0):
     both = result.stdout + result.stderr
     assert result.returncode == expect_rc, both
@@ -49,7 +117,7 @@ def _check(result, expect_rc: int = 0):
 
 
 def piped(*args: str, shows: tuple[str, ...] = (), expect_rc: int = 0) -> str:
-    result = _check(run_cli(*args, env=WIDE), expect_rc)
+    result = _check(PIPE(*args), expect_rc)
     assert "\x1b" not in result.stdout + result.stderr, "control characters are escaped"
     for name in shows:
         assert name in result.stdout, (name, result.stdout)
@@ -57,7 +125,7 @@ def piped(*args: str, shows: tuple[str, ...] = (), expect_rc: int = 0) -> str:
 
 
 def on_terminal(*args: str, shows: tuple[str, ...] = (), expect_rc: int = 0) -> str:
-    result = _check(run_cli(*args, env=TERMINAL), expect_rc)
+    result = _check(TTY(*args), expect_rc)
     shown = SGR.sub("", result.stdout)
     for name in shows:
         assert name in shown, (name, shown)
@@ -65,7 +133,7 @@ def on_terminal(*args: str, shows: tuple[str, ...] = (), expect_rc: int = 0) -> 
 
 
 def as_json(*args: str) -> object:
-    result = _check(run_cli(*args, "--json", env=WIDE))
+    result = _check(PIPE(*args, "--json"))
     assert "\x1b" not in result.stdout, "JSON escapes control characters"
     return json.loads(result.stdout)  # one document, nothing else on stdout
 
@@ -139,7 +207,7 @@ def test_every_command_prints_hostile_names_as_text(tmp_path, hostile_folder):
     piped("tags", *p, "--add", "Subj/a[/]b", "--add", "Subj/[dim]c", shows=("[dim]c",))
     listing = as_json("tags", *p, "--add", "[link=http:x]click/y")
     assert {"Subj", "[link=http:x]click", "[/x]", ":smile:"} <= {t["property"] for t in listing}
-    result = _check(run_cli("tags", *p, "--add", "[link=http://x]click/y", env=TERMINAL), 2)
+    result = _check(TTY("tags", *p, "--add", "[link=http://x]click/y"), 2)
     assert "'[link=http://x]click/y'" in SGR.sub("", result.stderr)
     three_ways("tags", *p, shows=("[/x]", "[link=http:x]click", ":smile:", "[dim]c", "Subj"))
 
@@ -163,7 +231,9 @@ def test_every_command_prints_hostile_names_as_text(tmp_path, hostile_folder):
     replayed_tags = {t["property"] for t in as_json("tags", "--project", str(fresh))}
     assert {"Subj", "[/x]", ":smile:", "[link=http:x]click"} <= replayed_tags
 
-    models = three_ways("models", *p, shows=(shown_project,))
+    # (not on the terminal too: listing CLIP releases imports open_clip, seconds)
+    piped("models", *p, shows=(shown_project,))
+    models = as_json("models", *p)
     assert [m["embedder"] for m in models["project"]] == ["pixels"]
 
     piped("delete-clustering", "1", *p, shows=("Deleted clustering(s) 1",))

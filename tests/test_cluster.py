@@ -338,3 +338,103 @@ def test_clusters_get_zero_shot_labels_from_the_text_tower(tmp_path, project, ti
     assert (cache_dir(project) / "labels-model1.npy").exists(), "class names embedded once"
     unlabelled = cluster(project, "kmeans", {"k": 3}, labels=False)
     assert all(c.label is None for c in unlabelled.clusters)
+
+
+def _density_input(vectors):
+    from planche.core.cluster import ClusterInput
+
+    ids = np.arange(1, len(vectors) + 1, dtype=np.int64)
+    return ClusterInput(ids=ids, vectors=vectors, model=None, project=None)
+
+
+def _traced_peak_mib(work):
+    """work()'s result and the peak of Python and numpy memory it allocated, in MiB."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = work()
+        return result, tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def test_density_with_many_clusters_at_full_dims_assigns_the_rest_in_bounded_memory(monkeypatch):
+    from planche.core.cluster import density
+
+    vectors, _ = blobs(300, 12, dim=512, spread=0.25, seed=5)
+    seen = {}
+    original = density._assign_rest
+
+    def spy(reduced, labels, fitted, rest):
+        seen["args"] = (reduced.copy(), labels.copy(), fitted, rest)
+        seen["assigned"], seen["peak"] = _traced_peak_mib(
+            lambda: original(reduced, labels, fitted, rest)
+        )
+        return seen["assigned"]
+
+    monkeypatch.setattr(density, "_assign_rest", spy)
+    strategy = get_strategy("density")
+    params = strategy.validate({"min_cluster_size": 2, "dims": 256, "sample": 1000})
+    groups = strategy.run(_density_input(vectors), params)
+
+    reduced, labels, fitted, rest = seen["args"]
+    assert reduced.shape[1] == 256 and len(rest) == 2600
+    clusters = np.unique(labels[fitted][labels[fitted] >= 0])
+    assert len(clusters) >= 100, "many small clusters"
+    # The rule, written plainly: nearest centre (mean of the fitted members),
+    # joined only within that cluster's radius (its farthest fitted member).
+    centres = np.stack([reduced[fitted][labels[fitted] == c].mean(axis=0) for c in clusters])
+    radii = [
+        np.linalg.norm(reduced[fitted][labels[fitted] == c] - centres[i], axis=1).max()
+        for i, c in enumerate(clusters)
+    ]
+    expected = []
+    for row in rest:
+        distances = np.linalg.norm(reduced[row] - centres, axis=1)
+        nearest = int(distances.argmin())
+        expected.append(clusters[nearest] if distances[nearest] <= radii[nearest] else -1)
+    np.testing.assert_array_equal(seen["assigned"], expected)
+    assert 0 < np.sum(seen["assigned"] == -1) < len(rest), "some join, some stay unclustered"
+    assert sum(len(g.members) for g in groups) == len(vectors)
+    # Comparing every row with every centre at once took 2600 x clusters x 256
+    # float32 twice over: above 1 GiB here.
+    assert seen["peak"] < 200, f"assigning the rest took {seen['peak']:.0f} MiB"
+
+
+@pytest.mark.parametrize(("min_cluster_size", "min_samples"), [(5, None), (30, 250)])
+def test_density_fit_gives_scikit_learn_hdbscan_labels_with_neighbours_in_blocks(
+    monkeypatch, min_cluster_size, min_samples
+):
+    from sklearn.cluster import HDBSCAN
+
+    from planche.core.cluster import density
+
+    rng = np.random.default_rng(11)
+    points = np.concatenate(
+        [rng.normal(rng.uniform(-4, 4, 6), 0.5, (300, 6)) for _ in range(5)]
+        + [rng.uniform(-6, 6, (100, 6))]
+    ).astype(np.float32)
+    expected = HDBSCAN(
+        min_cluster_size=min_cluster_size, min_samples=min_samples, copy=True
+    ).fit_predict(points)
+    # Blocks of about 100 rows, so that the core distances come from many queries.
+    monkeypatch.setattr(density, "BLOCK_BYTES", 32 * (min_samples or min_cluster_size) * 100)
+    found = density._hdbscan(points, min_cluster_size, min_samples or min_cluster_size)
+    assert expected.max() >= 2
+    np.testing.assert_array_equal(found, expected)
+
+
+def test_density_with_min_cluster_size_as_large_as_the_sample_runs_in_bounded_memory():
+    vectors, _ = blobs(4, 1125, dim=32, spread=0.2, seed=6)
+    strategy = get_strategy("density")
+    params = strategy.validate({"min_cluster_size": 4000, "sample": 4000})
+    groups, peak = _traced_peak_mib(lambda: strategy.run(_density_input(vectors), params))
+    assert sum(len(g.members) for g in groups) == len(vectors)
+    # scikit-learn's HDBSCAN listed all 4000 neighbours of each of the 4000
+    # fitted images at once, 32 bytes each: about 490 MiB here, 12.8 GB for
+    # min_cluster_size=20,000 at the default sample.
+    assert peak < 200, f"the fit took {peak:.0f} MiB"
+    too_many = strategy.validate({**params, "min_cluster_size": 4001})
+    with pytest.raises(BadParameter, match="min_cluster_size=4001.*4000 images.*sample=4000"):
+        strategy.run(_density_input(vectors), too_many)

@@ -7,10 +7,11 @@ model is fitted on a sample of at most `sample` images, and the others join
 the cluster whose centre is nearest if they are at least as close to it as
 that cluster's farthest fitted member; else they stay unclustered.
 
-Memory stays bounded (about 1 GB above the vectors at 100k images, whatever
-the parameters): the fit is scikit-learn's HDBSCAN (a kd-tree and Prim's
-algorithm, no distance matrix) with its core distances found block by block,
-and the other images are compared with the centres block by block.
+Memory stays bounded, under 0.5 GB above the vectors at 100k images whatever
+the parameters (BENCHMARKS.md): the fit is scikit-learn's HDBSCAN (a kd-tree
+and Prim's algorithm, no distance matrix) with its core distances found a
+block of images at a time, and the other images are compared with the centres
+a block at a time. The fit's time grows as the square of the sample.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 
 from planche.core.cluster.base import ClusterInput, Group, Strategy, groups_from_labels, register
 from planche.core.cluster.params import Param
-from planche.core.errors import BadParameter
+from planche.core.errors import BadParameter, Cancelled
 
 # The temporaries of one block of rows (neighbour lists, distances to every
 # centre) are kept to about this size, so that memory does not grow with
@@ -72,11 +73,20 @@ class DensityStrategy(Strategy):
         pca = PCA(n_components=dims, random_state=params["seed"]).fit(data.vectors[fit_rows])
         reduced = pca.transform(data.vectors).astype(np.float32, copy=False)
         labels = np.full(n, -1, dtype=np.int64)
+        _stop_if_asked(data)
         labels[fit_rows] = _hdbscan(reduced[fit_rows], params["min_cluster_size"], min_samples)
+        _stop_if_asked(data)
         if len(fit_rows) < n:
             rest = np.setdiff1d(np.arange(n), fit_rows)
             labels[rest] = _assign_rest(reduced, labels, fit_rows, rest)
         return groups_from_labels(data.ids, labels)
+
+
+def _stop_if_asked(data: ClusterInput) -> None:
+    # The fit itself cannot be interrupted; between its steps, Escape or
+    # Ctrl-C stops the clustering with nothing stored.
+    if data.cancel.cancelled:
+        raise Cancelled("clustering stopped; nothing was stored")
 
 
 def _hdbscan(points: np.ndarray, min_cluster_size: int, min_samples: int) -> np.ndarray:

@@ -92,28 +92,16 @@ def cluster(
     project: Path | str,
     strategy: str,
     params: Mapping[str, Any] | None = None,
-    *,
-    within: int | None = None,
-    image_ids: list[int] | None = None,
-    embedder: str | None = None,
-    model_id: int | None = None,
-    weights: Path | None = None,
-    labels: bool = True,
-    progress: ProgressCallback = ignore_progress,
-    cancel: CancelToken | None = None,
-    session: Any = None,
+    **options: Any,
 ) -> ClusteringSummary:
-    """Cluster the scope with a strategy and store the result as a new clustering.
+    """Cluster a scope with a strategy and store the result as a new clustering.
 
     The scope is every image, the members of cluster `within` (the result is a
-    child clustering), or the given `image_ids` (a selection).
+    child clustering), or the given `image_ids` (a selection); `options` are
+    those of `prepare_clustering`.
     """
     started = time.monotonic()
-    summary = prepare_clustering(
-        project, strategy, params, within=within, image_ids=image_ids, embedder=embedder,
-        model_id=model_id, weights=weights, labels=labels, progress=progress, cancel=cancel,
-        session=session,
-    )  # fmt: skip
+    summary = prepare_clustering(project, strategy, params, **options)
     with open_store(project) as store:
         store_clustering(store, summary)
     summary.seconds = time.monotonic() - started

@@ -63,30 +63,32 @@ def _journal_failure(project: Path, name: str, params: dict[str, Any], exc: Exce
 
 def undo(project: Path | str) -> dict[str, Any] | None:
     """Undo the last undoable command still in effect; None when there is none."""
-    with open_store(project) as store, store.transaction():
-        entries = store.journal()
-        target = next((e for e in reversed(entries) if _undoable(e) and e["status"] == "done"),
-                      None)  # fmt: skip
-        if target is None:
-            return None
-        _apply(store, target, forward=False)
-        store.set_journal_status(target["seq"], "undone")
-        store.append_journal("undo", {"seq": target["seq"]}, {"command": target["command"]})
-    return target
+    return _step_back_or_forth(project, forward=False)
 
 
 def redo(project: Path | str) -> dict[str, Any] | None:
     """Redo what the last undo took back, while no new change came after it;
     None when there is nothing to redo."""
+    return _step_back_or_forth(project, forward=True)
+
+
+def _step_back_or_forth(project: Path | str, *, forward: bool) -> dict[str, Any] | None:
+    """Undo or redo one command: its changes, its new status and the undo or
+    redo entry, in one transaction."""
     with open_store(project) as store, store.transaction():
         entries = store.journal()
-        target = _redo_target(entries)
+        target = _redo_target(entries) if forward else _undo_target(entries)
         if target is None:
             return None
-        _apply(store, target, forward=True)
-        store.set_journal_status(target["seq"], "done")
-        store.append_journal("redo", {"seq": target["seq"]}, {"command": target["command"]})
+        _apply(store, target, forward=forward)
+        store.set_journal_status(target["seq"], "done" if forward else "undone")
+        store.append_journal("redo" if forward else "undo", {"seq": target["seq"]},
+                             {"command": target["command"]})  # fmt: skip
     return target
+
+
+def _undo_target(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next((e for e in reversed(entries) if _undoable(e) and e["status"] == "done"), None)
 
 
 def _redo_target(entries: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -13,7 +13,8 @@ a tag, a cluster, search results.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +22,25 @@ import numpy as np
 
 from planche.core.cluster import STRATEGIES, Strategy, get_strategy
 from planche.core.clustering import clustering_tree, score_colour
-from planche.core.errors import BadParameter
+from planche.core.errors import BadParameter, PlancheError
 from planche.core.index import HNSW_THRESHOLD, INDEX_KINDS
 from planche.core.ingest import DEFAULT_MAX_PIXELS
+from planche.core.maps import METHODS as MAP_METHODS
+from planche.core.maps import SCOPES as MAP_SCOPES
+from planche.core.maps import scope_ref as _map_scope_ref
 from planche.core.models import EMBEDDER_KINDS, default_model, model_label
-from planche.core.store import open_store
+from planche.core.search import choose_model
+from planche.core.store import MapRow, Store, open_store
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "EMBEDDER_KINDS",
     "HNSW_THRESHOLD",
     "INDEX_KINDS",
+    "MAP_METHODS",
+    "MAP_SCOPES",
     "STRATEGIES",
+    "MapData",
     "Scope",
     "StoreThumbnails",
     "all_images",
@@ -40,6 +48,8 @@ __all__ = [
     "changed_params",
     "cluster_images",
     "cluster_members",
+    "cluster_of_images",
+    "clustering_legend",
     "clustering_tree",
     "folder_images",
     "folder_tree",
@@ -47,6 +57,8 @@ __all__ = [
     "import_errors",
     "journal",
     "known_models",
+    "latest_map",
+    "map_data",
     "model_label",
     "models",
     "picture",
@@ -54,7 +66,10 @@ __all__ = [
     "score_colour",
     "strategy",
     "tag_images",
+    "tag_legend",
+    "tag_of_images",
     "tag_tree",
+    "thumbnails",
 ]
 
 
@@ -242,3 +257,133 @@ def picture(path: str, size: int = 2048) -> Any:
     from planche.core.decode import decode
 
     return decode(Path(path).read_bytes(), target_size=size).image
+
+
+def thumbnails(project: Path | str, image_ids: Sequence[int]) -> dict[int, bytes]:
+    """The stored thumbnails (encoded image bytes) of these images, by id (one query)."""
+    with open_store(project, read_only=True) as store:
+        return store.thumbnails([int(i) for i in image_ids])
+
+
+# -- maps -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class MapData:
+    """A stored map: where each image of its scope lies on the plane.
+
+    `image_ids` (int64) are sorted; `xy` (float32, one row per image) is in
+    the map's own units (draw it with equal scales on both axes). `quality` is
+    the neighbour preservation: the mean share of an image's 10 nearest
+    neighbours in the model's space that are among its 10 nearest on the plane.
+    """
+
+    map_id: int
+    model: str  # the model's label
+    scope: str  # a title: "all images", "folder /x", "tag Subject/cat", "cluster 3 cat (id 12)"
+    method: str  # pca or neighbours
+    quality: float | None
+    image_ids: np.ndarray = field(repr=False)
+    xy: np.ndarray = field(repr=False)
+    model_id: int = 0
+    scope_kind: str = "all"  # all, folder, tag, cluster, images
+    scope_ref: str = ""  # '', the folder, the tag or cluster id, a hash of the selection
+    params: dict[str, Any] = field(default_factory=dict)  # seed, sample, fitted, quality_k, ...
+    created_at: str = ""
+
+
+def _map_data(store: Store, row: MapRow) -> MapData:
+    ids, xy = store.map_points(row.id)
+    labels = {m.id: m.label for m in store.models()}
+    return MapData(
+        map_id=row.id, model=labels.get(row.model_id, "?"), scope=row.scope_title,
+        method=row.method, quality=row.quality, image_ids=ids, xy=xy, model_id=row.model_id,
+        scope_kind=row.scope_kind, scope_ref=row.scope_ref, params=row.params,
+        created_at=row.created_at.isoformat(),
+    )  # fmt: skip
+
+
+def map_data(project: Path | str, map_id: int) -> MapData:
+    """A stored map with its points (1M points load in a few tens of milliseconds)."""
+    with open_store(project, read_only=True) as store:
+        row = store.map_row(map_id)
+        if row is None:
+            raise BadParameter("map", map_id, "the id of a stored map (`planche map`)")
+        return _map_data(store, row)
+
+
+def latest_map(
+    project: Path | str,
+    model_id: int | None = None,
+    scope: str = "all",
+    scope_ref: Any = None,
+    method: str = "pca",
+) -> MapData | None:
+    """The stored map of a model, scope and method, or None when there is none
+    (make one with the `map` command). `model_id` None: the model `map` would
+    choose (for a cluster, its clustering's). `scope_ref`: the folder, the tag
+    or cluster id, or for the scope images the image ids of the selection."""
+    if method not in MAP_METHODS:
+        raise BadParameter("method", method, "one of " + ", ".join(MAP_METHODS))
+    images = scope_ref if scope == "images" and not isinstance(scope_ref, str) else None
+    key = _map_scope_ref(scope, None if images is not None else scope_ref, images)
+    with open_store(project, read_only=True) as store:
+        if model_id is None:
+            if scope == "cluster" and (row := store.cluster(int(key))) is not None:
+                clustering = store.clustering(row.clustering_id)
+                model_id = clustering["model_id"] if clustering else None
+            if model_id is None:
+                try:
+                    model_id = choose_model(store).id
+                except PlancheError:
+                    return None
+        found = store.latest_map(model_id, scope, key, method)
+        return _map_data(store, found) if found is not None else None
+
+
+def cluster_of_images(
+    project: Path | str, clustering_id: int, image_ids: Sequence[int] | np.ndarray
+) -> np.ndarray:
+    """The number (idx) of each image's cluster in a clustering, -1 where the
+    image is in none of its clusters; int32, in the order of `image_ids`."""
+    with open_store(project, read_only=True) as store:
+        if store.clustering(clustering_id) is None:
+            raise BadParameter("clustering", clustering_id, "a clustering id (`planche clusters`)")
+        return store.cluster_index_of(clustering_id, image_ids)
+
+
+def clustering_legend(project: Path | str, clustering_id: int) -> list[tuple[int, str, int]]:
+    """(cluster number, label or '', size) of each cluster of a clustering, in
+    the order `planche clusters` shows them (0, the images no cluster took, last)."""
+    with open_store(project, read_only=True) as store:
+        if store.clustering(clustering_id) is None:
+            raise BadParameter("clustering", clustering_id, "a clustering id (`planche clusters`)")
+        return [(c.idx, c.label or "", c.size) for c in store.clusters(clustering_id)]
+
+
+def _property_id(store: Store, tag_property: str | int) -> int:
+    if isinstance(tag_property, int) and not isinstance(tag_property, bool):
+        found = next((pid for pid, _ in store.properties() if pid == tag_property), None)
+    else:
+        found = store.property_id(str(tag_property))
+    if found is None:
+        names = ", ".join(repr(name) for _, name in store.properties()) or "none yet"
+        raise BadParameter("property", tag_property, f"a tag property ({names})")
+    return found
+
+
+def tag_of_images(
+    project: Path | str, tag_property: str | int, image_ids: Sequence[int] | np.ndarray
+) -> np.ndarray:
+    """The top-level tag (its id) of a tag property on each image, -1 for an
+    image without one; an image under several gets the lowest id. int64, in the
+    order of `image_ids`. The property is given by name, or by id as an int."""
+    with open_store(project, read_only=True) as store:
+        return store.tag_root_of(_property_id(store, tag_property), image_ids)
+
+
+def tag_legend(project: Path | str, tag_property: str | int) -> list[tuple[int, str, int]]:
+    """(tag id, name, images under it) of each top-level tag of a property,
+    largest first (tags without images included, last)."""
+    with open_store(project, read_only=True) as store:
+        return store.tag_root_sizes(_property_id(store, tag_property))

@@ -37,6 +37,7 @@ from planche.core.session import Session
 from planche.core.text import count, printable
 from planche.tui.grid import ThumbnailGrid
 from planche.tui.images import ImageMode
+from planche.tui.map import Colouring, MapScreen, colouring_options, load_colouring
 from planche.tui.params_pane import ParamsPane
 from planche.tui.screens import ConfirmScreen, HelpScreen, PreviewScreen, PromptScreen
 from planche.tui.tree_pane import ProjectTree
@@ -84,6 +85,7 @@ class PlancheApp(App[None]):
         ("u", "untag", None, "remove the open tag from the selected images"),
         ("i", "import_folder", "Import", "import a folder"),
         ("m", "switch_model", None, "switch to the project's next model"),
+        ("M", "map", "Map", "the map of the current scope (c there colours it)"),
         ("a", "show_all", None, "show all images"),
         ("ctrl+z", "undo", None, "undo the last change to tags or clusterings"),
         ("ctrl+y", "redo", None, "redo what undo took back"),
@@ -95,6 +97,9 @@ class PlancheApp(App[None]):
         Binding(key, action, label or description, show=label is not None)
         for key, action, label, description in ACTIONS
     ]
+
+    # What stays on over the map (a screen without the grid the others act on).
+    ON_THE_MAP = frozenset({"help", "quit", "cancel_work"})
 
     def __init__(
         self,
@@ -128,6 +133,11 @@ class PlancheApp(App[None]):
         if not markup:
             message, title = printable(message), printable(title)
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if isinstance(self.screen, MapScreen) and action not in self.ON_THE_MAP:
+            return all(action != a for _, a, _, _ in self.ACTIONS)
+        return True
 
     # -- layout -------------------------------------------------------------
 
@@ -495,6 +505,66 @@ class PlancheApp(App[None]):
         self.push_screen(
             ConfirmScreen(f"Delete clustering {clustering_id} and those nested in it?"), delete
         )
+
+    # -- the map ----------------------------------------------------------------
+
+    def action_map(self) -> None:
+        """The 2D map of the current scope (all images for search results, which it
+        highlights with the grid's selection), coloured by the clustering selected in
+        the tree; computed (or reused) by the map command in a worker."""
+        if self.model_id is None:
+            self.notify("The project has no vectors yet.")
+            return
+        scope, model_id, project = self.scope, self.model_id, self.project
+        grid = self.query_one("#grid", ThumbnailGrid)
+        mapped = scope.kind if scope.kind in ("folder", "tag", "cluster") else "all"
+        highlighted = set(grid.selected)
+        if scope.kind == "search":
+            highlighted |= set(scope.image_ids)
+        node = self.query_one("#tree", ProjectTree).cursor_node
+        data = (node.data or {}) if node else {}
+        clustering = data.get("clustering") or (
+            data["ref"] if data.get("kind") == "clustering" else None
+        )
+
+        def job(cancel: CancelToken, progress: Any) -> Any:
+            params = {"scope": mapped, "scope_ref": scope.ref if mapped != "all" else None,
+                      "method": "pca", "model_id": model_id}  # fmt: skip
+            outcome = commands.run(project, "map", params, self._command_context(cancel, progress))
+            points = read.map_data(project, outcome["map_id"])
+            names = read.captions(project, points.image_ids.tolist())
+            colouring: Colouring | None = None
+            if clustering is not None:
+                key = ("clustering", int(clustering))
+                try:
+                    option = next(o for o in colouring_options(project) if o[:2] == key)
+                    colouring = load_colouring(project, option, points.image_ids)
+                except (PlancheError, StopIteration):
+                    colouring = None  # the map all the same, uncoloured
+            return points, names, colouring
+
+        def done(result: Any) -> None:
+            points, names, colouring = result
+            title = scope.title if mapped != "all" else "all images"
+            screen = MapScreen(points, project=project, captions=names, colouring=colouring,
+                               thumbnails=read.StoreThumbnails(project),
+                               highlighted=highlighted, title=title)  # fmt: skip
+            self.push_screen(screen, lambda ids: self._map_chosen(ids, names))
+
+        self._run_job("computing the map…", job, done)
+
+    def _map_chosen(self, image_ids: tuple[int, ...] | None, names: dict[int, str]) -> None:
+        """Enter on the map: its images become the grid's selection (shown as a scope of
+        their own when the grid does not show them all, as after a search)."""
+        if not image_ids:
+            return
+        grid = self.query_one("#grid", ThumbnailGrid)
+        if not set(image_ids) <= set(grid.image_ids):
+            captions = [printable(names.get(i, str(i))) for i in image_ids]
+            self.show_scope(read.Scope("map selection", tuple(image_ids), "search"), captions)
+        grid.select_images(image_ids)
+        grid.focus()
+        self.notify(f"{count(len(image_ids), 'image')} selected on the map")
 
     # -- tags -----------------------------------------------------------------
 

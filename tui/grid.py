@@ -391,6 +391,16 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         if had_selection:
             self.post_message(self.SelectionChanged(self, self._selected_frozen))
 
+    def select_images(self, image_ids: Iterable[int]) -> None:
+        """Make the shown images among `image_ids` the selection (e.g. an area of the map);
+        the cursor goes to the first of them."""
+        wanted = {int(i) for i in image_ids}
+        self._selected = wanted & set(self._ids)
+        first = next((i for i, image_id in enumerate(self._ids) if image_id in wanted), None)
+        if first is not None:
+            self._move_cursor(first)
+        self._selection_changed(None)
+
     def forget_thumbnails(self, image_ids: Iterable[int] | None = None) -> None:
         """Drop cached thumbnails (all, or of `image_ids`) so they are fetched again."""
         if image_ids is None:

@@ -10,7 +10,7 @@ class in one of the modules imported below.
 
 from __future__ import annotations
 
-from planche.core.commands import clusterings, importing, searching, tagging
+from planche.core.commands import clusterings, importing, maps, searching, tagging
 from planche.core.commands.base import COMMANDS, Command, Context, Field, command, get_command
 from planche.core.commands.journal import history, redo, run, undo
 from planche.core.commands.scripts import (
@@ -42,6 +42,7 @@ __all__ = [
     "get_command",
     "history",
     "importing",
+    "maps",
     "plan",
     "read_script",
     "redo",

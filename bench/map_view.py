@@ -1,0 +1,131 @@
+"""Drawing the map after a zoom or a pan: planche's numpy raster against a per-point loop.
+
+100,000 points (8 Gaussian blobs of different spreads, seeded) coloured by their
+blob, 200 of them highlighted as search results would be. planche: the real
+`MapView` in a headless app (`App.run_test`); each step is a key's action (zoom
+in, pan, zoom out...) followed by a full repaint of the view
+(`render_lines` over the whole widget: the raster, the strips, the overlays), the
+time of that repaint measured. Naive: the same picture made by a Python loop over
+the points (cell, dot bit, group counts per cell in dicts), then one segment per
+cell.
+
+    python bench/map_view.py [--points 100000] [--steps 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import time
+from collections import Counter
+
+import numpy as np
+from rich.segment import Segment
+from rich.style import Style
+from textual.app import App, ComposeResult
+from textual.geometry import Region
+
+from planche.tui.map import PALETTE, Colouring, MapView
+
+SIZES = [(160, 48), (200, 60)]
+STEPS = ["zoom(1)", "pan(1, 0)", "pan(0, -1)", "zoom(1)", "pan(-1, 0)", "zoom(-1)", "pan(0, 1)"]
+
+
+def make_points(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 6, size=(8, 2))
+    blob = rng.integers(0, 8, size=n)
+    spread = rng.uniform(0.3, 1.5, size=8)[blob, None]
+    xy = (centres[blob] + rng.normal(0, 1, size=(n, 2)) * spread).astype(np.float32)
+    return np.arange(1, n + 1, dtype=np.int64), xy, blob
+
+
+class BenchApp(App[None]):
+    def __init__(self, ids: np.ndarray, xy: np.ndarray, blob: np.ndarray) -> None:
+        super().__init__()
+        legend = tuple((i, f"blob {i}", int((blob == i).sum())) for i in range(8))
+        self.colouring = Colouring("blobs", blob, legend)
+        self.ids, self.xy = ids, xy
+
+    def compose(self) -> ComposeResult:
+        yield MapView(self.ids, self.xy, colouring=self.colouring, highlighted=self.ids[::500])
+
+
+async def planche_redraws(
+    ids: np.ndarray, xy: np.ndarray, blob: np.ndarray, size: tuple[int, int], steps: int
+) -> list[float]:
+    app = BenchApp(ids, xy, blob)
+    times = []
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.05)
+        view = app.query_one(MapView)
+        region = Region(0, 0, view.size.width, view.size.height)
+        for i in range(steps):
+            await view.run_action(STEPS[i % len(STEPS)])
+            started = time.perf_counter()
+            view.render_lines(region)
+            times.append(time.perf_counter() - started)
+            await pilot.pause(0)
+    return times
+
+
+def naive_redraw(
+    xy: np.ndarray, blob: np.ndarray, size: tuple[int, int], extent: tuple[float, ...]
+) -> float:
+    """The same picture, a Python loop over the points then a segment per cell."""
+    width, height = size
+    x0, x1, y0, y1 = extent
+    unit = max((x1 - x0) / (2 * width), (y1 - y0) / (4 * height))
+    bit_of = {(0, 0): 1, (1, 0): 2, (2, 0): 4, (0, 1): 8, (1, 1): 16, (2, 1): 32,
+              (3, 0): 64, (3, 1): 128}  # fmt: skip
+    started = time.perf_counter()
+    bits: dict[tuple[int, int], int] = {}
+    groups: dict[tuple[int, int], Counter[int]] = {}
+    for (x, y), g in zip(xy.tolist(), blob.tolist(), strict=True):
+        px, py = int((x - x0) // unit), int((y1 - y) // unit)
+        if not (0 <= px < 2 * width and 0 <= py < 4 * height):
+            continue
+        cell = (py // 4, px // 2)
+        bits[cell] = bits.get(cell, 0) | bit_of[py % 4, px % 2]
+        groups.setdefault(cell, Counter())[g] += 1
+    styles = [Style(color=f"rgb({r},{g},{b})") for r, g, b in PALETTE]
+    lines = []
+    for row in range(height):
+        segments = []
+        for col in range(width):
+            cell = (row, col)
+            if cell in bits:
+                group = groups[cell].most_common(1)[0][0]
+                segments.append(Segment(chr(0x2800 + bits[cell]), styles[group % len(styles)]))
+            else:
+                segments.append(Segment(" "))
+        lines.append(segments)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument("--steps", type=int, default=40)
+    args = parser.parse_args()
+    ids, xy, blob = make_points(args.points)
+    low, high = xy.min(axis=0), xy.max(axis=0)
+    extent = (float(low[0]), float(high[0]), float(low[1]), float(high[1]))
+    print(f"{platform.machine()}, {os.cpu_count()} cores, {args.points:,} points, "
+          f"{args.steps} zooms and pans")  # fmt: skip
+    print("| way | view | redraw median (ms) | 90th percentile (ms) | max (ms) |")
+    print("|---|---|---:|---:|---:|")
+    for size in SIZES:
+        ours = 1000 * np.array(asyncio.run(planche_redraws(ids, xy, blob, size, args.steps)))
+        p90 = np.percentile(ours, 90)
+        print(f"| planche: numpy raster, cached strips | {size[0]}x{size[1]} | "
+              f"{np.median(ours):.1f} | {p90:.1f} | {ours.max():.1f} |")  # fmt: skip
+        naive = 1000 * np.array([naive_redraw(xy, blob, size, extent) for _ in range(3)])
+        print(f"| naive: a Python loop per point | {size[0]}x{size[1]} | "
+              f"{np.median(naive):.0f} | - | {naive.max():.0f} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,243 @@
+"""The map's picture in numpy: points to braille cells, and the colours they take.
+
+Every terminal cell holds a braille character, 2 x 4 dots, so a view is a
+(2 * width) x (4 * height) raster of square-ish dots. The points are mapped to
+dots and cells with numpy in one pass (`rasterise`: `np.bincount` on cell and dot
+indices, no Python loop per point): a dot is on when any point falls in it, the
+cell's shade follows how many points fall in it (three levels, on a log scale
+against the 99th percentile of the visible cells), its colour is the most
+frequent group among its points (a palette of 12 distinct colours; "no group" is
+grey), and a cell holding a highlighted image (the search results, the grid's
+selection) shows those images' dots alone in a bright colour. When the points
+are few for the cells, each is drawn as 2 x 2 dots (a lone dot is hard to see).
+
+A cell's look is one integer, its style key (group, highlight, shade level and
+the overlay bits); `row_segments` turns a line of cells into one segment per run
+of equal keys, `key_style` a key into a rich `Style` under a `Look` (the theme's
+colours). No Textual here: the widget that reads the theme is `view.MapView`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from rich.color import Color as RichColor
+from rich.color import ColorTriplet
+from rich.segment import Segment
+from rich.style import Style
+
+# Distinct on dark and light backgrounds (Tableau's 10 and two more), without
+# the bright yellow that highlights search results and the grid's selection.
+PALETTE: tuple[tuple[int, int, int], ...] = (
+    (78, 121, 167),  # blue
+    (242, 142, 43),  # orange
+    (225, 87, 89),  # red
+    (118, 183, 178),  # teal
+    (89, 161, 79),  # green
+    (176, 122, 161),  # purple
+    (255, 157, 167),  # pink
+    (156, 117, 95),  # brown
+    (160, 203, 232),  # light blue
+    (182, 153, 45),  # olive
+    (140, 209, 125),  # light green
+    (134, 188, 182),  # sea green
+)
+NO_GROUP_RGB = (128, 128, 128)  # "no group" when the theme says nothing else
+_SHADES = (0.0, 0.42, 0.7, 1.0)  # density levels 1-3: how far from the background
+_BRAILLE = 0x2800
+# Dot (row 0-3, column 0-1) inside a cell -> its bit in the braille code point.
+_DOT_BIT = np.array([[0, 3], [1, 4], [2, 5], [6, 7]], dtype=np.int64)
+_BIT_VALUES = (1 << np.arange(8)).astype(np.uint32)
+# A style key is group * 8 + highlighted * 4 + level (0: empty cell); overlays are bits.
+SEL, NEAR, CROSS = 1 << 24, 1 << 25, 1 << 26
+_MODE_BINCOUNT_LIMIT = 4_000_000  # cells x groups above which the mode is found by sorting
+
+
+def slot_colour(slot: int) -> tuple[int, int, int]:
+    """The palette colour of a legend position (colours repeat past 12 groups)."""
+    return PALETTE[slot % len(PALETTE)]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Raster:
+    """One view of the points, per terminal cell: the character, its style key, the count."""
+
+    codes: np.ndarray  # (height, width) uint32 code points (space when empty)
+    keys: np.ndarray  # (height, width) int64 style keys
+    counts: np.ndarray  # (height, width) int64 points per cell
+    visible: int  # points inside the view
+
+
+def cell_indices(
+    xy: np.ndarray, x0: float, top: float, unit: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dot column and row of each point (not clipped) for a view whose top-left corner
+    is (x0, top) in data units, `unit` data units per dot (y grows upwards)."""
+    px = np.floor((xy[:, 0] - x0) / unit).astype(np.int64)
+    py = np.floor((top - xy[:, 1]) / unit).astype(np.int64)
+    return px, py
+
+
+def rasterise(
+    xy: np.ndarray,
+    x0: float,
+    top: float,
+    unit: float,
+    width: int,
+    height: int,
+    groups: np.ndarray | None = None,
+    n_groups: int = 1,
+    highlighted: np.ndarray | None = None,
+    thick: bool | None = None,
+) -> Raster:
+    """Braille cells of the points inside the view, all in numpy (see the module doc).
+
+    `groups`: a non-negative group code per point (0..n_groups-1); a cell takes the
+    most frequent one. `highlighted`: a boolean per point. `thick`: draw each point as
+    2 x 2 dots (by default when the points are few for the cells: a lone dot is hard
+    to see)."""
+    cells = width * height
+    if cells <= 0 or len(xy) == 0:
+        empty = np.zeros((max(height, 0), max(width, 0)), dtype=np.int64)
+        return Raster(np.full(empty.shape, 0x20, np.uint32), empty, empty, 0)
+    px, py = cell_indices(xy, x0, top, unit)
+    inside = (px >= 0) & (px < 2 * width) & (py >= 0) & (py < 4 * height)
+    px, py = px[inside], py[inside]
+    cell = (py >> 2) * width + (px >> 1)
+    if thick is None:
+        thick = len(cell) * 4 <= cells
+    if thick:  # the 2 x 2 dots of the point's half of the cell: (row & ~1) + {0, 1}, both columns
+        half = (py & 2)[:, None] + np.array([0, 0, 1, 1])
+        dot = _DOT_BIT[half, np.array([0, 1, 0, 1])]  # (points, 4)
+    else:
+        dot = _DOT_BIT[py & 3, px & 1][:, None]
+    bits = _dot_bits((cell[:, None] * 8 + dot).ravel(), cells)
+    counts = np.bincount(cell, minlength=cells)
+    filled = counts > 0
+    lit = np.zeros(cells, dtype=np.int64)
+    if highlighted is not None:
+        hl = highlighted[inside]
+        if hl.any():
+            # A lit cell shows the dots of its highlighted images alone, in their colour.
+            lit = (np.bincount(cell[hl], minlength=cells) > 0).astype(np.int64)
+            lit_bits = _dot_bits((cell[hl][:, None] * 8 + dot[hl]).ravel(), cells)
+            bits = np.where(lit > 0, lit_bits, bits)
+    codes = np.where(filled, _BRAILLE + bits, 0x20).astype(np.uint32)
+
+    level = np.zeros(cells, dtype=np.int64)
+    if filled.any():
+        busy = counts[filled]
+        top_count = max(float(np.percentile(busy, 99)), 1.0)
+        share = np.log1p(busy) / math.log1p(top_count) if top_count > 1 else np.ones(len(busy))
+        level[filled] = 1 + (share > 1 / 3) + (share > 2 / 3)
+
+    group = np.zeros(cells, dtype=np.int64)
+    if groups is not None and n_groups > 1:
+        g = groups[inside].astype(np.int64)
+        if cells * n_groups <= _MODE_BINCOUNT_LIMIT:
+            table = np.bincount(cell * n_groups + g, minlength=cells * n_groups)
+            group = table.reshape(cells, n_groups).argmax(axis=1)
+        else:  # many groups: count (cell, group) pairs by sorting instead
+            pairs, sizes = np.unique(cell * n_groups + g, return_counts=True)
+            pair_cell = pairs // n_groups
+            order = np.lexsort((-sizes, pair_cell))
+            first = np.ones(len(order), dtype=bool)
+            first[1:] = pair_cell[order][1:] != pair_cell[order][:-1]
+            group[pair_cell[order][first]] = (pairs[order][first] % n_groups).astype(np.int64)
+
+    shape = (height, width)
+    keys = np.where(filled, group * 8 + lit * 4 + level, 0).reshape(shape)
+    # An empty cell (a space) looks the same whatever its foreground colour: it takes
+    # the style of the cell before it, so that a line is fewer, longer segments.
+    before = np.where(filled.reshape(shape), np.arange(width), 0)
+    np.maximum.accumulate(before, axis=1, out=before)
+    keys = np.take_along_axis(keys, before, axis=1)
+    return Raster(codes.reshape(shape), keys, counts.reshape(shape), len(cell))
+
+
+def _dot_bits(cell_dots: np.ndarray, cells: int) -> np.ndarray:
+    """The braille bits of each cell, from the (cell * 8 + dot) index of each point."""
+    dots = np.bincount(cell_dots, minlength=cells * 8).reshape(cells, 8) > 0
+    return dots.astype(np.uint32) @ _BIT_VALUES
+
+
+def row_segments(
+    codes: np.ndarray, keys: np.ndarray, styles: dict[int, Style], make: Callable[[int], Style]
+) -> list[Segment]:
+    """One segment per run of equal style keys along a line of cells; `styles` caches
+    the style of a key, `make` makes one it lacks."""
+    text = codes.astype("<u4").tobytes().decode("utf-32-le")
+    cuts = (np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist()
+    starts, ends = [0, *cuts], [*cuts, len(text)]
+    keys_list = keys.tolist()
+    segments = []
+    for start, end in zip(starts, ends, strict=True):
+        key = keys_list[start]
+        style = styles.get(key)
+        segments.append(Segment(text[start:end], style if style is not None else make(key)))
+    return segments
+
+
+@lru_cache(maxsize=4096)
+def rich_colour(rgb: tuple[int, int, int]) -> RichColor:
+    return RichColor.from_triplet(ColorTriplet(*rgb))
+
+
+def _blend(
+    colour: tuple[int, int, int], background: tuple[int, int, int], share: float
+) -> tuple[int, int, int]:
+    return tuple(  # type: ignore[return-value]
+        round(b + (c - b) * share) for c, b in zip(colour, background, strict=True)
+    )
+
+
+def rgb_of(colour: RichColor | None, default: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The (red, green, blue) of a rich colour, `default` for none."""
+    if colour is None:
+        return default
+    t = colour.get_truecolor()
+    return (t.red, t.green, t.blue)
+
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    """The styles of one repaint, read from CSS once (they follow the theme)."""
+
+    base: Style
+    background: tuple[int, int, int]
+    foreground: tuple[int, int, int]
+    none: tuple[int, int, int]
+    highlight: tuple[int, int, int]
+    selection: Style
+    nearest: Style
+    crosshair: Style
+
+
+def key_style(key: int, look: Look) -> Style:
+    """The style of a cell's style key (group, highlight, level, overlay bits) under `look`."""
+    point = key & (SEL - 1)
+    group, lit, level = point >> 3, (point >> 2) & 1, point & 3
+    style = look.base
+    if level:
+        if lit:
+            rgb = look.highlight
+        elif group == 0:
+            rgb = look.foreground
+        elif group == 1:
+            rgb = look.none
+        else:
+            rgb = slot_colour(group - 2)
+        share = 1.0 if lit else _SHADES[level]
+        colour = rich_colour(_blend(rgb, look.background, share))
+        style += Style(color=colour, bold=bool(lit))
+    if key & SEL:
+        style += look.selection
+    if key & NEAR:
+        style += look.nearest
+    if key & CROSS:
+        style += look.crosshair
+    return style

@@ -41,7 +41,9 @@ if TYPE_CHECKING:
 
 METHODS = ("pca", "neighbours")
 SCOPES = ("all", "folder", "tag", "cluster", "images")
-DEFAULT_SAMPLE = 20_000
+# Images a map is fitted on: PCA is cheap; the neighbour-preserving layout costs
+# about a minute for 10,000 here (BENCHMARKS.md), the rest are placed after.
+DEFAULT_SAMPLE = {"pca": 20_000, "neighbours": 10_000}
 MIN_SAMPLE, MAX_SAMPLE = 100, 1_000_000
 MIN_POINTS = 3
 NEIGHBOURS = 10  # sampled points that place each other point (neighbours method)
@@ -82,7 +84,7 @@ def project_map(
     ids: np.ndarray,
     method: str = "pca",
     seed: int = 0,
-    sample: int = DEFAULT_SAMPLE,
+    sample: int | None = None,
     progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
 ) -> tuple[np.ndarray, MapDetails]:
@@ -91,6 +93,7 @@ def project_map(
     cancel = cancel or CancelToken()
     if method not in METHODS:
         raise BadParameter("method", method, "one of " + ", ".join(METHODS))
+    sample = sample or DEFAULT_SAMPLE.get(method, DEFAULT_SAMPLE["pca"])
     if not MIN_SAMPLE <= sample <= MAX_SAMPLE:
         raise BadParameter("sample", sample, f"a number from {MIN_SAMPLE:,} to {MAX_SAMPLE:,}")
     n = len(vectors)
@@ -111,7 +114,7 @@ def project_map(
         return xy, details
     progress(ProgressEvent("map", 0, None, f"laying out {len(chosen):,} of {n:,} images"))
     anchors = vectors[chosen]
-    anchor_xy = np.asarray(_neighbour_layout(anchors, seed), dtype=np.float32)
+    anchor_xy = np.asarray(_neighbour_layout(anchors, seed, cancel), dtype=np.float32)
     check_cancelled(cancel)
     xy = np.empty((n, 2), np.float32)
     xy[chosen] = anchor_xy
@@ -184,26 +187,35 @@ def pca_positions(
     return out
 
 
-def _neighbour_layout(sample_vectors: np.ndarray, seed: int) -> np.ndarray:
-    """A neighbour-preserving 2-D layout of the sample, (m, 2).
+def _neighbour_layout(
+    sample_vectors: np.ndarray, seed: int, cancel: CancelToken | None = None
+) -> np.ndarray:
+    """A neighbour-preserving 2-D layout of the sample, (m, 2): openTSNE (cosine,
+    PCA start, seeded, one thread so a run is repeatable).
 
-    For now scikit-learn's t-SNE (PCA start, seeded) on the vectors reduced to
-    50 dimensions by PCA; the method measured best at scale replaces it here.
-    t-SNE is slow (about 30 s for 3,000 points on 2 busy cores), so keep the
-    sample small with it. One thread: on a busy machine more made it 2.5-4x slower.
+    Chosen by measurement (bench/map_methods.py, BENCHMARKS.md): at 100k images
+    on this machine, a 10,000 sample laid out by openTSNE and the rest placed by
+    their neighbours kept more of each image's neighbours (0.014) than UMAP's or
+    PaCMAP's best configurations within a minute (0.011), and openTSNE needs
+    neither numba nor faiss. Its optimisation stops at the next check when the
+    user cancels.
     """
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
-    from threadpoolctl import threadpool_limits
+    from openTSNE import TSNE
 
     m = len(sample_vectors)
     x = np.asarray(sample_vectors, dtype=np.float32)
-    with threadpool_limits(limits=1):
-        if x.shape[1] > 50 and m > 50:
-            x = PCA(n_components=50, svd_solver="covariance_eigh").fit_transform(x)
-        perplexity = float(min(30.0, max(1.0, (m - 1) / 3)))
-        tsne = TSNE(n_components=2, init="pca", random_state=seed, perplexity=perplexity)
-        return tsne.fit_transform(x).astype(np.float32)
+
+    def stop_when_cancelled(_iteration: int, _error: float, _embedding: Any) -> bool:
+        return cancel is not None and cancel.cancelled
+
+    tsne = TSNE(
+        n_components=2, perplexity=float(min(30.0, max(1.0, (m - 1) / 3))), metric="cosine",
+        initialization="pca", random_state=seed, n_jobs=1, callbacks=stop_when_cancelled,
+        callbacks_every_iters=25, verbose=False,
+    )  # fmt: skip
+    layout = np.asarray(tsne.fit(x), dtype=np.float32)
+    check_cancelled(cancel)
+    return layout
 
 
 def place_by_neighbours(

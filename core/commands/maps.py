@@ -59,8 +59,8 @@ class Map(Command):
         Field("image_ids", int, many=True, ref="image", help="the images of the scope images"),
         Field("method", str, default="pca", nullable=False, help="pca or neighbours"),
         Field("seed", int, default=0, nullable=False, help="random seed of the sample"),
-        Field("sample", int, default=maps.DEFAULT_SAMPLE, nullable=False,
-              help="fit on at most this many images, place the rest"),
+        Field("sample", int, help="fit on at most this many images, place the rest "
+              "(default: 20,000 for pca, 10,000 for neighbours)"),
         Field("recompute", bool, default=False, nullable=False,
               help="compute afresh even when a stored map fits"),
         Field("embedder", str, help="map the vectors of this kind of embedder"),
@@ -72,6 +72,8 @@ class Map(Command):
             raise BadParameter("scope", params["scope"], "one of " + ", ".join(maps.SCOPES))
         if params["method"] not in maps.METHODS:
             raise BadParameter("method", params["method"], "one of " + ", ".join(maps.METHODS))
+        if params["sample"] is None:  # the method's own; the journal keeps the number
+            params["sample"] = maps.DEFAULT_SAMPLE[params["method"]]
         if not maps.MIN_SAMPLE <= params["sample"] <= maps.MAX_SAMPLE:
             raise BadParameter(
                 "sample", params["sample"],

@@ -25,7 +25,9 @@ euclidean, its fastest path):
 - PaCMAP: `pacmap.PaCMAP(n_neighbors=10, random_state=SEED)` (it reduces to
   100-d with a TruncatedSVD first and finds neighbours with faiss HNSW, one
   thread when seeded); `transform(rest, basis=sample)`;
-- PCA: `sklearn.decomposition.PCA(n_components=2, random_state=SEED)`.
+- PCA: `sklearn.decomposition.PCA(n_components=2, random_state=SEED)`;
+- and planche's own `planche.core.maps.project_map(vectors, ids, method=...,
+  seed=SEED)` for each of its methods, with their default samples, as they are.
 
 The figure, "neighbours kept": for 2,000 random points, the mean fraction of
 each one's 10 nearest neighbours in the 512-d space (cosine, itself excluded)
@@ -98,12 +100,14 @@ def configs(samples: tuple[int, ...]) -> list[str]:
         if method == "umap":
             out.append("umap-all-unseeded")
         out += [f"{method}-{size}-{ext}" for size in samples for ext in EXTENSIONS]
-    return out
+    return out + ["planche-pca", "planche-neighbours"]
 
 
 def parse_config(config: str) -> tuple[str, int | None, str | None, bool]:
     """(method, sample size or None for all, extension or None, seeded)."""
     parts = config.split("-")
+    if parts[0] == "planche":  # planche's own project_map, with its defaults
+        return config, None, None, True
     if parts[0] == "pca" or parts[1] == "all":
         return parts[0], None, None, parts[-1] != "unseeded"
     return parts[0], int(parts[1]), parts[2], True
@@ -130,6 +134,8 @@ def import_method(method: str) -> None:
         import openTSNE  # noqa: F401
     elif method == "pacmap":
         import pacmap  # noqa: F401
+    elif method.startswith("planche"):
+        import planche.core.maps  # noqa: F401 (its layouts import their libraries when called)
 
 
 def make_fit(
@@ -182,6 +188,15 @@ def make_fit(
             return state["model"].fit_transform(x, init="pca")
 
         return fit, lambda basis, rest: state["model"].transform(rest, basis=basis)
+
+    if method.startswith("planche-"):
+        from planche.core.maps import project_map
+
+        def fit(x: np.ndarray) -> np.ndarray:
+            how = method.removeprefix("planche-")
+            return project_map(x, np.arange(len(x)), method=how, seed=SEED)[0]
+
+        return fit, lambda _basis, _rest: np.empty((0, 2))
 
     raise ValueError(method)
 
@@ -304,7 +319,9 @@ def run_child(config: str, data: Path, timeout: int) -> dict:
 
 
 NAMES = {"pca": "PCA (scikit-learn)", "umap": "UMAP (umap-learn)",
-         "opentsne": "openTSNE", "pacmap": "PaCMAP"}  # fmt: skip
+         "opentsne": "openTSNE", "pacmap": "PaCMAP",
+         "planche-pca": "planche `project_map(method=\"pca\")`",
+         "planche-neighbours": "planche `project_map(method=\"neighbours\")`"}  # fmt: skip
 HEADER = (
     "| method | fitted on | rest placed by | time (s) | fit + extend (s) | import (s) | "
     "warm-up (s) | peak RSS (MiB) | neighbours kept (10-NN) | same sample positions |\n"
@@ -318,6 +335,8 @@ def table_row(row: dict, n: int, kept: float | None, same: str) -> str:
     if method != "pca" and size is None:
         fitted += "" if seeded else " (no seed, all cores)"
     placed = {None: "-", "own": "own transform", "knn": "10-NN extension"}[extension]
+    if method.startswith("planche-"):
+        fitted, placed = "its default sample", "its own way"
     head = (f"| {NAMES[method]} | {fitted} | {placed} |")  # fmt: skip
     warm = row["warmup_s"]
     warmup = "-" if not warm else f"{warm[0]:.1f}" + (f" ({warm[1]:.1f} again)" if warm[1:] else "")
@@ -430,8 +449,9 @@ def main() -> None:
         if row.get("stopped"):
             continue
         total = row["fit_s"] + row["extend_s"]
-        if method == "pca":
-            print(f"PCA of {n:,} <= 2 s: {'met' if total <= 2 else 'NOT MET'} ({total:.1f} s)")
+        if method in ("pca", "planche-pca"):
+            verdict = "met" if total <= 2 else "NOT MET"
+            print(f"{config}: PCA of {n:,} <= 2 s: {verdict} ({total:.1f} s)")
         elif seeded:
             print(f"{config} on {n:,} <= 60 s: {'met' if total <= 60 else 'NOT MET'} "
                   f"({total:.1f} s)")  # fmt: skip

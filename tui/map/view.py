@@ -174,6 +174,11 @@ class MapView(Widget, can_focus=True):
         return self._ids
 
     @property
+    def xy(self) -> np.ndarray:
+        """The points' data coordinates, one row per entry of `image_ids`."""
+        return self._xy
+
+    @property
     def colouring(self) -> Colouring | None:
         return self._colouring
 

@@ -548,7 +548,8 @@ class PlancheApp(App[None]):
             title = scope.title if mapped != "all" else "all images"
             screen = MapScreen(points, project=project, captions=names, colouring=colouring,
                                thumbnails=read.StoreThumbnails(project),
-                               highlighted=highlighted, title=title)  # fmt: skip
+                               highlighted=highlighted, title=title,
+                               sharp_images=self.image_mode.widget_class)  # fmt: skip
             self.push_screen(screen, lambda ids: self._map_chosen(ids, names))
 
         self._run_job("computing the map…", job, done)

@@ -8,6 +8,7 @@ One module per concern:
   property; no Textual.
 - `view`: `MapView`, the Line-API widget (zoom, pan, crosshair, rectangle).
 - `panel`: the side panel's pieces (the nearest image's thumbnail, the legend).
+- `atlas`: atlas mode, thumbnails laid on the map at their points without overlap.
 - `screen`: `MapScreen`, which hosts them with a status line and reads in workers.
 
 The public names are re-exported here, loaded on first use, so that importing

@@ -59,19 +59,23 @@ def thumbnail_strips(
 ) -> tuple[Strip, ...]:
     """The stored thumbnail of `image_id` drawn into `box` (columns, lines) over
     `background` (0xRRGGBB); none (a blank panel) when it cannot be read or decoded."""
-    from planche.tui.grid import decode_thumbnail, render_cell
-
     try:
         data = source.thumbnails([image_id]).get(image_id)
     except Exception:  # noqa: BLE001 - no thumbnail is a blank panel, never a crash
         data = None
-    strips: tuple[Strip, ...] = ()
-    if data:
-        width, lines = box
-        pixels = decode_thumbnail(data, width - 1, 2 * lines)
-        if not isinstance(pixels, str):
-            strips = render_cell(pixels, width, lines, background)
-    return strips
+    return strips_of(data, box, background)
+
+
+def strips_of(data: bytes | None, box: tuple[int, int], background: int) -> tuple[Strip, ...]:
+    """A thumbnail's bytes as half-cell strips filling `box` (columns, lines), aspect
+    kept, over `background`; none when there is nothing to decode."""
+    from planche.tui.grid import decode_thumbnail, render_cell
+
+    if not data:
+        return ()
+    width, lines = box
+    pixels = decode_thumbnail(data, width - 1, 2 * lines)
+    return () if isinstance(pixels, str) else render_cell(pixels, width, lines, background)
 
 
 def legend_text(colouring: Colouring | None, one_line: bool = False) -> Text:

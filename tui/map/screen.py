@@ -18,14 +18,29 @@ from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.cache import LRUCache
+from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from planche.core.errors import PlancheError
 from planche.core.text import count, printable
+from planche.tui.map.atlas import (
+    AtlasTile,
+    TilePlace,
+    cell_positions,
+    decode_picture,
+    place_tiles,
+    tile_box,
+)
 from planche.tui.map.colouring import Colouring, colouring_options, load_colouring
-from planche.tui.map.panel import MapThumbnail, ThumbnailSource, legend_text, thumbnail_strips
+from planche.tui.map.panel import (
+    MapThumbnail,
+    ThumbnailSource,
+    legend_text,
+    strips_of,
+    thumbnail_strips,
+)
 from planche.tui.map.view import MapView
 
 
@@ -53,6 +68,7 @@ class MapScreen(Screen[tuple[int, ...] | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "colour", "Colour"),
+        Binding("a", "atlas", "Atlas"),
         Binding("escape,q", "close", "Back"),
     ]
 
@@ -60,7 +76,8 @@ class MapScreen(Screen[tuple[int, ...] | None]):
     MapScreen {
         layout: vertical;
         #map-body { height: 1fr; }
-        #map { width: 1fr; height: 100%; }
+        #map-area { width: 1fr; height: 100%; }
+        #map { width: 100%; height: 100%; }
         #map-side {
             width: 40;
             height: 100%;
@@ -68,6 +85,8 @@ class MapScreen(Screen[tuple[int, ...] | None]):
             padding: 0 1;
         }
         #map-caption { height: auto; max-height: 3; text-style: bold; }
+        #map-thumb-frame { height: 18; width: 100%; align: center middle; }
+        #map-picture { width: auto; height: auto; }
         #map-legend-box { height: 1fr; }
         #map-legend-line { height: 1; display: none; }
         #map-status { height: 1; background: $panel; color: $text-muted; }
@@ -86,7 +105,10 @@ class MapScreen(Screen[tuple[int, ...] | None]):
         colouring: Colouring | None = None,
         highlighted: Iterable[int] = (),
         title: str = "",
+        sharp_images: Any = None,
     ) -> None:
+        """`sharp_images`: textual-image's widget class for this terminal, used by
+        the atlas (None: the atlas draws half-cells, like the grid)."""
         super().__init__()
         self.data = data
         self.project = project
@@ -101,19 +123,33 @@ class MapScreen(Screen[tuple[int, ...] | None]):
         if colouring is not None and colouring.key is not None:
             self._loaded[colouring.key] = colouring
         self._shown_thumbnail: int | None = None
+        self.sharp_images = sharp_images
+        self.atlas_on = False
+        self._atlas_key: tuple | None = None
+        self._atlas_places: list[TilePlace] = []
+        self._atlas_box = (0, 0)
+        self._atlas_pending = False
+        # Decoded tile pictures by (image id, tile box): zooming back and forth
+        # reuses them; 512 tiles are under 40 MB of 128-px pictures.
+        self._pictures: LRUCache[tuple[int, tuple[int, int]], Any] = LRUCache(512)
 
     def _caption(self, image_id: int) -> str:
         return self.captions.get(int(image_id), f"image {image_id}")
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="map-body"):
-            yield MapView(
-                self.data.image_ids, self.data.xy, caption=self._caption,
-                colouring=self._initial_colouring, highlighted=self._highlighted, id="map",
-            )  # fmt: skip
+            with Container(id="map-area"):
+                yield MapView(
+                    self.data.image_ids, self.data.xy, caption=self._caption,
+                    colouring=self._initial_colouring, highlighted=self._highlighted, id="map",
+                )  # fmt: skip
             with Vertical(id="map-side"):
                 yield Static("", id="map-caption", markup=False)
-                yield MapThumbnail(id="map-thumb")
+                if self.sharp_images is not None:
+                    with Container(id="map-thumb-frame"):
+                        yield self.sharp_images(None, id="map-picture")
+                else:
+                    yield MapThumbnail(id="map-thumb")
                 with VerticalScroll(id="map-legend-box"):
                     yield Static(legend_text(self._initial_colouring), id="map-legend")
         yield Static(legend_text(self._initial_colouring, True), id="map-legend-line")
@@ -154,25 +190,142 @@ class MapScreen(Screen[tuple[int, ...] | None]):
         ]
         if view.zoom != 1:
             parts.append(f"zoom {view.zoom:.3g}x")
+        if self.atlas_on:
+            parts.append(f"atlas: {count(len(self._atlas_places), 'thumbnail')}")
         if view.selecting:
             parts.append(f"area: {count(len(view.rectangle_ids), 'image')} (Enter selects)")
         if caption:
             parts.append(f"at {caption}")
         status = Text(" · ".join(parts), no_wrap=True, overflow="ellipsis")
         self.query_one("#map-status", Static).update(status)
+        if self.atlas_on:
+            self.call_later(self._update_atlas)
         if self.has_class("narrow"):  # the panel is hidden: load when it shows again
             self._shown_thumbnail = None
         elif event.image_id is not None and event.image_id != self._shown_thumbnail:
             self._shown_thumbnail = event.image_id
-            if self.thumbnails is not None:
-                thumb = self.query_one(MapThumbnail)
+            if self.thumbnails is None:
+                pass
+            elif self.sharp_images is not None:
+                self._load_picture(event.image_id)
+            else:
+                thumb = self.query_one("#map-thumb", MapThumbnail)
                 self._load_thumbnail(event.image_id, thumb.box, thumb.background_rgb)
 
     @work(thread=True, exclusive=True, group="map-thumbnail", exit_on_error=False)
     def _load_thumbnail(self, image_id: int, box: tuple[int, int], background: int) -> None:
         assert self.thumbnails is not None
         strips = thumbnail_strips(self.thumbnails, image_id, box, background)
-        self.app.call_from_thread(self.query_one(MapThumbnail).show, strips)
+        self.app.call_from_thread(self.query_one("#map-thumb", MapThumbnail).show, strips)
+
+    @work(thread=True, exclusive=True, group="map-thumbnail", exit_on_error=False)
+    def _load_picture(self, image_id: int) -> None:
+        """The nearest image's thumbnail, sharp (textual-image)."""
+        assert self.thumbnails is not None
+        try:
+            data = self.thumbnails.thumbnails([image_id]).get(image_id)
+        except Exception:  # noqa: BLE001 - no thumbnail is a blank panel, never a crash
+            data = None
+        picture = decode_picture(data) if data else None
+
+        def show() -> None:
+            self.query_one("#map-picture").image = picture  # type: ignore[attr-defined]
+
+        self.app.call_from_thread(show)
+
+    # -- atlas ------------------------------------------------------------------------
+
+    def action_atlas(self) -> None:
+        """Thumbnails on the map at their points (again: the points alone)."""
+        self.atlas_on = not self.atlas_on
+        self._atlas_key = None
+        if self.thumbnails is None and self.atlas_on:
+            self.atlas_on = False
+            self._notify("No thumbnails to show on this map.", "warning")
+            return
+        self.call_later(self._update_atlas)
+        self.view.post_message(MapView.Moved(self.view, self.view.nearest_image_id))
+
+    @property
+    def atlas_tiles(self) -> list[AtlasTile]:
+        """The tiles shown now, in lattice order."""
+        return [tile for tile in self.query(AtlasTile) if tile.display]
+
+    async def _update_atlas(self) -> None:
+        """Lay the tiles out again after a zoom, a pan or a resize; mark the tile the
+        crosshair is in. Tiles are kept and hidden, never removed, so that a burst of
+        moves only moves them."""
+        view = self.view
+        width, height = view.size
+        key = (view.view_extent, width, height, self.atlas_on)
+        tiles = list(self.query(AtlasTile))
+        if key != self._atlas_key:
+            self._atlas_key = key
+            places: list[TilePlace] = []
+            box = tile_box(width, height)
+            if self.atlas_on and width and height:
+                cols, rows = cell_positions(view.xy, view.view_extent, width, height)
+                places = place_tiles(cols, rows, width, height, box)
+            self._atlas_places, self._atlas_box = places, box
+            if len(tiles) < len(places):
+                new = [AtlasTile(self.sharp_images) for _ in range(len(places) - len(tiles))]
+                await self.query_one("#map-area").mount_all(new)
+                tiles += new
+            self._show_tiles(tiles)
+        nearest = view.nearest_image_id
+        for tile in tiles:  # the nearest image's tile, when it has one
+            tile.set_class(bool(tile.display) and tile.image_id == nearest, "-current")
+
+    def _show_tiles(self, tiles: list[AtlasTile]) -> None:
+        """Put each tile at its place with its picture (or load the missing ones)."""
+        ids = self.view.image_ids
+        box, missing = self._atlas_box, []
+        for i, tile in enumerate(tiles):
+            if i >= len(self._atlas_places):
+                tile.display = False
+                continue
+            place = self._atlas_places[i]
+            image_id = int(ids[place.index])
+            picture = self._pictures.get((image_id, box))
+            if picture is None:
+                missing.append(image_id)
+            tile.place(place, box)
+            tile.display = True
+            tile.show(image_id, self._caption(image_id), picture)
+        if missing and self.thumbnails is not None:
+            r, g, b = self.view.background_colors[1].rgb
+            background = (r << 16) | (g << 8) | b
+            self._load_atlas(missing, box, background)
+
+    @work(thread=True, exclusive=True, group="map-atlas", exit_on_error=False)
+    def _load_atlas(self, image_ids: list[int], box: tuple[int, int], background: int) -> None:
+        assert self.thumbnails is not None
+        try:
+            data = self.thumbnails.thumbnails(image_ids)
+        except Exception as exc:  # noqa: BLE001 - a notification, never a traceback
+            self.app.call_from_thread(self._notify, f"thumbnails unreadable: {exc}")
+            return
+        strip_box = (box[0], max(box[1] - 1, 1))
+        pictures = {
+            image_id: (
+                decode_picture(blob)
+                if self.sharp_images is not None
+                else strips_of(blob, strip_box, background)
+            )
+            for image_id, blob in data.items()
+        }
+        self.app.call_from_thread(self._atlas_loaded, pictures, box)
+
+    def _atlas_loaded(self, pictures: dict[int, Any], box: tuple[int, int]) -> None:
+        for image_id, picture in pictures.items():
+            if picture:
+                self._pictures.set((image_id, box), picture)
+        if box != self._atlas_box:
+            return  # laid out again meanwhile: that layout asked for its own
+        for tile in self.atlas_tiles:
+            picture = pictures.get(tile.image_id) if tile.image_id is not None else None
+            if picture:
+                tile.show(tile.image_id, self._caption(tile.image_id), picture)
 
     # -- colourings -----------------------------------------------------------------
 

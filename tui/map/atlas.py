@@ -86,14 +86,14 @@ def place_tiles(
     cy = top + sy * pitch_y + (tile_h - 1) / 2
     distance = ((cols[index] - cx) / tile_w) ** 2 + ((rows[index] - cy) / tile_h) ** 2
     slot = sy * across + sx
-    order = np.lexsort((index, distance, slot))
-    first = order[np.unique(slot[order], return_index=True)[1]]
+    # The nearest point of each place: the smallest distance per place, then the
+    # first point (lowest index) at that distance. No sort of all the points.
+    nearest = np.full(across * down, np.inf)
+    np.minimum.at(nearest, slot, distance)
+    winners = np.flatnonzero(distance == nearest[slot])
+    first = winners[np.unique(slot[winners], return_index=True)[1]]
     return [
-        TilePlace(
-            x=int(round(left + sx[i] * pitch_x)),
-            y=int(round(top + sy[i] * pitch_y)),
-            index=int(index[i]),
-        )  # fmt: skip
+        TilePlace(x=int(left + sx[i] * pitch_x), y=int(top + sy[i] * pitch_y), index=int(index[i]))
         for i in first
     ]
 

@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_PROJECT ?= demo/demo.duckdb
 
-.PHONY: demo test lint screenshots clean-demo
+.PHONY: demo test lint screenshots screenshots-sixel clean-demo
 
 $(VENV)/.created:
 	"$$(scripts/find-python)" -m venv $(VENV)
@@ -35,6 +35,10 @@ screenshots: $(VENV)/.installed-dev
 	$(VENV)/bin/planche demo --project demo/shots/demo.duckdb --folder demo/shots/demo-images --embedder pixels > /dev/null
 	$(VENV)/bin/planche replay screenshots/tour.jsonl --project demo/shots/demo.duckdb --app --screenshots screenshots
 	$(VENV)/bin/planche replay screenshots/small.jsonl --project demo/shots/demo.duckdb --app --size 80x24 --screenshots screenshots
+
+# The atlas with sharp (sixel) thumbnails, from xterm under Xvfb.
+screenshots-sixel: $(VENV)/.installed-dev
+	bash screenshots/sixel.sh
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conftest import run_cli, settle, tree_nodes, write_good_images
-from planche.core import commands
+from planche.core import commands, read
 from planche.core.errors import PlancheError
 from planche.core.store import open_store
 from planche.tui.app import PlancheApp
@@ -169,3 +169,48 @@ def test_every_cli_action_that_writes_is_journaled_and_searches_are_not(tmp_path
         and entries[1]["outcome"]["params"]["seed"] == 0
     )
     assert entries[-1]["status"] == "error" and "k='0'" in entries[-1]["outcome"]["error"]
+
+
+def test_a_map_of_a_tag_or_a_cluster_replays_on_the_same_images_in_another_project(tmp_path):
+    folder = tmp_path / "photos"
+    write_good_images(folder, 12)
+    recorded = tmp_path / "recorded.duckdb"
+    _import(recorded, folder)
+    with open_store(recorded, read_only=True) as store:
+        ids = sorted(store.all_image_ids().tolist())
+    tagged = commands.run(recorded, "tag", {"property": "Subject", "path": ["cats"],
+                                            "images": ids[:6]})  # fmt: skip
+    commands.run(recorded, "map", {"scope": "tag", "scope_ref": tagged["tag_id"]})
+    clustering = commands.run(recorded, "cluster", {"strategy": "kmeans", "params": {"k": 2}})
+    with open_store(recorded, read_only=True) as store:
+        cluster = store.clusters(clustering["clustering_id"])[0]
+    commands.run(recorded, "map", {"scope": "cluster", "scope_ref": cluster.id})
+    steps = commands.export_script(recorded)
+    maps = [s for s in steps if s["command"] == "map"]
+    assert maps[0]["params"]["scope_ref"] == {"$tag": ["Subject", "cats"]}
+    assert list(maps[1]["params"]["scope_ref"]) == ["$cluster"]
+
+    # Another project whose tags and clusterings have other ids.
+    other = tmp_path / "other.duckdb"
+    _import(other, folder)
+    commands.run(other, "tag", {"property": "Aaa", "path": ["first"], "images": [1]})
+    commands.run(other, "cluster", {"strategy": "kmeans", "params": {"k": 3}})
+    commands.replay(other, steps)
+
+    def mapped(project):
+        with open_store(project, read_only=True) as store:
+            sha = store.sha256_of_images(store.all_image_ids().tolist())
+        found = []
+        for scope in ("tag", "cluster"):
+            with open_store(project, read_only=True) as store:
+                rows = [r for r in store.journal() if r["command"] == "map"
+                        and r["params"]["scope"] == scope]  # fmt: skip
+            data = read.map_data(project, rows[-1]["outcome"]["map_id"])
+            found.append(frozenset(sha[i] for i in data.image_ids.tolist()))
+        return found
+
+    assert mapped(other) == mapped(recorded)
+    bad = [{"step": 1, "command": "map",
+            "params": {"scope": "tag", "scope_ref": {"$cluster": [1, 0]}}}]  # fmt: skip
+    with pytest.raises(PlancheError, match="step 1 .*scope_ref"):
+        commands.replay(other, bad)

@@ -60,6 +60,16 @@ class Field:
     nullable: bool = True
     help: str = ""
 
+    def ref_for(self, params: Mapping[str, Any]) -> RefKind | None:
+        """What the value refers to, given the other parameters (a field whose
+        meaning depends on another, like the map's scope_ref, overrides this)."""
+        return self.ref
+
+    @property
+    def may_refer(self) -> bool:
+        """Whether a symbolic reference is a possible value."""
+        return self.ref is not None
+
     def check(self, value: Any, where: str) -> Any:
         """The value, checked against the declaration; BadParameter names it."""
         if value is None:
@@ -79,7 +89,7 @@ class Field:
         return self._check_one(value, where)
 
     def _check_one(self, value: Any, where: str) -> Any:
-        if _is_symbolic(value) and self.ref is not None:
+        if _is_symbolic(value) and self.may_refer:
             return value  # a symbolic reference: checked when it is resolved
         expected = self.type
         if self.ref == "image_term" and isinstance(value, int) and not isinstance(value, bool):

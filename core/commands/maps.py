@@ -13,6 +13,7 @@ cancelled run or any error leaves the stored map as it was.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from planche.core import maps
-from planche.core.commands.base import Command, Context, Field, command
+from planche.core.commands.base import Command, Context, Field, RefKind, command
 from planche.core.errors import BadParameter, PlancheError
 from planche.core.progress import ProgressEvent
 from planche.core.search import choose_model
@@ -28,8 +29,17 @@ from planche.core.store import NewMap, Store, open_store
 from planche.core.text import count
 
 
-class TextOrId(Field):
-    """A field that holds a text (a folder) or a whole number (a tag or cluster id)."""
+class ScopeRef(Field):
+    """The map's scope_ref: a text (a folder) or a whole number, a tag or cluster id
+    as the scope says, which an exported script writes as `$tag` or `$cluster`."""
+
+    def ref_for(self, params: Mapping[str, Any]) -> RefKind | None:
+        scope = params.get("scope")
+        return scope if scope in ("tag", "cluster") else None  # type: ignore[return-value]
+
+    @property
+    def may_refer(self) -> bool:
+        return True
 
     def _check_one(self, value: Any, where: str) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -55,7 +65,7 @@ class Map(Command):
     fields = (
         Field("scope", str, default="all", nullable=False,
               help="all, folder, tag, cluster or images"),
-        TextOrId("scope_ref", str, help="the folder, tag id or cluster id of the scope"),
+        ScopeRef("scope_ref", str, help="the folder, tag id or cluster id of the scope"),
         Field("image_ids", int, many=True, ref="image", help="the images of the scope images"),
         Field("method", str, default="pca", nullable=False, help="pca or neighbours"),
         Field("seed", int, default=0, nullable=False, help="random seed of the sample"),
@@ -87,6 +97,13 @@ class Map(Command):
         if params["scope"] == "images" and params["scope_ref"] is not None:
             raise BadParameter("scope_ref", params["scope_ref"],
                                "nothing for the scope images (give image_ids)")  # fmt: skip
+        ref = params["scope_ref"]
+        if isinstance(ref, dict):  # a script's symbolic tag or cluster, resolved later
+            wanted = {"tag": "$tag", "cluster": "$cluster"}.get(params["scope"])
+            if wanted is None or list(ref) != [wanted]:
+                raise BadParameter("scope_ref", _short(ref), f"a reference the scope "
+                                   f"{params['scope']} takes")  # fmt: skip
+            return
         # Checks the reference and says what is missing; the journal keeps the
         # folder as an absolute path and a tag or cluster as its id.
         key = maps.scope_ref(params["scope"], params["scope_ref"], params["image_ids"])

@@ -59,8 +59,9 @@ def to_symbolic(
         return value
 
     for f in spec.fields:
-        if f.ref is not None and params.get(f.name) is not None:
-            params[f.name] = _map(params[f.name], f.many, lambda v, r=f.ref: convert(v, r))
+        ref = f.ref_for(params)
+        if ref is not None and params.get(f.name) is not None:
+            params[f.name] = _map(params[f.name], f.many, lambda v, r=ref: convert(v, r))
     return params
 
 
@@ -112,8 +113,9 @@ def resolve(
         return value
 
     for f in spec.fields:
-        if f.ref is not None and params.get(f.name) is not None:
-            params[f.name] = _map(params[f.name], f.many, lambda v, r=f.ref: convert(v, r))
+        ref = f.ref_for(params)
+        if ref is not None and params.get(f.name) is not None:
+            params[f.name] = _map(params[f.name], f.many, lambda v, r=ref: convert(v, r))
     return params
 
 

@@ -146,8 +146,9 @@ def validate(project: Path | str, steps: list[dict[str, Any]]) -> list[dict[str,
         for f in spec.fields:
             values = params.get(f.name)
             items = values if f.many and values is not None else [values]
-            for value in items if f.ref else ():
-                why = refs.check_shape(f.ref, value, number, earlier)  # type: ignore[arg-type]
+            ref = f.ref_for(params)
+            for value in items if ref else ():
+                why = refs.check_shape(ref, value, number, earlier)
                 if why:
                     raise ReplayError(number, name, f"{f.name}: {why}")
         made_before = set(earlier.values())
@@ -166,8 +167,8 @@ def _check_against_project(
         for step, spec, made_before in pending:
             checkable = {
                 f.name for f in spec.fields
-                if f.ref in ("image", "image_term", "model", "tag")
-                and not (MADE_BY[f.ref] & made_before)
+                if (ref := f.ref_for(step["params"])) in ("image", "image_term", "model", "tag")
+                and not (MADE_BY[ref] & made_before)
             }  # fmt: skip
             if not checkable:
                 continue

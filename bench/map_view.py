@@ -7,7 +7,10 @@ in, pan, zoom out...) followed by a full repaint of the view
 (`render_lines` over the whole widget: the raster, the strips, the overlays), the
 time of that repaint measured. Naive: the same picture made by a Python loop over
 the points (cell, dot bit, group counts per cell in dicts), then one segment per
-cell.
+cell. With a lasso: the same steps and repaints with a lasso open, drawn by keys
+beforehand (a staircase ellipse over two thirds of the view, a vertex per step; a pan
+adds one more), and the time the images inside it take to count (`area_ids`, which
+the screen's status line reads after each step).
 
     python bench/map_view.py [--points 100000] [--steps 40]
 """
@@ -53,22 +56,51 @@ class BenchApp(App[None]):
         yield MapView(self.ids, self.xy, colouring=self.colouring, highlighted=self.ids[::500])
 
 
+async def draw_lasso(view: MapView) -> None:
+    """A lasso by keys: an ellipse over two thirds of the view, one cell at a time."""
+    width, height = view.size.width, view.size.height
+    angles = np.linspace(0, 2 * np.pi, 400)
+    cells = [(round(width / 2 + width / 3 * np.cos(a)), round(height / 2 + height / 3 * np.sin(a)))
+             for a in angles]  # fmt: skip
+    view.set_crosshair(*view.cell_centre(*cells[0]))
+    await view.run_action("lasso")
+    for col, row in cells[1:]:
+        here = view.crosshair_cell
+        for _ in range(abs(col - here[0])):
+            await view.run_action(f"move({1 if col > here[0] else -1}, 0)")
+        for _ in range(abs(row - here[1])):
+            await view.run_action(f"move(0, {1 if row > here[1] else -1})")
+
+
 async def planche_redraws(
-    ids: np.ndarray, xy: np.ndarray, blob: np.ndarray, size: tuple[int, int], steps: int
-) -> list[float]:
+    ids: np.ndarray,
+    xy: np.ndarray,
+    blob: np.ndarray,
+    size: tuple[int, int],
+    steps: int,
+    lasso: bool = False,
+) -> tuple[list[float], list[float], int]:
+    """Repaint times, `area_ids` times (with a lasso) and the lasso's vertices at the end."""
     app = BenchApp(ids, xy, blob)
-    times = []
+    times, counting = [], []
     async with app.run_test(size=size) as pilot:
         await pilot.pause(0.05)
         view = app.query_one(MapView)
         region = Region(0, 0, view.size.width, view.size.height)
+        if lasso:
+            await draw_lasso(view)
         for i in range(steps):
             await view.run_action(STEPS[i % len(STEPS)])
             started = time.perf_counter()
             view.render_lines(region)
             times.append(time.perf_counter() - started)
+            if lasso:
+                started = time.perf_counter()
+                _ = view.area_ids
+                counting.append(time.perf_counter() - started)
             await pilot.pause(0)
-    return times
+        vertices = len(view.lasso_vertices)
+    return times, counting, vertices
 
 
 def naive_redraw(
@@ -117,14 +149,31 @@ def main() -> None:
           f"{args.steps} zooms and pans")  # fmt: skip
     print("| way | view | redraw median (ms) | 90th percentile (ms) | max (ms) |")
     print("|---|---|---:|---:|---:|")
+    lassos = []
     for size in SIZES:
-        ours = 1000 * np.array(asyncio.run(planche_redraws(ids, xy, blob, size, args.steps)))
+        times, _, _ = asyncio.run(planche_redraws(ids, xy, blob, size, args.steps))
+        ours = 1000 * np.array(times)
         p90 = np.percentile(ours, 90)
         print(f"| planche: numpy raster, cached strips | {size[0]}x{size[1]} | "
               f"{np.median(ours):.1f} | {p90:.1f} | {ours.max():.1f} |")  # fmt: skip
+        times, counting, vertices = asyncio.run(
+            planche_redraws(ids, xy, blob, size, args.steps, lasso=True)
+        )
+        ours = 1000 * np.array(times)
+        p90 = np.percentile(ours, 90)
+        print(f"| planche, a lasso open ({vertices} vertices) | {size[0]}x{size[1]} | "
+              f"{np.median(ours):.1f} | {p90:.1f} | {ours.max():.1f} |")  # fmt: skip
+        lassos.append((size, vertices, 1000 * np.array(counting)))
         naive = 1000 * np.array([naive_redraw(xy, blob, size, extent) for _ in range(3)])
         print(f"| naive: a Python loop per point | {size[0]}x{size[1]} | "
               f"{np.median(naive):.0f} | - | {naive.max():.0f} |")  # fmt: skip
+    print()
+    print("| the images inside the lasso (area_ids) | view | median (ms) | 90th percentile (ms) "
+          "| max (ms) |")  # fmt: skip
+    print("|---|---|---:|---:|---:|")
+    for size, vertices, counting in lassos:
+        print(f"| {vertices} vertices | {size[0]}x{size[1]} | {np.median(counting):.1f} | "
+              f"{np.percentile(counting, 90):.1f} | {counting.max():.1f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

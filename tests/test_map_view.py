@@ -27,6 +27,13 @@ from planche.tui.grid import ThumbnailGrid
 from planche.tui.images import ImageMode
 from planche.tui.map import Colouring, MapScreen, MapView, rasterise
 from planche.tui.map import screen as map_screen
+from planche.tui.map.raster import (
+    cell_indices,
+    lasso_mask,
+    lasso_overlays,
+    polygon_contains,
+    to_cells,
+)
 from planche.tui.tree_pane import ProjectTree
 
 SIZES = [(160, 48), (80, 24)]
@@ -77,8 +84,8 @@ class ViewApp(App[None]):
         self.selected.append(event.image_ids)
 
 
-def run_view(steps, size, colouring=True, **kwargs):
-    data = blobs()
+def run_view(steps, size, colouring=True, data=None, **kwargs):
+    data = blobs() if data is None else data
 
     async def main():
         app = ViewApp(data, two_groups(data) if colouring else None, **kwargs)
@@ -140,6 +147,36 @@ def test_rasterise_finds_the_mode_by_sorting_when_groups_are_many():
     xy[:40] = [0.2, 7.8]
     raster = rasterise(xy, 0.0, 8.0, 1.0, 4, 2, groups, 3000)
     assert raster.keys[0, 0] >> 3 == 2999
+
+
+def test_a_lasso_selects_the_points_of_the_cells_it_shades():
+    """Random polygons (1 to 11 vertices) over random points: a visible point is selected
+    exactly when its cell is drawn as the lasso's path or inside, and the inside follows
+    the even-odd rule, as a plain loop over the edges finds it."""
+    rng = np.random.default_rng(3)
+    width, height, x0, top = 40, 12, -0.5, 10.5
+    unit = max(11 / (2 * width), 11 / (4 * height))
+    for _ in range(60):
+        xy = rng.uniform(0, 10, size=(800, 2))
+        polygon = rng.uniform(-1, 11, size=(int(rng.integers(1, 12)), 2))
+        chosen = lasso_mask(xy, polygon, x0, top, unit)
+        shaded = np.zeros((height, width), dtype=bool)
+        for row, first, last, _bit in lasso_overlays(
+            to_cells(polygon, x0, top, unit), width, height
+        ):
+            shaded[row, first : last + 1] = True
+        px, py = cell_indices(xy, x0, top, unit)
+        col, row = px >> 1, py >> 2
+        seen = (col >= 0) & (col < width) & (row >= 0) & (row < height)
+        assert (shaded[row[seen], col[seen]] == chosen[seen]).all()
+        if len(polygon) >= 3:
+            edges = list(zip(polygon, np.roll(polygon, -1, axis=0), strict=True))
+            odd = [
+                sum((ay > y) != (by > y) and x < ax + (y - ay) * (bx - ax) / (by - ay)
+                    for (ax, ay), (bx, by) in edges) % 2 == 1
+                for x, y in xy
+            ]  # fmt: skip
+            assert (polygon_contains(xy, polygon) == np.array(odd)).all()
 
 
 # -- the view ---------------------------------------------------------------------------
@@ -260,6 +297,221 @@ def test_escape_drops_the_rectangle_and_highlights_show_in_their_own_colour():
     dropped, plain, lit = run_view(steps, (160, 48))
     assert dropped
     assert "#fff000" not in plain and "#fff000" in lit
+
+
+# -- the lasso ---------------------------------------------------------------------------
+
+# Tight clusters of 6 points on a 3 x 3 layout, 4 units apart, and two points far out
+# at the corners: every lasso edge below runs at least 1.5 units from any cluster.
+CLUSTERS = {
+    "A": (2, 2), "B": (6, 2), "C": (10, 2),
+    "D": (2, 6), "N2": (6, 6), "E": (10, 6),
+    "F": (2, 10), "N1": (6, 10), "G": (10, 10),
+}  # fmt: skip
+
+
+def cluster_data() -> tuple[FakeMapData, dict[str, list[int]]]:
+    rng = np.random.default_rng(7)
+    xy, ids, members = [], [], {}
+    for k, (name, centre) in enumerate(CLUSTERS.items()):
+        members[name] = list(range(10 * k + 1, 10 * k + 7))
+        xy.append(rng.normal(centre, 0.08, size=(6, 2)))
+        ids.extend(members[name])
+    xy.append(np.array([[-2.0, -2.0], [14.0, 14.0]]))
+    ids.extend([900, 901])
+    data = FakeMapData(8, "pixels", "all images", "pca", 0.5, np.array(ids, dtype=np.int64),
+                       np.vstack(xy).astype(np.float32))  # fmt: skip
+    return data, members
+
+
+async def go(pilot, view: MapView, x: float, y: float) -> None:
+    """Move the crosshair by keys to the cell of (x, y), by a staircase as straight as
+    the cells allow (a diagonal when both columns and lines change)."""
+    col, row = view.cell_of(x, y)
+    here_col, here_row = view.crosshair_cell
+    dx, dy = col - here_col, row - here_row
+    n = max(abs(dx), abs(dy))
+    done_x = done_y = 0
+    keys = []
+    for i in range(1, n + 1):
+        want_x, want_y = round(dx * i / n), round(dy * i / n)
+        keys += ["L" if dx > 0 else "H"] * abs(want_x - done_x)
+        keys += ["J" if dy > 0 else "K"] * abs(want_y - done_y)
+        done_x, done_y = want_x, want_y
+    if keys:
+        await pilot.press(*keys)
+    assert view.crosshair_cell == (col, row)
+
+
+async def lasso(pilot, view: MapView, corners: list[tuple[float, float]]) -> None:
+    """A lasso by keys: the crosshair to the first corner, o, then to each corner."""
+    await go(pilot, view, *corners[0])
+    await pilot.press("o")
+    for corner in corners[1:]:
+        await go(pilot, view, *corner)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_lasso_around_a_cluster_selects_exactly_its_images(size):
+    data, members = cluster_data()
+    diamond = [(3.5, 6.0), (6.0, 8.5), (8.5, 6.0), (6.0, 3.5)]  # around N2 alone
+
+    async def steps(pilot, app, view):
+        await lasso(pilot, view, diamond)
+        open_ = (view.selecting, view.area_kind, sorted(view.area_ids), len(view.lasso_vertices))
+        await pilot.press("enter")
+        await pilot.pause(0.05)
+        return open_, app.selected, view.selecting, view.area_kind
+
+    (selecting, kind, inside, vertices), selected, still, kind_after = run_view(
+        steps, size, colouring=False, data=data
+    )
+    assert (selecting, kind) == (True, "lasso")
+    assert vertices >= 4
+    assert inside == members["N2"]
+    assert selected == [tuple(members["N2"])]
+    assert not still and kind_after is None, "Enter closes the lasso"
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_u_shaped_lasso_leaves_out_the_points_in_its_notch(size):
+    data, members = cluster_data()
+    # A U: the base along y 0-4, the arms x 0-4 and 8-12 up to y 12; the notch x 4-8 from
+    # y 4 up holds N2 and N1.
+    u = [(0, 0), (12, 0), (12, 12), (8, 12), (8, 4), (4, 4), (4, 12), (0, 12)]
+
+    async def steps(pilot, app, view):
+        await lasso(pilot, view, u)
+        ids = sorted(view.area_ids)
+        await pilot.press("enter")
+        await pilot.pause(0.05)
+        return ids, app.selected
+
+    ids, selected = run_view(steps, size, colouring=False, data=data)
+    u_names = ["A", "B", "C", "D", "E", "F", "G"]
+    assert ids == sorted(i for name in u_names for i in members[name])
+    assert not set(ids) & set(members["N1"] + members["N2"]), "the notch is left out"
+    assert len(selected) == 1 and sorted(selected[0]) == ids
+
+
+def test_a_stroke_of_two_vertices_selects_the_images_it_passes():
+    # Points on three lines, y = 4, 6 and 8; a stroke along y = 6 passes the middle ones.
+    xy = [(x, y) for y in (4.0, 6.0, 8.0) for x in (2.0, 6.0, 10.0)] + [(-2, -2), (14, 14)]
+    ids = np.arange(1, len(xy) + 1)
+    data = FakeMapData(9, "pixels", "all", "pca", 0.5, ids, np.array(xy, dtype=np.float32))
+
+    async def steps(pilot, app, view):
+        await lasso(pilot, view, [(0.5, 6.0), (11.5, 6.0)])
+        return len(view.lasso_vertices), sorted(view.area_ids)
+
+    vertices, chosen = run_view(steps, (160, 48), colouring=False, data=data)
+    assert vertices == 2, "a straight stroke is one edge"
+    assert chosen == [4, 5, 6]
+
+
+def test_escape_drops_the_lasso_and_enter_then_selects_the_nearest_image():
+    data, members = cluster_data()
+
+    async def steps(pilot, app, view):
+        await lasso(pilot, view, [(0, 0), (12, 0), (12, 12)])
+        before = (view.area_kind, len(view.area_ids))
+        await pilot.press("escape")
+        after = (view.selecting, view.area_kind, view.area_ids)
+        nearest = view.nearest_image_id
+        await pilot.press("enter")
+        await pilot.pause(0.05)
+        return before, after, nearest, app.selected
+
+    before, after, nearest, selected = run_view(steps, (160, 48), colouring=False, data=data)
+    assert before[0] == "lasso" and before[1] > 0
+    assert after == (False, None, ())
+    assert nearest in members["G"], "the crosshair stayed where the lasso ended"
+    assert selected == [(nearest,)]
+
+
+def test_o_twice_drops_the_lasso_and_v_and_o_replace_each_other():
+    data, _ = cluster_data()
+
+    async def steps(pilot, app, view):
+        seen = []
+        await pilot.press("o", "L", "L", "J")
+        seen.append(view.area_kind)
+        await pilot.press("o")
+        seen.append(view.area_kind)
+        await pilot.press("o", "L", "v")
+        seen.append(view.area_kind)
+        await pilot.press("o")
+        seen.append(view.area_kind)
+        return seen, view.selecting, len(view.lasso_vertices)
+
+    seen, selecting, vertices = run_view(steps, (160, 48), colouring=False, data=data)
+    assert seen == ["lasso", None, "rectangle", "lasso"]
+    assert selecting and vertices == 1, "a new lasso starts at the crosshair"
+
+
+def test_the_lasso_stays_on_its_points_through_zoom_and_pan():
+    data, members = cluster_data()
+    diamond = [(3.5, 6.0), (6.0, 8.5), (8.5, 6.0), (6.0, 3.5)]
+
+    async def steps(pilot, app, view):
+        await lasso(pilot, view, diamond)
+        before, vertices = sorted(view.area_ids), len(view.lasso_vertices)
+        await pilot.press("plus", "plus", "minus")
+        zoomed, zoom_vertices = sorted(view.area_ids), len(view.lasso_vertices)
+        await pilot.press("h")  # a pan carries the crosshair: a new vertex
+        return before, zoomed, zoom_vertices - vertices, len(view.lasso_vertices) - vertices
+
+    before, zoomed, by_zoom, by_pan = run_view(steps, (160, 48), colouring=False, data=data)
+    assert before == zoomed == members["N2"]
+    assert by_zoom == 0, "a zoom moves no vertex but the crosshair's"
+    assert by_pan == 1
+
+
+def cell_styles(view: MapView) -> dict[tuple[int, int], tuple[str, object]]:
+    """(column, line) -> (character, style) of every cell the view draws."""
+    cells = {}
+    for y in range(view.size.height):
+        x = 0
+        for segment in view.render_line(y):
+            for ch in segment.text:
+                cells[x, y] = (ch, segment.style)
+                x += 1
+    return cells
+
+
+def test_the_lasso_is_drawn_over_its_path_and_shades_its_inside():
+    data, _ = cluster_data()
+
+    async def steps(pilot, app, view):
+        start = view.cell_of(1.0, 11.0)
+        (c0, r0), (c1, r1) = start, view.cell_of(11.0, 1.0)
+        # The same moves twice, without then with the lasso: only the lasso differs.
+        await go(pilot, view, 1.0, 11.0)
+        await go(pilot, view, 11.0, 11.0)
+        await go(pilot, view, 11.0, 1.0)
+        await go(pilot, view, 1.0, 1.0)
+        plain = cell_styles(view)
+        await go(pilot, view, 1.0, 11.0)
+        await pilot.press("o")
+        await go(pilot, view, 11.0, 11.0)
+        await go(pilot, view, 11.0, 1.0)
+        await go(pilot, view, 1.0, 1.0)
+        await pilot.pause(0.05)
+        drawn = cell_styles(view)
+        return plain, drawn, (c0, r0, c1, r1), view.crosshair_cell
+
+    plain, drawn, (c0, r0, c1, r1), cross = run_view(steps, (160, 48), colouring=False, data=data)
+    changed = {cell for cell in drawn if drawn[cell] != plain[cell]}
+    box = {(x, y) for x in range(c0, c1 + 1) for y in range(r0, r1 + 1)}
+    assert changed == box - {cross}, "the lasso's cells and nothing else"
+    border = {(x, y) for x, y in box if x in (c0, c1) or y in (r0, r1)} - {cross}
+    inside = box - border - {cross}
+    background = lambda cell: drawn[cell][1].bgcolor  # noqa: E731
+    assert len({background(cell) for cell in border}) == 1
+    assert len({background(cell) for cell in inside}) == 1
+    assert background(next(iter(border))) != background(next(iter(inside))), (
+        "the path stands out from the inside"
+    )
 
 
 # -- the screen -------------------------------------------------------------------------
@@ -458,7 +710,7 @@ def test_the_app_opens_the_map_and_takes_the_area_back_as_the_selection(
             view = screen.view
             lit = {colour(s) for _, _, s in braille_cells(view)}
             status = _plain(screen.query_one("#map-status"))
-            await pilot.press("t", "a", "s")  # the grid's keys do nothing over the map
+            await pilot.press("t", "w", "s")  # the grid's keys do nothing over the map
             await settle(pilot)
             assert app.screen is screen
             # Images 5 to 8: from the cell of 5 to the cell of 8.

@@ -11,6 +11,9 @@ grey), and a cell holding a highlighted image (the search results, the grid's
 selection) shows those images' dots alone in a bright colour. When the points
 are few for the cells, each is drawn as 2 x 2 dots (a lone dot is hard to see).
 
+The lasso's geometry is here too (`lasso_overlays`, `lasso_mask`): its path in
+cell coordinates, the cells each edge passes, the inside by the even-odd rule.
+
 A cell's look is one integer, its style key (group, highlight, shade level and
 the overlay bits); `row_segments` turns a line of cells into one segment per run
 of equal keys, `key_style` a key into a rich `Style` under a `Look` (the theme's
@@ -53,7 +56,8 @@ _BRAILLE = 0x2800
 _DOT_BIT = np.array([[0, 3], [1, 4], [2, 5], [6, 7]], dtype=np.int64)
 _BIT_VALUES = (1 << np.arange(8)).astype(np.uint32)
 # A style key is group * 8 + highlighted * 4 + level (0: empty cell); overlays are bits.
-SEL, NEAR, CROSS = 1 << 24, 1 << 25, 1 << 26
+SEL, NEAR, CROSS, LASSO = 1 << 24, 1 << 25, 1 << 26, 1 << 27
+_PAIRS_BATCH = 2_000_000  # (edge, line) pairs `lasso_mask` looks up at once
 _MODE_BINCOUNT_LIMIT = 4_000_000  # cells x groups above which the mode is found by sorting
 
 
@@ -215,6 +219,7 @@ class Look:
     selection: Style
     nearest: Style
     crosshair: Style
+    lasso: Style = Style()
 
 
 def key_style(key: int, look: Look) -> Style:
@@ -236,8 +241,193 @@ def key_style(key: int, look: Look) -> Style:
         style += Style(color=colour, bold=bool(lit))
     if key & SEL:
         style += look.selection
+    if key & LASSO:
+        style += look.lasso
     if key & NEAR:
         style += look.nearest
     if key & CROSS:
         style += look.crosshair
     return style
+
+
+# -- the lasso ---------------------------------------------------------------------------
+#
+# In cell coordinates (u, w) = ((x - x0) / (2 unit), (top - y) / (4 unit)), the cell
+# (column c, line r) is [c, c + 1) x [r, r + 1). The lasso is a closed polygon (its
+# last vertex joined to its first); the cells an edge passes are those its points
+# fall in, a segment ending exactly on a cell's border not counting that cell. The
+# view draws these cells and `lasso_mask` selects the points in them, through the
+# same `_edge_rows` and `_edge_spans`: what is drawn is what is selected.
+
+
+def to_cells(xy: np.ndarray, x0: float, top: float, unit: float) -> np.ndarray:
+    """Data coordinates (n, 2) to cell coordinates (u, w) (see above)."""
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    return np.column_stack(((xy[:, 0] - x0) / (2 * unit), (top - xy[:, 1]) / (4 * unit)))
+
+
+def _edges(cells: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(pu, pw, qu, qw) of the polygon's edges, the closing one included."""
+    nxt = np.roll(cells, -1, axis=0)
+    return cells[:, 0], cells[:, 1], nxt[:, 0], nxt[:, 1]
+
+
+def _edge_rows(pw: np.ndarray, qw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first and last line each edge passes."""
+    low, high = np.minimum(pw, qw), np.maximum(pw, qw)
+    first = np.floor(low)
+    return first.astype(np.int64), np.maximum(first, np.ceil(high) - 1).astype(np.int64)
+
+
+def _edge_spans(
+    pu: np.ndarray, pw: np.ndarray, qu: np.ndarray, qw: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first and last column an edge passes on line `rows` (all broadcast together)."""
+    du, dw = qu - pu, qw - pw
+    flat = dw == 0
+    safe = np.where(flat, 1.0, dw)
+    t0, t1 = (rows - pw) / safe, (rows + 1 - pw) / safe
+    t_low = np.where(flat, 0.0, np.clip(np.minimum(t0, t1), 0.0, 1.0))
+    t_high = np.where(flat, 1.0, np.clip(np.maximum(t0, t1), 0.0, 1.0))
+    ua, ub = pu + t_low * du, pu + t_high * du
+    first = np.floor(np.minimum(ua, ub))
+    last = np.maximum(first, np.ceil(np.maximum(ua, ub)) - 1)
+    return first.astype(np.int64), last.astype(np.int64)
+
+
+def lasso_overlays(cells: np.ndarray, width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """(line, first column, last column, bit) of the lasso drawn in a width x height view:
+    the cells its edges pass (`LASSO`) and the cells inside it (`SEL`, by the even-odd
+    rule at the cell's centre); `cells` are its vertices in cell coordinates."""
+    if not len(cells) or width <= 0 or height <= 0:
+        return []
+    pu, pw, qu, qw = _edges(cells)
+    spans: list[tuple[int, int, int, int]] = []
+    # The outline: one (edge, line) pair per line an edge passes inside the view.
+    first_row, last_row = _edge_rows(pw, qw)
+    first_row, last_row = np.maximum(first_row, 0), np.minimum(last_row, height - 1)
+    counts = np.maximum(last_row - first_row + 1, 0)
+    if counts.sum():
+        edge = np.repeat(np.arange(len(pu)), counts)
+        starts = np.cumsum(counts) - counts
+        rows = first_row[edge] + np.arange(len(edge)) - starts[edge]
+        first, last = _edge_spans(pu[edge], pw[edge], qu[edge], qw[edge], rows)
+        first, last = np.maximum(first, 0), np.minimum(last, width - 1)
+        keep = first <= last
+        drawn = zip(rows[keep].tolist(), first[keep].tolist(), last[keep].tolist(), strict=True)
+        spans.extend((row, a, b, LASSO) for row, a, b in drawn)
+    # The inside: where each line's centre crosses the edges, in pairs.
+    low = max(math.floor(float(cells[:, 1].min())), 0)
+    high = min(math.floor(float(cells[:, 1].max())), height - 1)
+    if len(cells) >= 3 and low <= high:
+        rows = np.arange(low, high + 1)
+        centre = rows[None, :] + 0.5
+        crossing = (pw[:, None] > centre) != (qw[:, None] > centre)  # (edges, lines)
+        dw = np.where(crossing, (qw - pw)[:, None], 1.0)
+        at = pu[:, None] + (centre - pw[:, None]) * (qu - pu)[:, None] / dw
+        at = np.sort(np.where(crossing, at, np.inf), axis=0)
+        n_cross = crossing.sum(axis=0)
+        for j, row in enumerate(rows.tolist()):
+            xs = at[: n_cross[j], j].tolist()
+            for xa, xb in zip(xs[0::2], xs[1::2], strict=True):
+                a, b = max(math.ceil(xa - 0.5), 0), min(math.floor(xb - 0.5), width - 1)
+                if a <= b:
+                    spans.append((row, a, b, SEL))
+    return spans
+
+
+def polygon_contains(
+    xy: np.ndarray, polygon: np.ndarray, by_y: np.ndarray | None = None
+) -> np.ndarray:
+    """Which points lie inside the polygon (its vertices in order, closed), by the even-odd
+    rule. `by_y`: the points' order by y (`np.argsort(xy[:, 1])`), when it is at hand.
+    Each edge tests only the points in its band of y, a slice of that order."""
+    inside = np.zeros(len(xy), dtype=bool)
+    if len(polygon) < 3 or not len(xy):
+        return inside
+    order = np.argsort(xy[:, 1], kind="stable") if by_y is None else by_y
+    xs, ys = xy[order, 0], xy[order, 1]
+    parity = np.zeros(len(xy), dtype=bool)
+    points = np.asarray(polygon, dtype=np.float64).tolist()
+    for (ax, ay), (bx, by) in zip(points, [*points[1:], points[0]], strict=True):
+        if ay == by:
+            continue
+        # (ay > y) != (by > y): min(ay, by) <= y < max(ay, by)
+        lo = int(np.searchsorted(ys, min(ay, by), "left"))
+        hi = int(np.searchsorted(ys, max(ay, by), "left"))
+        if lo < hi:
+            at = ax + (ys[lo:hi] - ay) * ((bx - ax) / (by - ay))
+            parity[lo:hi] ^= xs[lo:hi] < at
+    inside[order] = parity
+    return inside
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CellIndex:
+    """The points of one view sorted by their cell, line by line then column by column:
+    the points of a run of cells on a line are a slice of `order`."""
+
+    order: np.ndarray  # point indices, by cell
+    keys: np.ndarray  # their cells' keys, sorted: (line - line0) * stride + column - col0
+    lines: np.ndarray  # the lines holding points, sorted
+    line0: int
+    col0: int
+    stride: int  # columns from the first to the last point's
+
+
+def cell_index(xy: np.ndarray, x0: float, top: float, unit: float) -> CellIndex:
+    """The points sorted by their cell in the view (x0, top, unit)."""
+    px, py = cell_indices(xy, x0, top, unit)
+    col, row = px >> 1, py >> 2
+    line0, col0 = int(row.min()), int(col.min())
+    stride = int(col.max()) - col0 + 1
+    keys = (row - line0) * stride + (col - col0)
+    order = np.argsort(keys)
+    keys = keys[order]
+    lines = keys // stride
+    lines = lines[np.concatenate(([True], lines[1:] != lines[:-1]))] + line0
+    return CellIndex(order, keys, lines, line0, col0, stride)
+
+
+def lasso_mask(
+    xy: np.ndarray,
+    polygon: np.ndarray,
+    x0: float,
+    top: float,
+    unit: float,
+    by_y: np.ndarray | None = None,
+    by_cell: CellIndex | None = None,
+) -> np.ndarray:
+    """The points a lasso selects: inside its polygon (data coordinates, even-odd) or in a
+    cell its edges pass in the view (x0, top, unit), which is what the view draws.
+    `by_y`, `by_cell`: the points' order by y and `cell_index` in this view, when they
+    are at hand."""
+    polygon = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+    if not len(polygon) or not len(xy):
+        return np.zeros(len(xy), dtype=bool)
+    chosen = polygon_contains(xy, polygon, by_y)
+    index = cell_index(xy, x0, top, unit) if by_cell is None else by_cell
+    # The edges' cells, one run of columns per (edge, line holding points): the points
+    # in each run are a slice of the index, marked through a difference array.
+    pu, pw, qu, qw = _edges(to_cells(polygon, x0, top, unit))
+    first_row, last_row = _edge_rows(pw, qw)
+    lo = np.searchsorted(index.lines, first_row, "left")
+    sizes = np.maximum(np.searchsorted(index.lines, last_row, "right") - lo, 0)
+    cover = np.zeros(len(xy) + 1, dtype=np.int64)
+    batch = np.cumsum(sizes) // _PAIRS_BATCH
+    for part in np.unique(batch[sizes > 0]).tolist():
+        edges = np.flatnonzero((batch == part) & (sizes > 0))
+        counts = sizes[edges]
+        edge = np.repeat(edges, counts)
+        starts = np.cumsum(counts) - counts
+        line = index.lines[np.repeat(lo[edges] - starts, counts) + np.arange(int(counts.sum()))]
+        first, last = _edge_spans(pu[edge], pw[edge], qu[edge], qw[edge], line)
+        first = np.maximum(first, index.col0)
+        last = np.minimum(last, index.col0 + index.stride - 1)
+        keep = first <= last
+        base = (line[keep] - index.line0) * index.stride - index.col0
+        a = np.searchsorted(index.keys, base + first[keep], "left")
+        b = np.searchsorted(index.keys, base + last[keep], "right")
+        cover += np.bincount(a, minlength=len(cover)) - np.bincount(b, minlength=len(cover))
+    chosen[index.order[np.cumsum(cover[:-1]) > 0]] = True
+    return chosen

@@ -193,7 +193,7 @@ class MapScreen(Screen[tuple[int, ...] | None]):
         if self.atlas_on:
             parts.append(f"atlas: {count(len(self._atlas_places), 'thumbnail')}")
         if view.selecting:
-            parts.append(f"area: {count(len(view.rectangle_ids), 'image')} (Enter selects)")
+            parts.append(f"{view.area_kind}: {count(len(view.area_ids), 'image')} (Enter selects)")
         if caption:
             parts.append(f"at {caption}")
         status = Text(" · ".join(parts), no_wrap=True, overflow="ellipsis")

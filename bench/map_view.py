@@ -10,7 +10,10 @@ the points (cell, dot bit, group counts per cell in dicts), then one segment per
 cell. With a lasso: the same steps and repaints with a lasso open, drawn by keys
 beforehand (a staircase ellipse over two thirds of the view, a vertex per step; a pan
 adds one more), and the time the images inside it take to count (`area_ids`, which
-the screen's status line reads after each step).
+the screen's status line reads after each step). Atlas: laying thumbnails out at
+five zooms of the whole view (`cell_positions` + `place_tiles`: which image each
+tile of the lattice shows), against a Python loop keeping the nearest point per
+tile in a dict.
 
     python bench/map_view.py [--points 100000] [--steps 40]
 """
@@ -31,6 +34,7 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 
 from planche.tui.map import PALETTE, Colouring, MapView
+from planche.tui.map.atlas import cell_positions, place_tiles, tile_box
 
 SIZES = [(160, 48), (200, 60)]
 STEPS = ["zoom(1)", "pan(1, 0)", "pan(0, -1)", "zoom(1)", "pan(-1, 0)", "zoom(-1)", "pan(0, 1)"]
@@ -137,6 +141,51 @@ def naive_redraw(
     return time.perf_counter() - started
 
 
+def naive_atlas(
+    xy: np.ndarray, extent: tuple[float, float, float, float], size: tuple[int, int]
+) -> int:
+    """The atlas's choice by a loop: per lattice tile, the point nearest its centre."""
+    width, height = size
+    tile_w, tile_h = tile_box(width, height)
+    x0, x1, y0, y1 = extent
+    best: dict[tuple[int, int], tuple[float, int]] = {}
+    for i, (x, y) in enumerate(xy.tolist()):
+        col = (x - x0) / (x1 - x0) * width
+        row = (y1 - y) / (y1 - y0) * height
+        if not (0 <= col < width and 0 <= row < height):
+            continue
+        slot = (int(col // (tile_w + 1)), int(row // (tile_h + 1)))
+        cx = slot[0] * (tile_w + 1) + tile_w / 2
+        cy = slot[1] * (tile_h + 1) + (tile_h - 1) / 2
+        d = ((col - cx) / tile_w) ** 2 + ((row - cy) / tile_h) ** 2
+        if slot not in best or d < best[slot][0]:
+            best[slot] = (d, i)
+    return len(best)
+
+
+def atlas_times(
+    xy: np.ndarray, extent: tuple[float, float, float, float], size: tuple[int, int]
+) -> tuple[list[float], list[float], int]:
+    """(planche's, the loop's) seconds at five zooms around the centre; tiles at the last."""
+    x0, x1, y0, y1 = extent
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    ours, naive, tiles = [], [], 0
+    for zoom in (1.0, 1.5, 2.25, 3.375, 5.0625):
+        hx, hy = (x1 - x0) / 2 / zoom, (y1 - y0) / 2 / zoom
+        view = (cx - hx, cx + hx, cy - hy, cy + hy)
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            cols, rows = cell_positions(xy, view, *size)
+            tiles = len(place_tiles(cols, rows, *size, tile_box(*size)))
+            best = min(best, time.perf_counter() - start)
+        ours.append(best)
+        start = time.perf_counter()
+        naive_atlas(xy, view, size)
+        naive.append(time.perf_counter() - start)
+    return ours, naive, tiles
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=100_000)
@@ -174,6 +223,16 @@ def main() -> None:
     for size, vertices, counting in lassos:
         print(f"| {vertices} vertices | {size[0]}x{size[1]} | {np.median(counting):.1f} | "
               f"{np.percentile(counting, 90):.1f} | {counting.max():.1f} |")  # fmt: skip
+    print()
+    print("| atlas layout (5 zooms) | view | planche median (ms) | planche max (ms) "
+          "| naive loop median (ms) | speed-up |")  # fmt: skip
+    print("|---|---|---:|---:|---:|---:|")
+    for size in SIZES:
+        ours, naive, tiles = atlas_times(xy, extent, size)
+        o, n = 1000 * np.array(ours), 1000 * np.array(naive)
+        ratio = np.median(n) / np.median(o)
+        print(f"| {tiles} tiles at the deepest zoom | {size[0]}x{size[1]} | {np.median(o):.1f} | "
+              f"{o.max():.1f} | {np.median(n):.0f} | {ratio:.0f}x |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -740,6 +740,19 @@ class Store:
         keys = ("id", "sha256", "width", "height", "format", "mode", "exif_date", "paths")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
+    def file_details(self, image_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """Every file of these images as imported (path, size, mtime) with its image's
+        content hash, resolution, format and EXIF date; by image, then path."""
+        rows = self._con.execute(
+            "SELECT f.path, f.image_id, f.size, f.mtime, i.sha256, i.width, i.height, i.format, "
+            "i.exif_date FROM files f JOIN images i ON i.id = f.image_id "
+            "WHERE f.image_id IN (SELECT unnest(?)) ORDER BY f.image_id, f.path",
+            [list(image_ids)],
+        ).fetchall()
+        keys = ("path", "image_id", "size", "mtime", "sha256", "width", "height", "format",
+                "exif_date")  # fmt: skip
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
     def image_paths(self, image_ids: Sequence[int]) -> dict[int, list[str]]:
         rows = self._con.execute(
             "SELECT image_id, list(path ORDER BY path) FROM files "

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run_cli, write_good_images
+from conftest import photo_like, run_cli, write_good_images
 from planche.core import commands, read
 from planche.core.errors import BadParameter, PlancheError
 from planche.core.store import open_store
@@ -338,6 +338,10 @@ def _example_params(project: Path) -> dict[str, dict]:
     made = commands.run(project, "cluster", {"params": {"k": 3, "seed": 4}})
     commands.run(project, "tag", {"property": "[/x] Sujet", "path": ["a/b", "ç"],
                                   "images": [2, 5]})  # fmt: skip
+    # A larger copy of one photo, for dedupe (whose tag action changes the project).
+    photos = project.parent / "photos"
+    photo_like(3, (192, 128)).save(photos / "img_0003 large.jpg", quality=95)
+    _import(project, photos)
     with open_store(project, read_only=True) as store:
         tag_id = store.tag_id_for_path("[/x] Sujet", ["a/b", "ç"])
     return {
@@ -346,6 +350,7 @@ def _example_params(project: Path) -> dict[str, dict]:
         "untag": {"tag_id": tag_id, "images": [5]},
         "save_clustering": {"clustering_id": made["clustering_id"], "name": "Saved [b]x[/b]"},
         "delete_clustering": {"clustering_id": made["clustering_id"]},
+        "dedupe": {"action": "tag:Dup [b]x[/b]/copy", "keep": ["resolution"]},
     }  # fmt: skip
 
 

@@ -10,7 +10,7 @@ class in one of the modules imported below.
 
 from __future__ import annotations
 
-from planche.core.commands import clusterings, importing, maps, searching, tagging
+from planche.core.commands import clusterings, dedupe, importing, maps, searching, tagging
 from planche.core.commands.base import COMMANDS, Command, Context, Field, command, get_command
 from planche.core.commands.journal import history, redo, run, undo
 from planche.core.commands.scripts import (
@@ -38,6 +38,7 @@ __all__ = [
     "Replayer",
     "clusterings",
     "command",
+    "dedupe",
     "export_script",
     "get_command",
     "history",

@@ -172,11 +172,17 @@ class Command:
         """A reading command's whole work."""
         raise NotImplementedError
 
-    def undo(self, store: Store, params: dict[str, Any], data: dict[str, Any]) -> None:
+    def undo(self, store: Store, params: dict[str, Any], data: dict[str, Any]) -> list[str] | None:
+        """Take the changes back (inside the transaction); notes on what could not be."""
         raise NotImplementedError
 
-    def redo(self, store: Store, params: dict[str, Any], data: dict[str, Any]) -> None:
+    def redo(self, store: Store, params: dict[str, Any], data: dict[str, Any]) -> list[str] | None:
         raise NotImplementedError
+
+    def settle(self, project: Path, committed: bool) -> None:
+        """After the transaction of a run, undo or redo of this command ended,
+        committed or not: for work outside the project (files), finish it or
+        put it back to match the journal."""
 
     def summary(self, outcome: dict[str, Any]) -> str:
         """One line about an outcome, for replay reports."""

@@ -33,10 +33,17 @@ def run(
             with open_store(project, read_only=True) as store:
                 store.check_complete()
         prepared = spec.prepare(project, checked, context)
-        with open_store(project, create=spec.creates_project,
-                        on_wait=_told_waiting(context)) as store, store.transaction():  # fmt: skip
-            outcome, undo_data = spec.apply(store, checked, prepared, context)
-            outcome["journal_seq"] = store.append_journal(name, checked, outcome, undo=undo_data)
+        committed = False
+        try:
+            opened = open_store(project, create=spec.creates_project,
+                                on_wait=_told_waiting(context))  # fmt: skip
+            with opened as store, store.transaction():
+                outcome, undo_data = spec.apply(store, checked, prepared, context)
+                seq = store.append_journal(name, checked, outcome, undo=undo_data)
+                outcome["journal_seq"] = seq
+            committed = True
+        finally:
+            spec.settle(project, committed)
     except PlancheError as exc:
         _journal_failure(project, name, checked, exc)
         raise
@@ -74,16 +81,26 @@ def redo(project: Path | str) -> dict[str, Any] | None:
 
 def _step_back_or_forth(project: Path | str, *, forward: bool) -> dict[str, Any] | None:
     """Undo or redo one command: its changes, its new status and the undo or
-    redo entry, in one transaction."""
-    with open_store(project) as store, store.transaction():
-        entries = store.journal()
-        target = _redo_target(entries) if forward else _undo_target(entries)
-        if target is None:
-            return None
-        _apply(store, target, forward=forward)
-        store.set_journal_status(target["seq"], "done" if forward else "undone")
-        store.append_journal("redo" if forward else "undo", {"seq": target["seq"]},
-                             {"command": target["command"]})  # fmt: skip
+    redo entry, in one transaction. The target entry comes back with `notes`:
+    what could not be taken back or done again (files, for dedupe)."""
+    target = None
+    committed = False
+    try:
+        with open_store(project) as store, store.transaction():
+            entries = store.journal()
+            target = _redo_target(entries) if forward else _undo_target(entries)
+            if target is None:
+                return None
+            target["notes"] = _apply(store, target, forward=forward) or []
+            store.set_journal_status(target["seq"], "done" if forward else "undone")
+            outcome = {"command": target["command"]}
+            if target["notes"]:
+                outcome["notes"] = target["notes"]
+            store.append_journal("redo" if forward else "undo", {"seq": target["seq"]}, outcome)
+        committed = True
+    finally:
+        if target is not None:
+            COMMANDS[target["command"]].settle(Path(project), committed)
     return target
 
 
@@ -116,6 +133,6 @@ def _undoable(entry: dict[str, Any]) -> bool:
     return bool(spec and spec.undoable and entry["undo"] is not None)
 
 
-def _apply(store: Store, entry: dict[str, Any], *, forward: bool) -> None:
+def _apply(store: Store, entry: dict[str, Any], *, forward: bool) -> list[str] | None:
     spec = COMMANDS[entry["command"]]
-    (spec.redo if forward else spec.undo)(store, entry["params"], entry["undo"])
+    return (spec.redo if forward else spec.undo)(store, entry["params"], entry["undo"])

@@ -8,7 +8,7 @@ non-zero status; they never show a traceback.
 One module per command group, each with `add_parsers(subparsers, common)` and
 its run functions: app (open), importing (import, embed, demo), searching
 (search), clustering (cluster, clusters, delete-clustering, save-clustering),
-mapping (map, with --png drawn by map_png),
+dedupe (dedupe), mapping (map, with --png drawn by map_png),
 tagging (tags), journal (history, undo, redo, replay) and project (info,
 errors, models). `common` holds the shared options and the way a command is
 run; `output` everything printed. They reach core only through
@@ -32,6 +32,7 @@ from planche.core.errors import Cancelled, PlancheError
 from planche.tui.cli import (
     app,
     clustering,
+    dedupe,
     importing,
     journal,
     mapping,
@@ -44,7 +45,7 @@ from planche.tui.cli.output import note
 
 __all__ = ["build_parser", "main"]
 
-GROUPS = (app, importing, searching, clustering, mapping, tagging, journal, project)
+GROUPS = (app, importing, searching, clustering, dedupe, mapping, tagging, journal, project)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

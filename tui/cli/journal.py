@@ -29,7 +29,7 @@ def add_parsers(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     hist.add_argument("--export", type=Path, metavar="FILE", help="write a replay script")
     for name, text, run in (
-        ("undo", "undo the last change to tags or clusterings", run_undo),
+        ("undo", "undo the last change to tags, clusterings or files (dedupe)", run_undo),
         ("redo", "redo what undo took back", run_redo),
     ):
         add_command(subparsers, common, name, run, help=text, description=text + ".")
@@ -96,9 +96,16 @@ def run_redo(args: argparse.Namespace) -> int:
 def _undo_redo(
     args: argparse.Namespace, entry: dict[str, Any] | None, verb: str, nothing: str
 ) -> int:
+    notes = entry.get("notes", []) if entry else []
     if entry is not None:
         nothing = f"{verb.capitalize()} {entry['command']} (journal entry {entry['seq']})."
-    emit(args, {verb: entry["seq"] if entry else None}, text=lambda: say(nothing))
+
+    def text() -> None:
+        say(nothing)
+        for line in notes:
+            say(f"  {printable(line)}", style="yellow")
+
+    emit(args, {verb: entry["seq"] if entry else None, "notes": notes}, text=text)
     return 0
 
 

@@ -27,7 +27,10 @@ euclidean, its fastest path):
   thread when seeded); `transform(rest, basis=sample)`;
 - PCA: `sklearn.decomposition.PCA(n_components=2, random_state=SEED)`;
 - and planche's own `planche.core.maps.project_map(vectors, ids, method=...,
-  seed=SEED)` for each of its methods, with their default samples, as they are.
+  seed=SEED)` for each of its methods, with their default samples, as they are
+  (`neighbours`: PaCMAP on up to 100,000, the rest by the kNN extension). Their
+  libraries are imported inside the timed call and nothing is warmed up, as
+  the `map` command pays it.
 
 The figure, "neighbours kept": for 2,000 random points, the mean fraction of
 each one's 10 nearest neighbours in the 512-d space (cosine, itself excluded)
@@ -44,11 +47,14 @@ a session pays on top of the time; for all-N it runs twice, the second time
 showing how much of the first was compilation); openTSNE (Cython) needs none. Then
 it resets its resident peak (/proc/self/clear_refs) and runs once; "peak" is its
 resident peak during that run (the 200 MB of vectors, the libraries and the
-result included). A configuration is stopped after TIMEOUT_S of its timed run
-(SIGALRM). The sample fits run twice (once per extension, in different
-processes, from the same seed): "same sample positions" says whether the two
-gave identical coordinates, i.e. whether the method is deterministic with a
-seed across processes.
+result included). The log line of each configuration also gives the CPU time of
+that run (all its threads) and the load average as it ended: on a busy machine
+the CPU time of a one-thread run says what it would take on a quiet one. A
+configuration is stopped after TIMEOUT_S of its timed run (SIGALRM). The sample
+fits run twice (once per extension, in different processes, from the same
+seed): "same sample positions" says whether the two gave identical
+coordinates, i.e. whether the method is deterministic with a seed across
+processes.
 
 `--vectors scenes` uses bench/density.py's vectors instead (4,000 scenes of
 about 25 near-copies each, like a photo collection's bursts), where a point's
@@ -261,11 +267,13 @@ def child_main(args: argparse.Namespace) -> None:
         f.write("5")
     # The timed run may take TIMEOUT_S: then SIGALRM (default action) ends the process.
     signal.alarm(args.timeout)
+    cpu = time.process_time()
     positions, fit_s, extend_s = run_config(vectors, method, size, extension, seeded)
+    cpu_s = time.process_time() - cpu
     signal.alarm(0)
     np.save(data / f"positions-{args.config}.npy", positions)
-    print(json.dumps({"fit_s": fit_s, "extend_s": extend_s, "peak_rss_mib": peak_rss_mib()}),
-          flush=True)  # fmt: skip
+    print(json.dumps({"fit_s": fit_s, "extend_s": extend_s, "cpu_s": cpu_s,
+                      "peak_rss_mib": peak_rss_mib()}), flush=True)  # fmt: skip
 
 
 # --- parent: data, subprocesses, the figure, the table ------------------------------------
@@ -313,8 +321,9 @@ def run_child(config: str, data: Path, timeout: int) -> dict:
     elif result.returncode:
         raise SystemExit(f"{config} failed with exit code {result.returncode}")
     else:
-        log(f"{config}: {row['fit_s'] + row['extend_s']:.1f} s timed, "
-            f"{time.perf_counter() - started:.0f} s with import and warm-up")  # fmt: skip
+        log(f"{config}: {row['fit_s'] + row['extend_s']:.1f} s timed ({row['cpu_s']:.1f} s of "
+            f"CPU, all threads), {time.perf_counter() - started:.0f} s with import and "
+            f"warm-up; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     return row
 
 

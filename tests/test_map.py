@@ -51,13 +51,45 @@ def test_a_pca_map_keeps_groups_apart_and_beats_a_random_layout(project):
 
 
 def test_the_neighbours_method_keeps_neighbours_better_than_pca():
-    vectors, _ = blobs(12, 50, spread=0.6)
+    vectors, truth = blobs(12, 50, spread=0.6)
     ids = np.arange(1, len(vectors) + 1)
     pca_xy, _ = project_map(vectors, ids, "pca")
+    whole_xy, whole = project_map(vectors, ids, "neighbours")
     near_xy, details = project_map(vectors, ids, "neighbours", sample=400)
+    assert whole.fitted == 600, "every point fitted when there are no more than the sample"
     assert details.fitted == 400, "fitted on the sample, the rest placed by their neighbours"
-    assert np.isfinite(near_xy).all()
-    assert neighbour_preservation(vectors, near_xy) > neighbour_preservation(vectors, pca_xy)
+    assert np.isfinite(near_xy).all() and np.isfinite(whole_xy).all()
+    pca_kept = neighbour_preservation(vectors, pca_xy)
+    assert neighbour_preservation(vectors, whole_xy) > pca_kept
+    assert neighbour_preservation(vectors, near_xy) > pca_kept
+    assert silhouette_score(whole_xy, truth) > 0.5, "the groups lie apart on the plane"
+
+
+def test_the_neighbours_layout_is_repeatable_with_its_seed_and_leaves_the_process_as_it_was():
+    from threadpoolctl import threadpool_info
+
+    vectors, _ = blobs(4, 40, seed=6)
+    ids = np.arange(1, len(vectors) + 1)
+    first, _ = project_map(vectors, ids, "neighbours", seed=3)  # loads its libraries
+    pools = [(pool["filepath"], pool["num_threads"]) for pool in threadpool_info()]
+    np.random.seed(11)
+    expected = np.random.random_sample()
+    np.random.seed(11)
+    again, _ = project_map(vectors, ids, "neighbours", seed=3)
+    other, _ = project_map(vectors, ids, "neighbours", seed=4)
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    assert [(pool["filepath"], pool["num_threads"]) for pool in threadpool_info()] == pools, (
+        "the threads of torch, BLAS and OpenMP are as they were"
+    )
+    assert np.random.random_sample() == expected, "numpy's global random state is untouched"
+
+
+def test_a_handful_of_points_gets_a_neighbours_map_too():
+    vectors, _ = blobs(2, 6, seed=8)
+    for n in (3, 4, 9, 12):
+        xy, details = project_map(vectors[:n], np.arange(n), "neighbours")
+        assert xy.shape == (n, 2) and np.isfinite(xy).all() and details.fitted == n
+        assert len(np.unique(xy.round(4), axis=0)) == n, "no two points on the same spot"
 
 
 def test_neighbour_preservation_is_one_for_the_plane_itself_and_small_for_noise():
@@ -175,6 +207,24 @@ def test_a_cancelled_map_stores_nothing_and_keeps_the_previous_one(project):
     _stays(project, made)
     with open_store(project, read_only=True) as store:
         assert len(store.maps()) == 1
+
+
+def test_a_neighbours_map_cancelled_while_laid_out_stores_nothing(project):
+    vectors, _ = blobs(3, 30)
+    vector_project(project, vectors)
+    made = commands.run(project, "map", {})
+    cancel = CancelToken()
+
+    def progress(event) -> None:  # noqa: ANN001 - a ProgressEvent
+        if "laying out" in event.detail:
+            cancel.cancel()
+
+    with pytest.raises(Cancelled) as stopped:
+        commands.run(project, "map", {"method": "neighbours"},
+                     Context(progress=progress, cancel=cancel))  # fmt: skip
+    assert "nothing was stored" in _one_line(stopped)
+    _stays(project, made)
+    assert read.latest_map(project, None, "all", None, "neighbours") is None
 
 
 def test_bad_scopes_and_parameters_name_the_parameter(project):

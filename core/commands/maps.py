@@ -70,7 +70,7 @@ class Map(Command):
         Field("method", str, default="pca", nullable=False, help="pca or neighbours"),
         Field("seed", int, default=0, nullable=False, help="random seed of the sample"),
         Field("sample", int, help="fit on at most this many images, place the rest "
-              "(default: 20,000 for pca, 10,000 for neighbours)"),
+              "(default: 20,000 for pca, 100,000 for neighbours)"),
         Field("recompute", bool, default=False, nullable=False,
               help="compute afresh even when a stored map fits"),
         Field("embedder", str, help="map the vectors of this kind of embedder"),

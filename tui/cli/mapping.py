@@ -38,7 +38,7 @@ def add_parsers(subparsers: Any, common: argparse.ArgumentParser) -> None:
     run.add_argument("--seed", type=int, default=0, help="random seed of the sample (default 0)")
     run.add_argument("--sample", type=int, default=None,
                      help="fit on at most this many images (default 20,000 for pca, "
-                     "10,000 for neighbours)")  # fmt: skip
+                     "100,000 for neighbours)")  # fmt: skip
     run.add_argument("--recompute", action="store_true",
                      help="compute afresh even when the stored map fits")  # fmt: skip
     run.add_argument("--embedder", choices=EMBEDDERS, help="map these vectors")

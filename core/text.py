@@ -41,3 +41,13 @@ def _is_unsafe(ch: str) -> bool:
 def count(n: int, noun: str) -> str:
     """'1 image', '2 images': a number with its noun, for messages."""
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def file_size(n: int) -> str:
+    """A byte count as people read it: '812 B', '14.2 kB', '3.1 MB' (powers of 1000)."""
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")

@@ -17,3 +17,28 @@ done
 cp "$work/demo.duckdb" "$work/shot.duckdb"
 "$shot" screenshots/map-atlas-zoomed.png --wait 8 --keys "M sleep:6 a sleep:4 plus plus sleep:4" \
   --env COLORTERM=truecolor -- .venv/bin/planche open "$work/shot.duckdb"
+
+# The duplicates review: the demo's photos with copies made by resizing, re-encoding
+# and copying, imported, then D (review), two groups on.
+mkdir -p "$work/dups/copies"
+.venv/bin/python - "$work/demo-images" "$work/dups" <<'PY'
+import shutil, sys
+from pathlib import Path
+from PIL import Image
+source, out = Path(sys.argv[1]), Path(sys.argv[2])
+for i, f in enumerate(sorted(source.rglob("*.jpg"))[:12]):
+    shutil.copy2(f, out / f.name)
+    picture = Image.open(f).convert("RGB")
+    if i % 3 == 0:
+        picture.resize((picture.width // 2, picture.height // 2)).save(
+            out / "copies" / f"{f.stem}_small.jpg", quality=80)
+    elif i % 3 == 1:
+        picture.save(out / "copies" / f"{f.stem}_q60.jpg", quality=60)
+        shutil.copy2(f, out / "copies" / f"copy of {f.name}")
+PY
+.venv/bin/planche import "$work/dups" --project "$work/dups.duckdb" --embedder pixels > /dev/null
+for size in 160x48 80x24; do
+  name=dedupe-review$([ "$size" = 160x48 ] || echo "-$size")
+  "$shot" screenshots/$name.png --size "$size" --wait 8 --keys "D sleep:6 n n sleep:4" \
+    --env COLORTERM=truecolor -- .venv/bin/planche open "$work/dups.duckdb"
+done

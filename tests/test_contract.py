@@ -15,6 +15,7 @@ import pytest
 
 from conftest import photo_like, run_cli, write_good_images
 from planche.core import commands, read
+from planche.core.dedupe.plan import dismissed_groups
 from planche.core.errors import BadParameter, PlancheError
 from planche.core.store import open_store
 
@@ -330,7 +331,8 @@ def _state(project: Path) -> tuple:
             for tag_id, path in store.all_tag_paths(prop)
         )  # fmt: skip
         clusterings = [c["id"] for c in store.clusterings()]
-    return tags, clusterings
+        not_duplicates = sorted(tuple(sorted(group)) for group in dismissed_groups(store))
+    return tags, clusterings, not_duplicates
 
 
 def _example_params(project: Path) -> dict[str, dict]:
@@ -351,6 +353,7 @@ def _example_params(project: Path) -> dict[str, dict]:
         "save_clustering": {"clustering_id": made["clustering_id"], "name": "Saved [b]x[/b]"},
         "delete_clustering": {"clustering_id": made["clustering_id"]},
         "dedupe": {"action": "tag:Dup [b]x[/b]/copy", "keep": ["resolution"]},
+        "not_duplicates": {"images": [2, 5]},
     }  # fmt: skip
 
 

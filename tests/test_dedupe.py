@@ -405,3 +405,47 @@ def test_cli_bad_input_is_one_line_without_traceback(work):
         assert len(lines) == 1 and says in lines[0], result.stderr
         assert "Traceback" not in result.stderr
     assert not (work / "photos" / "dupes").exists()
+
+
+# -- what a review decides ----------------------------------------------------------------
+
+
+def test_a_keeper_chosen_by_hand_is_kept_and_its_copies_acted_on(work):
+    photos = work / "photos"
+    outcome = _run(work, action="trash", keepers=[str(photos / "a.jpg")])
+    files = _files(outcome)
+    group = next(g for g in outcome["groups"] if g["keeper"].endswith("/a.jpg"))
+    assert group["rule"] == "chosen" and "by hand" in group["reason"]
+    assert (photos / "a.jpg").exists() and not (photos / "a_big.jpg").exists()
+    assert files["a_big.jpg"]["status"] == "trashed"
+    # each file's similarity to every other, for a review that changes the keeper
+    sims = group["similarities"]
+    assert len(sims) == len(group["files"]) and all(sims[i][i] > 0.999 for i in range(len(sims)))
+
+
+def test_a_group_left_alone_in_a_review_is_not_touched(work):
+    photos = work / "photos"
+    before = snapshot(photos)
+    outcome = _run(work, action="trash", leave=[str(photos / "b_small.jpg")])
+    files = _files(outcome)
+    assert files["b_small.jpg"]["status"] == "left" and (photos / "b_small.jpg").exists()
+    assert files["a.jpg"]["status"] == "trashed"
+    commands.undo(_project(work))
+    assert snapshot(photos) == before
+
+
+def test_not_duplicates_is_remembered_until_undone(work):
+    plan = _run(work, "dedupe_plan")
+    group_b = next(g for g in plan["groups"] if g["keeper"].endswith("/b.jpg"))
+    commands.run(_project(work), "not_duplicates", {"images": group_b["images"]})
+    again = _run(work, "dedupe_plan")
+    assert [g["keeper"] for g in again["groups"]] == [
+        g["keeper"] for g in plan["groups"] if g is not group_b
+    ], "the group is not shown again"
+    # found afresh (not from the stored clustering) it stays hidden too
+    fresh = commands.run(_project(work), "dedupe_plan", {})
+    assert not any(set(g["images"]) <= set(group_b["images"]) for g in fresh["groups"])
+    commands.undo(_project(work))
+    assert len(_run(work, "dedupe_plan")["groups"]) == len(plan["groups"])
+    with pytest.raises(BadParameter, match="at least two"):
+        commands.run(_project(work), "not_duplicates", {"images": [1]})

@@ -35,6 +35,7 @@ from planche.core.errors import PlancheError
 from planche.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
 from planche.core.session import Session
 from planche.core.text import count, printable
+from planche.tui.dedupe.screen import ReviewScreen
 from planche.tui.grid import ThumbnailGrid
 from planche.tui.images import ImageMode
 from planche.tui.map import Colouring, MapScreen, colouring_options, load_colouring
@@ -86,6 +87,7 @@ class PlancheApp(App[None]):
         ("i", "import_folder", "Import", "import a folder"),
         ("m", "switch_model", None, "switch to the project's next model"),
         ("M", "map", "Map", "the map of the current scope (c there colours it)"),
+        ("D", "dedupe", None, "review the duplicate groups: keep one, trash the others"),
         ("a", "show_all", None, "show all images"),
         ("ctrl+z", "undo", None, "undo the last change to tags or clusterings"),
         ("ctrl+y", "redo", None, "redo what undo took back"),
@@ -135,7 +137,7 @@ class PlancheApp(App[None]):
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if isinstance(self.screen, MapScreen) and action not in self.ON_THE_MAP:
+        if isinstance(self.screen, MapScreen | ReviewScreen) and action not in self.ON_THE_MAP:
             return all(action != a for _, a, _, _ in self.ACTIONS)
         return True
 
@@ -566,6 +568,49 @@ class PlancheApp(App[None]):
         grid.select_images(image_ids)
         grid.focus()
         self.notify(f"{count(len(image_ids), 'image')} selected on the map")
+
+    # -- duplicates -----------------------------------------------------------
+
+    def action_dedupe(self) -> None:
+        """Find the duplicate groups of the project, then review them one by one."""
+        project = self.project
+        params: dict[str, Any] = {"action": "trash"}
+
+        def job(cancel: CancelToken, progress: Any) -> Any:
+            context = self._command_context(cancel, progress)
+            return commands.run(project, "dedupe_plan", params, context)
+
+        def done(plan: dict[str, Any]) -> None:
+            if not plan["groups"]:
+                self.notify("No duplicates found.")
+                return
+            screen = ReviewScreen(plan, params, project=project,
+                                  sharp_images=self.image_mode.widget_class,
+                                  thumbnails=read.StoreThumbnails(project))  # fmt: skip
+            self.push_screen(screen, self._dedupe_reviewed)
+
+        self._run_job("finding duplicates…", job, done)
+
+    def _dedupe_reviewed(self, params: dict[str, Any] | None) -> None:
+        if params is None:
+            return
+        project = self.project
+
+        def job(cancel: CancelToken, progress: Any) -> Any:
+            context = self._command_context(cancel, progress)
+            return commands.run(project, "dedupe", params, context)
+
+        def done(outcome: dict[str, Any]) -> None:
+            counts = outcome["counts"]
+            quiet = ("groups", "files", "kept", "left", "skipped")
+            acted = sum(n for status, n in counts.items() if status not in quiet)
+            skipped = counts.get("skipped", 0)
+            note = f", {count(skipped, 'file')} skipped (changed or unreadable)" if skipped else ""
+            self.notify(f"{count(acted, 'file')} {outcome['action']}: done{note} "
+                        "(ctrl+z puts them back)")  # fmt: skip
+            self.refresh_project()
+
+        self._run_job("acting on the duplicates…", job, done)
 
     # -- tags -----------------------------------------------------------------
 

@@ -11,6 +11,7 @@ sixel images): it draws its own half-cell thumbnails.
 from __future__ import annotations
 
 import os
+from io import BytesIO
 from typing import Any
 
 MODES = ("auto", "sixel", "tgp", "halfcell", "none")
@@ -50,3 +51,14 @@ class ImageMode:
         if self.widget_class is None:
             return Static("(images are off: --images none)", id="preview-image", markup=False)
         return self.widget_class(picture, id="preview-image")
+
+
+def decode_picture(data: bytes) -> Any:
+    """A stored thumbnail as an RGB PIL image, or None when it cannot be decoded."""
+    from PIL import Image
+
+    try:
+        with Image.open(BytesIO(data)) as img:
+            return img.convert("RGB")
+    except Exception:  # noqa: BLE001 - a broken thumbnail is an empty tile, never a crash
+        return None

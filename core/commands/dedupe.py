@@ -47,6 +47,10 @@ _GROUPS = (
           "folder:DIR, pattern:GLOB"),
     Field("reference", str, many=True, default=[], nullable=False,
           help="folders whose files are always kept"),
+    Field("keepers", str, many=True, default=[], nullable=False,
+          help="files chosen by hand: each is its group's keeper (a review's choice)"),
+    Field("leave", str, many=True, default=[], nullable=False,
+          help="files whose groups are left alone (a review's skip)"),
 )  # fmt: skip
 _ACTION_HELP = "trash, move:DIR, hardlink, symlink or tag[:PROPERTY/TAG]"
 
@@ -243,3 +247,36 @@ def _act(plan: Plan, project: Path, context: Context) -> list[dict[str, Any]]:
         raise
     log.close()
     return done
+
+
+@command
+class NotDuplicates(Command):
+    name = "not_duplicates"
+    description = "remember that these images are not duplicates of each other"
+    undoable = True
+    fields = (
+        Field("images", int, required=True, many=True, ref="image",
+              help="the images of a group that are not copies of each other"),
+    )  # fmt: skip
+
+    def check(self, params: dict[str, Any]) -> None:
+        params["images"] = sorted(set(params["images"]))
+        if len(params["images"]) < 2:
+            raise BadParameter("images", params["images"], "at least two images")
+
+    def apply(self, store: Store, params: dict[str, Any], prepared: Any, context: Any) -> Any:
+        missing = store.missing_images(params["images"])
+        if missing:
+            raise BadParameter("images", missing[0], "an image of this project")
+        # The journal entry is the record: dedupe's plan reads the runs in effect,
+        # so undo and redo need only flip its status.
+        return {"images": params["images"]}, {"images": params["images"]}
+
+    def undo(self, store: Store, params: dict[str, Any], data: dict[str, Any]) -> None:
+        return None
+
+    def redo(self, store: Store, params: dict[str, Any], data: dict[str, Any]) -> None:
+        return None
+
+    def summary(self, outcome: dict[str, Any]) -> str:
+        return f"{count(len(outcome['images']), 'image')} marked as not duplicates"

@@ -126,6 +126,9 @@ class GroupPlan:
     keeper: FileEntry | None = None
     rule: str | None = None
     reason: str = ""
+    # Cosine similarity of every file to every other (by position in `files`),
+    # so that a review can show the similarity to whichever file it keeps.
+    pairwise: list[list[float | None]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -134,6 +137,8 @@ class GroupPlan:
             "rule": self.rule,
             "reason": self.reason,
             "files": [f.as_dict() for f in self.files],
+            "images": sorted({f.candidate.image_id for f in self.files}),
+            "similarities": self.pairwise,
         }
 
 
@@ -203,6 +208,10 @@ def make_plan(
         )  # fmt: skip
         groups = [[int(i) for i in c.members] for c in found.clusters]
         model_id, threshold = found.model_id, found.params["threshold"]
+    with open_store(project, read_only=True) as store:
+        dismissed = dismissed_groups(store)
+    if dismissed:  # groups a review said are not duplicates (`not_duplicates`)
+        groups = [g for g in groups if not any(set(g) <= d for d in dismissed)]
     ids = sorted({i for members in groups for i in members})
     with open_store(project, read_only=True) as store:
         model = next(m for m in store.models() if m.id == model_id)
@@ -216,15 +225,35 @@ def make_plan(
     for row in rows:
         by_image.setdefault(row["image_id"], []).append(row)
     row_of = {int(i): n for n, i in enumerate(vector_ids)}
+    chosen, left = set(params.get("keepers") or ()), set(params.get("leave") or ())
     for number, members in enumerate(groups, start=1):
         files = [_entry(row) for image_id in members for row in by_image.get(image_id, [])]
         group = GroupPlan(number, files)
-        _choose(group, rules, references)
+        _choose(group, rules, references, chosen)
         if group.keeper is not None:
             _similarities(group, vectors, row_of)
-            _plan_actions(group, action, roots)
+            if any(f.path in left for f in files):
+                _leave(group)
+            else:
+                _plan_actions(group, action, roots)
         plan.groups.append(group)
     return plan
+
+
+def dismissed_groups(store: Store) -> list[set[int]]:
+    """The image sets a review marked as not duplicates (`not_duplicates` runs in
+    effect): a group lying wholly inside one of them is not shown again."""
+    return [
+        set(entry["params"]["images"])
+        for entry in store.journal()
+        if entry["command"] == "not_duplicates" and entry["status"] == "done"
+    ]
+
+
+def _leave(group: GroupPlan) -> None:
+    for entry in group.files:
+        if entry.role == "duplicate":
+            entry.status, entry.message = "left", "its group was left alone in the review"
 
 
 def _files_only(progress: ProgressCallback) -> ProgressCallback:
@@ -301,20 +330,25 @@ def in_folder(path: str, folder: str) -> bool:
     return inside(os.path.realpath(path), os.path.realpath(folder))
 
 
-def _choose(group: GroupPlan, rules: list[Rule], references: list[str]) -> None:
+def _choose(
+    group: GroupPlan, rules: list[Rule], references: list[str], chosen: set[str] = frozenset()
+) -> None:
     present = [f for f in group.files if f.role != "gone"]
     if not present:
         group.reason = "no file of this group is on disk any more"
         return
     in_reference = [f for f in present if any(in_folder(f.path, r) for r in references)]
-    pool = in_reference or present
+    by_hand = [f for f in present if f.path in chosen]
+    pool = by_hand or in_reference or present
     choice = choose_keeper([f.candidate for f in pool], rules)
     for entry in in_reference:
         entry.role = "reference"
     keeper = next(f for f in pool if f.candidate is choice.keeper)
     keeper.role = "keeper"
     group.keeper, group.rule, group.reason = keeper, choice.rule, choice.reason
-    if in_reference:
+    if by_hand:
+        group.rule, group.reason = "chosen", "chosen by hand in the review"
+    elif in_reference:
         group.reason = "in a reference folder" + (f"; {choice.reason}" if len(pool) > 1 else "")
         group.rule = "reference" + (f", {choice.rule}" if choice.rule else "")
 
@@ -326,6 +360,11 @@ def _similarities(group: GroupPlan, vectors: np.ndarray, row_of: dict[int, int])
         row = row_of.get(entry.candidate.image_id)
         if keeper_row is not None and row is not None:
             entry.similarity = round(float(vectors[row] @ vectors[keeper_row]), 4)
+    rows = [row_of.get(f.candidate.image_id) for f in group.files]
+    group.pairwise = [
+        [None if a is None or b is None else round(float(vectors[a] @ vectors[b]), 4) for b in rows]
+        for a in rows
+    ]
 
 
 def _plan_actions(group: GroupPlan, action: Action, roots: list[str]) -> None:

@@ -20,7 +20,6 @@ characters escaped, never parsed as markup.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from io import BytesIO
 from typing import Any
 
 import numpy as np
@@ -107,17 +106,6 @@ def cell_positions(
     cols = (xy[:, 0] - x0) / max(x1 - x0, 1e-12) * width
     rows = (y1 - xy[:, 1]) / max(y1 - y0, 1e-12) * height
     return cols, rows
-
-
-def decode_picture(data: bytes) -> Any:
-    """A stored thumbnail as an RGB PIL image, or None when it cannot be decoded."""
-    from PIL import Image
-
-    try:
-        with Image.open(BytesIO(data)) as img:
-            return img.convert("RGB")
-    except Exception:  # noqa: BLE001 - a broken thumbnail is an empty tile, never a crash
-        return None
 
 
 class AtlasTile(Widget):

@@ -25,11 +25,11 @@ from textual.widgets import Footer, Static
 
 from planche.core.errors import PlancheError
 from planche.core.text import count, printable
+from planche.tui.images import decode_picture
 from planche.tui.map.atlas import (
     AtlasTile,
     TilePlace,
     cell_positions,
-    decode_picture,
     place_tiles,
     tile_box,
 )

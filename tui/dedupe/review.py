@@ -1,0 +1,132 @@
+"""What a duplicates review decides, over a dedupe plan (`dedupe_plan`'s outcome).
+
+The plan comes from core with every group's files, the keeper the rules chose
+and why, and each file's cosine similarity to every other. A review changes
+the keeper of a group by hand, leaves a group alone, or marks it as not
+duplicates; `Review` keeps those choices, says what each file would become,
+and gives the `dedupe` parameters that do it (`keepers`, `leave`), so that the
+command run afterwards makes the same plan with the same choices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ACTIONS = ("trash", "tag", "hardlink", "symlink")
+WOULD = {"trash": "would trash", "tag": "would tag", "hardlink": "would hard-link",
+         "symlink": "would symlink"}  # fmt: skip
+
+
+@dataclass
+class FileView:
+    """One file of a group as the review shows it."""
+
+    index: int
+    info: dict[str, Any]  # the plan's file entry
+    role: str  # keeper, reference, duplicate, gone
+    fate: str  # what happens to it: keep, would trash, left, skipped, ...
+    similarity: float | None
+    note: str = ""
+
+
+@dataclass
+class Review:
+    plan: dict[str, Any]
+    params: dict[str, Any]  # the dedupe_plan parameters the plan was made with
+    action: str = "trash"
+    chosen: dict[int, int] = field(default_factory=dict)  # group number -> file index
+    left: set[int] = field(default_factory=set)
+    dismissed: set[int] = field(default_factory=set)
+
+    @property
+    def groups(self) -> list[dict[str, Any]]:
+        return self.plan["groups"]
+
+    def group(self, position: int) -> dict[str, Any]:
+        return self.groups[position]
+
+    def keeper_index(self, group: dict[str, Any]) -> int | None:
+        if group["group"] in self.chosen:
+            return self.chosen[group["group"]]
+        for index, info in enumerate(group["files"]):
+            if info["role"] == "keeper":
+                return index
+        return None
+
+    def files(self, group: dict[str, Any]) -> list[FileView]:
+        """Each file of `group` with its role and fate under the review's choices."""
+        keeper = self.keeper_index(group)
+        sims = group.get("similarities") or []
+        number = group["group"]
+        views = []
+        for index, info in enumerate(group["files"]):
+            role = info["role"]
+            if role == "keeper" and index != keeper:
+                role = "duplicate"
+            if index == keeper:
+                role = "keeper"
+            similarity = None
+            if keeper is not None and index < len(sims) and keeper < len(sims[index]):
+                similarity = sims[index][keeper]
+            fate, note = self._fate(number, role, info)
+            views.append(FileView(index, info, role, fate, similarity, note))
+        return views
+
+    def _fate(self, number: int, role: str, info: dict[str, Any]) -> tuple[str, str]:
+        if role in ("keeper", "reference"):
+            return "keep", ""
+        if role == "gone":
+            return "left", info.get("message", "")
+        if number in self.dismissed:
+            return "left", "marked as not duplicates"
+        if number in self.left:
+            return "left", "group left alone"
+        if info["status"] == "skipped" and info["message"]:
+            return "skipped", info["message"]
+        return WOULD[self.action], ""
+
+    def rule_text(self, group: dict[str, Any]) -> str:
+        """Why the keeper is the keeper."""
+        if group["group"] in self.chosen:
+            return "chosen by hand"
+        return group["reason"]
+
+    def choose(self, position: int, index: int) -> bool:
+        """Keep file `index` of the group at `position`; False when it cannot be kept."""
+        group = self.group(position)
+        info = group["files"][index]
+        if info["role"] == "gone":
+            return False
+        self.chosen[group["group"]] = index
+        return True
+
+    def toggle_left(self, position: int) -> bool:
+        number = self.group(position)["group"]
+        if number in self.left:
+            self.left.discard(number)
+            return False
+        self.left.add(number)
+        return True
+
+    def next_action(self) -> str:
+        self.action = ACTIONS[(ACTIONS.index(self.action) + 1) % len(ACTIONS)]
+        return self.action
+
+    def counts(self) -> dict[str, int]:
+        """Files by fate over every group."""
+        found: dict[str, int] = {}
+        for group in self.groups:
+            for view in self.files(group):
+                found[view.fate] = found.get(view.fate, 0) + 1
+        return found
+
+    def dedupe_params(self) -> dict[str, Any]:
+        """The `dedupe` command's parameters for what this review decided."""
+        base = {k: v for k, v in self.params.items() if k != "action"}
+        keepers = [self.group_by_number(n)["files"][i]["path"] for n, i in self.chosen.items()]
+        leave = [self.group_by_number(n)["files"][0]["path"] for n in sorted(self.left)]
+        return {**base, "action": self.action, "keepers": keepers, "leave": leave}
+
+    def group_by_number(self, number: int) -> dict[str, Any]:
+        return next(g for g in self.groups if g["group"] == number)

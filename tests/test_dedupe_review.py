@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from test_dedupe import snapshot, template, work  # noqa: F401 - the fixtures
+
 from conftest import settle
 from planche.core import commands
 from planche.tui.app import PlancheApp
@@ -17,7 +19,6 @@ from planche.tui.dedupe.card import FileCard
 from planche.tui.dedupe.review import Review
 from planche.tui.dedupe.screen import ReviewScreen
 from planche.tui.images import ImageMode
-from test_dedupe import snapshot, template, work  # noqa: F401 - the fixtures
 
 SIZES = [(160, 48), (80, 24)]
 
@@ -30,8 +31,8 @@ def _card_texts(screen: ReviewScreen) -> list[str]:
     return [_text(card.query_one(".card-text")) for card in screen.cards]
 
 
-def _plan(work: Path) -> dict:
-    return commands.run(work / "p.duckdb", "dedupe_plan", {"action": "trash"})
+def _plan(folder: Path) -> dict:
+    return commands.run(folder / "p.duckdb", "dedupe_plan", {"action": "trash"})
 
 
 def test_a_review_shows_the_keeper_chosen_by_hand_and_carries_it_to_dedupe(work):  # noqa: F811
@@ -54,9 +55,9 @@ def test_a_review_shows_the_keeper_chosen_by_hand_and_carries_it_to_dedupe(work)
     assert review.next_action() == "tag" and review.dedupe_params()["action"] == "tag"
 
 
-def _run_app(work: Path, size, steps):  # noqa: ANN001
+def _run_app(folder: Path, size, steps):  # noqa: ANN001
     async def main():
-        app = PlancheApp(work / "p.duckdb", images=ImageMode("none"))
+        app = PlancheApp(folder / "p.duckdb", images=ImageMode("none"))
         async with app.run_test(size=size) as pilot:
             await settle(pilot)
             return await steps(app, pilot)

@@ -259,3 +259,17 @@ def test_ctrl_z_and_ctrl_y_undo_and_redo_a_tagging(pixels_project):
 
     after_tag, after_undo, after_redo = run(PlancheApp(pixels_project), steps)
     assert after_tag == [1, 2] and after_undo == [] and after_redo == [1, 2]
+
+
+def test_an_invalid_form_says_why_when_the_form_is_hidden(pixels_project):
+    async def steps(pilot):
+        pilot.app.query_one("#param-k").value = "0"
+        await pilot.press("c")
+        await settle(pilot)
+        with open_store(pilot.app.project, read_only=True) as store:
+            made = len(store.clusterings())
+        return [n.message for n in pilot.app._notifications], made
+
+    messages, made = run(PlancheApp(pixels_project), steps, size=(80, 24))
+    assert made == 0
+    assert any(m.startswith("Not clustered: k='0'") for m in messages), messages

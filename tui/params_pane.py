@@ -107,6 +107,16 @@ class ParamsPane(VerticalScroll):
         values = self.values()
         if values is not None:
             self.post_message(self.ClusterRequested(self.strategy, values))
+            return
+        # Said aloud too: below 120 columns the form (and its red lines) is hidden.
+        for param in read.strategy(self.strategy).params:
+            text = self.query_one(f"#param-{param.name}", Input).value
+            try:
+                _parse(param, text)
+            except BadParameter as exc:
+                self.notify(f"Not clustered: {printable(str(exc))}", severity="error",
+                            markup=False)  # fmt: skip
+                return
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "run-cluster":

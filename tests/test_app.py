@@ -55,7 +55,7 @@ def test_opens_on_all_images_with_a_status_line(pixels_project):
 
     count, status = run(PlancheApp(pixels_project), steps)
     assert count == 20
-    assert "20 images" in status and "pixels:pixels-v2" in status and "scope: all images" in status
+    assert "20 images" in status and "pixels:pixels-v3" in status and "scope: all images" in status
 
 
 def test_a_folder_in_the_tree_shows_its_images(pixels_project):

@@ -156,12 +156,14 @@ def test_pixels_groups_flat_frames_by_brightness_and_keeps_v1_for_textured_pictu
     assert black @ vectors["black with sensor noise"] > 0.95
     for other in ("white", "grey", "photo"):
         assert black @ vectors[other] < 0.5, other
-    # A picture with contrast gets v1's vector (and two zeros): old vectors stay comparable.
+    # v2: a picture with contrast gets v1's vector (and two zeros), so old
+    # vectors stay comparable.
     from planche.core.embedders.pixels import PixelsEmbedder
 
     v1 = embed_images(PixelsEmbedder(version=1), [frames["photo"]])[0]
-    np.testing.assert_allclose(vectors["photo"][: len(v1)], v1, atol=1e-6)
-    assert not vectors["photo"][len(v1) :].any()
+    v2 = embed_images(PixelsEmbedder(version=2), [frames["photo"]])[0]
+    np.testing.assert_allclose(v2[: len(v1)], v1, atol=1e-6)
+    assert not v2[len(v1) :].any()
 
 
 def test_pixels_vectors_of_an_older_version_are_matched_by_the_same_version(project):
@@ -221,9 +223,7 @@ def test_cli_import_embeds_with_a_local_checkpoint(tmp_path, project, tiny_clip)
 
 def test_cli_without_weights_says_so_before_importing(tmp_path, project):
     write_good_images(tmp_path / "photos", 2)
-    started = time.monotonic()
     result = run_cli("import", str(tmp_path / "photos"), "--project", str(project))
-    assert time.monotonic() - started < 20  # interpreter, torch and open_clip start-up
     assert result.returncode == 2
     assert "--weights" in result.stderr and "Traceback" not in result.stderr
     assert not project.exists(), "nothing was imported with an embedder that cannot run"

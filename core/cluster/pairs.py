@@ -126,7 +126,12 @@ def _bound_vectors(vectors: np.ndarray) -> np.ndarray:
     size = min(len(vectors), _BASIS_SAMPLE)
     sample = vectors[np.sort(rng.choice(len(vectors), size, replace=False))]
     # Uncentred: the axes that carry the most of |x|^2 leave the smallest rest.
-    _, eigenvectors = np.linalg.eigh((sample.T @ sample).astype(np.float64))
+    # One BLAS thread: on a busy 2-core machine several made this small
+    # eigendecomposition take ~2 s instead of ~0.03 s (as for the map's PCA).
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        _, eigenvectors = np.linalg.eigh((sample.T @ sample).astype(np.float64))
     basis = np.ascontiguousarray(eigenvectors[:, ::-1][:, :axes], dtype=np.float32)
     bound = np.empty((len(vectors), axes + 1), dtype=np.float32)
     head = bound[:, :axes]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from planche.core.embedders.clip import DEFAULT_MODEL, DEFAULT_PRETRAINED
+from planche.core.embedders.pixels import LATEST_VERSION as PIXELS_VERSION
 from planche.core.embedders.weights import cached_release
 
 
@@ -39,7 +40,11 @@ def known_models(every_release: bool = False) -> list[KnownModel]:
     """
     import open_clip
 
-    found = [KnownModel("pixels", "pixels-v2", None, "built in", "near-duplicates, no text")]
+    found = [
+        KnownModel(
+            "pixels", f"pixels-v{PIXELS_VERSION}", None, "built in", "near-duplicates, no text"
+        )
+    ]
     for model, tag in open_clip.list_pretrained():
         is_default = (model, tag) == (DEFAULT_MODEL, DEFAULT_PRETRAINED)
         path = cached_release(model, tag)

@@ -26,7 +26,14 @@ import shutil, sys
 from pathlib import Path
 from PIL import Image
 source, out = Path(sys.argv[1]), Path(sys.argv[2])
-for i, f in enumerate(sorted(source.rglob("*.jpg"))[:12]):
+readable = []
+for f in sorted(source.rglob("*.jpg")):
+    try:
+        Image.open(f).convert("RGB")
+        readable.append(f)
+    except Exception:  # the demo holds broken and truncated files on purpose
+        pass
+for i, f in enumerate(readable[:12]):
     shutil.copy2(f, out / f.name)
     picture = Image.open(f).convert("RGB")
     if i % 3 == 0:

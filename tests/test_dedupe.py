@@ -449,3 +449,26 @@ def test_not_duplicates_is_remembered_until_undone(work):
     assert len(_run(work, "dedupe_plan")["groups"]) == len(plan["groups"])
     with pytest.raises(BadParameter, match="at least two"):
         commands.run(_project(work), "not_duplicates", {"images": [1]})
+
+
+def test_a_mirrored_copy_is_found_only_with_invariance(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    picture = photo_like(5, (192, 128))
+    (folder / "p.jpg").write_bytes(jpeg_bytes(picture))
+    (folder / "p_mirrored.jpg").write_bytes(jpeg_bytes(picture.transpose(0)))  # left-right
+    write_good_images(folder, 2, start_seed=40)
+    project = tmp_path / "p.duckdb"
+    commands.run(project, "import", {"folder": str(folder), "embedder": "pixels"})
+
+    def grouped(**params) -> bool:
+        plan = commands.run(project, "dedupe_plan", params)
+        return any({Path(f["path"]).name for f in g["files"]} == {"p.jpg", "p_mirrored.jpg"}
+                   for g in plan["groups"])  # fmt: skip
+
+    assert not grouped()
+    assert grouped(invariance="mirror")
+    result = run_cli("dedupe", "--project", str(project), "--invariance", "mirror")
+    assert result.returncode == 0 and "p_mirrored.jpg" in result.stdout
+    with pytest.raises(BadParameter, match="invariance"):
+        commands.run(project, "dedupe_plan", {"clustering_id": 1, "invariance": "mirror"})

@@ -42,6 +42,8 @@ _GROUPS = (
     Field("threshold", float,
           help="find the groups at this cosine (default: the embedder's own)"),
     Field("embedder", str, help="find them with the vectors of this kind of embedder"),
+    Field("invariance", str, help="also find mirrored or turned copies: mirror, rotate or "
+          "all (as the duplicates strategy)"),
     Field("keep", str, many=True, default=list(DEFAULT_RULES), nullable=False,
           help="keeper rules in order: resolution, size, oldest, newest, shortest-path, "
           "folder:DIR, pattern:GLOB"),
@@ -60,6 +62,9 @@ class _Dedupe(Command):
         if params["clustering_id"] is not None and params["threshold"] is not None:
             raise BadParameter("threshold", params["threshold"],
                                "no threshold with a clustering (its groups are made)")  # fmt: skip
+        if params["clustering_id"] is not None and params["invariance"] is not None:
+            raise BadParameter("invariance", params["invariance"],
+                               "nothing with a clustering (its groups are made)")  # fmt: skip
         params["keep"] = [rule.text for rule in parse_rules(params["keep"])]
         params["reference"] = folders(params["reference"], "reference")
         params["action"] = parse_action(params["action"]).text or None

@@ -202,7 +202,9 @@ def make_plan(
     else:
         threshold = params["threshold"]
         found = prepare_clustering(
-            project, "duplicates", {"threshold": -1.0 if threshold is None else threshold},
+            project, "duplicates",
+            {"threshold": -1.0 if threshold is None else threshold,
+             "invariance": params.get("invariance") or "none"},
             embedder=params["embedder"], labels=False, progress=_files_only(progress),
             cancel=cancel, session=session,
         )  # fmt: skip

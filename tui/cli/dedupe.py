@@ -58,6 +58,8 @@ def add_parsers(subparsers: Any, common: argparse.ArgumentParser) -> None:
         help="cosine at least T (default: the embedder's, 0.95 for pixels)",
     )  # fmt: skip
     sub.add_argument("--embedder", choices=EMBEDDERS, help="find the groups with these vectors")
+    sub.add_argument("--invariance", choices=("none", "mirror", "rotate", "all"),
+                     help="also find mirrored or turned copies (all: both)")  # fmt: skip
     sub.add_argument("--keep", action="append", default=[], metavar="RULE,...",
                      help="keeper rules in order (see below)")  # fmt: skip
     sub.add_argument("--reference", action="extend", nargs="+", default=[], metavar="DIR",
@@ -73,6 +75,7 @@ def run_dedupe(args: argparse.Namespace) -> int:
         "clustering_id": args.clustering,
         "threshold": args.threshold,
         "embedder": args.embedder,
+        "invariance": args.invariance,
         "reference": args.reference,
         "action": args.action,
     }

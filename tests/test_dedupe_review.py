@@ -166,3 +166,31 @@ def test_cards_fit_the_terminal_and_a_gone_file_is_left_with_its_thumbnail(work)
         text, drawn = gone
         assert "left" in text and "gone" in text
         assert drawn, "the stored thumbnail stands in for the file"
+
+
+def test_i_finds_mirrored_copies_in_the_review(tmp_path):
+    from conftest import jpeg_bytes, photo_like, write_good_images
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    picture = photo_like(5, (192, 128))
+    (folder / "p.jpg").write_bytes(jpeg_bytes(picture))
+    (folder / "p_mirrored.jpg").write_bytes(jpeg_bytes(picture.transpose(0)))
+    (folder / "p_copy.jpg").write_bytes(jpeg_bytes(picture))
+    write_good_images(folder, 2, start_seed=40)
+    commands.run(tmp_path / "p.duckdb", "import", {"folder": str(folder), "embedder": "pixels"})
+
+    async def steps(app, pilot):
+        await pilot.press("D")
+        await settle(pilot)
+        screen = app.screen
+        before = [len(g["files"]) for g in screen.review.groups]
+        await pilot.press("i")
+        await settle(pilot)
+        after = [len(g["files"]) for g in screen.review.groups]
+        status = _text(screen.query_one("#review-status"))
+        return before, after, status
+
+    before, after, status = _run_app(tmp_path, (160, 48), steps)
+    assert before == [2] and after == [3], "the mirrored copy joins its group"
+    assert "mirrored copies too" in status

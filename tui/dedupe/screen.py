@@ -4,8 +4,10 @@ Keys: left/right (h/l) move between the files, k keeps the current file (the
 keeper chosen by hand), s leaves the group alone (again: not), x marks the
 group as not duplicates (remembered in the project, undoable), n/p or
 PageDown/PageUp go to the next or previous group, a changes the action
-(trash, tag, hard link, symbolic link), Enter asks to act on every group as
-reviewed, Escape (or q) leaves without acting.
+(trash, tag, hard link, symbolic link), i finds the groups again with mirrored,
+then turned, then both kinds of copies (the choices made so far start afresh),
+Enter asks to act on every group as reviewed, Escape (or q) leaves without
+acting.
 
 The screen dismisses with the `dedupe` parameters to run (Enter, confirmed) or
 None; the app runs the command as long work, with progress and undo. Pictures
@@ -36,6 +38,13 @@ from planche.tui.images import decode_picture
 from planche.tui.screens import ConfirmScreen
 
 PICTURE_PIXELS = 768  # the file is read at most this large: a card is never wider
+INVARIANCES = ("none", "mirror", "rotate", "all")
+_INVARIANCE_TEXT = {
+    "none": "copies as they are",
+    "mirror": "mirrored copies too",
+    "rotate": "turned copies too",
+    "all": "mirrored and turned copies too",
+}
 
 
 class ReviewScreen(Screen[dict[str, Any] | None]):
@@ -48,6 +57,7 @@ class ReviewScreen(Screen[dict[str, Any] | None]):
         Binding("n,pagedown", "group(1)", "Next"),
         Binding("p,pageup", "group(-1)", "Previous", show=False),
         Binding("a", "action", "Action"),
+        Binding("i", "invariance", "Mirrors"),
         Binding("enter", "apply", "Act on all"),
         Binding("escape,q", "close", "Back"),
     ]
@@ -147,8 +157,10 @@ class ReviewScreen(Screen[dict[str, Any] | None]):
         counts = review.counts()
         acted = sum(n for fate, n in counts.items() if fate.startswith("would"))
         verb = {"trash": "trash", "tag": "tag", "hardlink": "hard-link", "symlink": "symlink"}
+        invariance = review.params.get("invariance") or "none"
+        seen = "" if invariance == "none" else f" · {_INVARIANCE_TEXT[invariance]}"
         status = (
-            f"action: {review.action} · Enter: {verb[review.action]} {count(acted, 'file')} "
+            f"action: {review.action}{seen} · Enter: {verb[review.action]} {count(acted, 'file')} "
             f"in {count(len(review.groups), 'group')}; "
             f"{count(len(review.chosen), 'keeper')} chosen by hand, "
             f"{count(len(review.left), 'group')} left alone · ctrl+z undoes it after"
@@ -232,6 +244,35 @@ class ReviewScreen(Screen[dict[str, Any] | None]):
             left = self.review.toggle_left(self.position)
             self._notify("This group will be left alone." if left else "This group is back.")
             await self._show_group()
+
+    def action_invariance(self) -> None:
+        """Find the groups again, counting mirrored, turned or both kinds of copies."""
+        params = dict(self.review.params)
+        now = params.get("invariance") or "none"
+        params["invariance"] = INVARIANCES[(INVARIANCES.index(now) + 1) % len(INVARIANCES)]
+        self._notify(f"Finding the groups again ({_INVARIANCE_TEXT[params['invariance']]})…")
+        self._replan(params)
+
+    @work(thread=True, exclusive=True, group="review-plan", exit_on_error=False)
+    def _replan(self, params: dict[str, Any]) -> None:
+        try:
+            plan = commands.run(self.project, "dedupe_plan", params)
+        except PlancheError as exc:
+            self.app.call_from_thread(self._notify, str(exc), "error")
+            return
+        except Exception as exc:  # noqa: BLE001 - a notification, never a traceback
+            self.app.call_from_thread(
+                self._notify, f"internal error: {type(exc).__name__}: {exc}", "error"
+            )
+            return
+        self.app.call_from_thread(self._replanned, plan, params)
+
+    async def _replanned(self, plan: dict[str, Any], params: dict[str, Any]) -> None:
+        self.review = Review(plan, params, action=self.review.action)
+        self.position = self.current = 0
+        self._notify(f"{count(len(plan['groups']), 'group')} "
+                     f"({_INVARIANCE_TEXT[params['invariance']]}).")  # fmt: skip
+        await self._show_group()
 
     async def action_action(self) -> None:
         self.review.next_action()

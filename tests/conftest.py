@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import subprocess
@@ -66,6 +67,32 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+def run_main(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run `planche ARGS` in this process: the same `main` the entry point calls, its
+    return value as the exit code. For checks that are not about the process itself
+    (exit status of a real process, tracebacks, signals, pipes): those use `run_cli`.
+    Saves a process start-up and its imports (torch, open_clip: seconds)."""
+    from planche.tui.cli import main
+
+    saved = {k: os.environ.get(k) for k in [*(env or {}), "PLANCHE_PROJECT"]}
+    os.environ.update(env or {})
+    os.environ.pop("PLANCHE_PROJECT", None)
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse: --help, usage errors
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(autouse=True, scope="session")

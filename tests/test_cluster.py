@@ -9,7 +9,7 @@ import pytest
 from PIL import ImageEnhance
 from sklearn.metrics import adjusted_rand_score
 
-from conftest import run_cli
+from conftest import run_cli, run_main
 from planche.core.cluster import get_strategy
 from planche.core.clustering import (
     cluster,
@@ -297,7 +297,7 @@ def test_bad_parameters_name_the_parameter_and_what_is_allowed(project):
         cluster(project, "kmeans", {"k": 2}, within=999)
     result = run_cli("cluster", "--project", str(project), "--param", "k=0")
     assert result.returncode == 2 and "k='0'" in result.stderr and "Traceback" not in result.stderr
-    twice = run_cli("cluster", "--project", str(project), "--param", "k=2", "--param", "k=3")
+    twice = run_main("cluster", "--project", str(project), "--param", "k=2", "--param", "k=3")
     assert twice.returncode == 2 and "k is given twice" in twice.stderr
 
 
@@ -314,14 +314,14 @@ def test_every_strategy_declares_typed_parameters_with_help():
 def test_cli_cluster_and_tree(tmp_path, project):
     folder, _ = _variant_folder(tmp_path)
     import_folder(folder, project, embedder=load_embedder("pixels"))
-    made = run_cli("cluster", "--project", str(project), "--param", "k=3", "--json")
+    made = run_main("cluster", "--project", str(project), "--param", "k=3", "--json")
     assert made.returncode == 0, made.stderr
     report = json.loads(made.stdout)
     assert report["strategy"] == "kmeans" and len(report["clusters"]) == 3
     assert sum(c["size"] for c in report["clusters"]) == report["images"] == 12
     tree = run_cli("clusters", "--project", str(project))
     assert f"clustering {report['clustering_id']}: kmeans k=3" in tree.stdout
-    helped = run_cli("cluster", "--help")
+    helped = run_main("cluster", "--help")
     assert "min_cluster_size" in helped.stdout and "threshold" in helped.stdout
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import run_cli, settle, tree_nodes, write_good_images
+from conftest import run_cli, run_main, settle, tree_nodes, write_good_images
 from planche.core import commands, read
 from planche.core.errors import PlancheError
 from planche.core.store import open_store
@@ -71,7 +71,7 @@ def test_a_session_recorded_in_the_app_replays_headless_on_a_fresh_import(tmp_pa
 
     asyncio.run(session())
     script = tmp_path / "session.jsonl"
-    result = run_cli("history", "--project", str(recorded), "--export", str(script))
+    result = run_main("history", "--project", str(recorded), "--export", str(script))
     assert result.returncode == 0, result.stderr
     steps = commands.read_script(script)
     assert [s["command"] for s in steps] == ["import", "cluster", "cluster", "save_clustering",
@@ -79,7 +79,7 @@ def test_a_session_recorded_in_the_app_replays_headless_on_a_fresh_import(tmp_pa
     assert "$cluster" in json.dumps(steps[2]) and "$image" in json.dumps(steps[4])
 
     fresh = tmp_path / "fresh.duckdb"
-    replayed = run_cli("replay", str(script), "--project", str(fresh))
+    replayed = run_main("replay", str(script), "--project", str(fresh))
     assert replayed.returncode == 0, replayed.stderr
     assert "step   2  cluster" in replayed.stdout
     assert _state(fresh) == _state(recorded)
@@ -158,10 +158,10 @@ def test_undo_and_redo_tags_saved_and_deleted_clusterings(tmp_path, project):
 
 def test_every_cli_action_that_writes_is_journaled_and_searches_are_not(tmp_path, project):
     write_good_images(tmp_path / "photos", 6)
-    run_cli("import", str(tmp_path / "photos"), "--project", str(project), "--embedder", "pixels")
-    run_cli("cluster", "--project", str(project), "--param", "k=2")
-    run_cli("search", "--project", str(project), "--image", "1")
-    run_cli("cluster", "--project", str(project), "--param", "k=0")  # refused, still recorded
+    run_main("import", str(tmp_path / "photos"), "--project", str(project), "--embedder", "pixels")
+    run_main("cluster", "--project", str(project), "--param", "k=2")
+    run_main("search", "--project", str(project), "--image", "1")
+    run_main("cluster", "--project", str(project), "--param", "k=0")  # refused, still recorded
     entries = commands.history(project)
     assert [e["command"] for e in entries] == ["import", "cluster", "cluster"]
     assert (

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from conftest import TINY_CLIP, photo_like, run_cli, write_good_images
+from conftest import TINY_CLIP, photo_like, run_cli, run_main, write_good_images
 from planche.core.embed import embed_project
 from planche.core.embedders import (
     NoTextTower,
@@ -227,7 +227,7 @@ def test_cli_without_weights_says_so_before_importing(tmp_path, project):
     assert result.returncode == 2
     assert "--weights" in result.stderr and "Traceback" not in result.stderr
     assert not project.exists(), "nothing was imported with an embedder that cannot run"
-    models = run_cli("models", "--json")
+    models = run_main("models", "--json")  # in-process: open_clip is loaded here
     known = json.loads(models.stdout)["known"]
     assert {"embedder": "clip", "model": "ViT-B-32", "pretrained": "openai"}.items() <= {
         k: v for k, v in known[1].items()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from conftest import photo_like, run_cli, write_good_images
+from conftest import photo_like, run_cli, run_main, write_good_images
 from planche.core.embed import embed_project
 from planche.core.embedders import load_embedder
 from planche.core.errors import BadParameter, PlancheError
@@ -144,7 +144,7 @@ def test_text_terms_add_and_subtract(tmp_path, project, tiny_clip):
         [h.similarity for h in result.hits], np.sort(vectors @ expected)[::-1], atol=1e-4
     )
 
-    cli = run_cli("search", "--project", str(project), "--text", "a beach", "-k", "3", "--json")
+    cli = run_main("search", "--project", str(project), "--text", "a beach", "-k", "3", "--json")
     assert cli.returncode == 0, cli.stderr  # the model's weights are found where they were
     report = json.loads(cli.stdout)
     assert report["model"].startswith("clip:") and len(report["results"]) == 3

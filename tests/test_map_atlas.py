@@ -7,17 +7,14 @@ solid colours per blob, so a test can see that a picture sits over its points.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import itertools
 
 import numpy as np
 import pytest
 from PIL import Image
-from test_map_view import LEFT, LONE, RIGHT, ScreenApp, blobs
+from test_map_view import LEFT, LONE, RIGHT, run_screen
 
-from conftest import settle
-from planche.tui.map import MapScreen
 from planche.tui.map.atlas import AtlasTile, cell_positions, place_tiles, tile_box
 from planche.tui.map.panel import MapThumbnail
 
@@ -109,19 +106,6 @@ def test_cell_positions_follow_the_view():
 # -- the screen -------------------------------------------------------------------------
 
 
-def _run(steps, size, **kwargs):
-    data = blobs()
-
-    async def main():
-        screen = MapScreen(data, **kwargs)
-        app = ScreenApp(screen)
-        async with app.run_test(size=size) as pilot:
-            await settle(pilot)
-            return await steps(pilot, app, screen)
-
-    return asyncio.run(main())
-
-
 def _strip_colours(tile: AtlasTile) -> set[str]:
     thumb = tile.query_one(MapThumbnail)
     colours = set()
@@ -175,7 +159,7 @@ def test_atlas_puts_each_thumbnail_over_its_own_points(size):
         assert f"atlas: {len(tiles)} thumbnail" in status
         return [t.region for t in tiles], len(sum(source.reads, []))
 
-    regions, reads = _run(steps, size, thumbnails=source, captions=names)
+    regions, reads = run_screen(steps, size, thumbnails=source, captions=names)
     for a, b in itertools.combinations(regions, 2):
         assert not a.overlaps(b), "thumbnails never overlap"
     assert reads <= len(regions) + 1, "one read per thumbnail shown (and the side panel's)"
@@ -200,7 +184,7 @@ def test_zooming_in_spreads_a_blob_over_more_thumbnails_and_a_toggles_them_off()
         await pilot.pause(0.1)
         return whole, len(left_before), len(left_zoomed), current, nearest, screen.atlas_tiles
 
-    whole, left_before, left_zoomed, current, nearest, after = _run(
+    whole, left_before, left_zoomed, current, nearest, after = run_screen(
         steps, (160, 48), thumbnails=source
     )
     assert whole > 0 and left_zoomed > left_before
@@ -224,7 +208,9 @@ def test_atlas_with_sharp_images_gives_each_tile_its_picture():
         tiles = [(t.image_id, t.query_one(HalfcellImage).image) for t in screen.atlas_tiles]
         return side, screen.view.nearest_image_id, tiles
 
-    side, nearest, shown = _run(steps, (160, 48), thumbnails=source, sharp_images=HalfcellImage)
+    side, nearest, shown = run_screen(
+        steps, (160, 48), thumbnails=source, sharp_images=HalfcellImage
+    )
     colour = {"left": RED, "right": BLUE, "lone": GREEN}
     assert side is not None and side.getpixel((5, 5)) == colour[_blob(nearest)], "panel sharp too"
     assert shown
@@ -238,5 +224,5 @@ def test_atlas_without_thumbnails_says_so():
         await pilot.pause(0.1)
         return screen.atlas_on, [n.message for n in app._notifications]
 
-    on, messages = _run(steps, (160, 48))
+    on, messages = run_screen(steps, (160, 48))
     assert not on and any("No thumbnails" in m for m in messages)

@@ -49,7 +49,7 @@ def _date(value: Any) -> str:
     return str(value)[:16]
 
 
-def card_text(view: FileView, rule: str, action: str) -> Text:
+def card_text(view: FileView, rule: str) -> Text:
     """The card's lines: name, folder, size and resolution, dates, similarity, fate."""
     info = view.info
     path = str(info["path"])
@@ -110,10 +110,10 @@ class FileCard(Vertical):
             yield MapThumbnail(classes="card-picture")
         yield Static("", classes="card-text", markup=False)
 
-    def show_text(self, view: FileView, rule: str, action: str) -> None:
+    def show_text(self, view: FileView, rule: str) -> None:
         self.path = str(view.info["path"])
         self.set_class(view.role == "keeper", "-keeper")
-        self.query_one(".card-text", Static).update(card_text(view, rule, action))
+        self.query_one(".card-text", Static).update(card_text(view, rule))
 
     @property
     def picture_box(self) -> tuple[int, int]:

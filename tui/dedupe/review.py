@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ACTIONS = ("trash", "tag", "hardlink", "symlink")
-WOULD = {"trash": "would trash", "tag": "would tag", "hardlink": "would hard-link",
-         "symlink": "would symlink"}  # fmt: skip
+# The verb of each action, as the status line and the confirmation say it.
+VERBS = {"trash": "trash", "tag": "tag", "hardlink": "hard-link", "symlink": "symlink"}
+WOULD = {action: f"would {verb}" for action, verb in VERBS.items()}
 
 
 @dataclass

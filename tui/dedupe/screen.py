@@ -33,7 +33,7 @@ from planche.core import commands, read
 from planche.core.errors import PlancheError
 from planche.core.text import count, printable
 from planche.tui.dedupe.card import FileCard, picture_strips
-from planche.tui.dedupe.review import Review
+from planche.tui.dedupe.review import VERBS, Review
 from planche.tui.images import decode_picture
 from planche.tui.screens import ConfirmScreen
 
@@ -132,7 +132,7 @@ class ReviewScreen(Screen[dict[str, Any] | None]):
             await box.mount_all(cards)
         rule = review.rule_text(group)
         for card, view in zip(cards, window, strict=True):
-            card.show_text(view, rule, review.action)
+            card.show_text(view, rule)
             card.set_class(view.index == self.current, "-current")
         self._update_header(group, len(views), first, len(window))
         self.call_after_refresh(self._load_pictures, [c for c in cards])
@@ -156,11 +156,10 @@ class ReviewScreen(Screen[dict[str, Any] | None]):
         )
         counts = review.counts()
         acted = sum(n for fate, n in counts.items() if fate.startswith("would"))
-        verb = {"trash": "trash", "tag": "tag", "hardlink": "hard-link", "symlink": "symlink"}
         invariance = review.params.get("invariance") or "none"
         seen = "" if invariance == "none" else f" · {_INVARIANCE_TEXT[invariance]}"
         status = (
-            f"action: {review.action}{seen} · Enter: {verb[review.action]} {count(acted, 'file')} "
+            f"action: {review.action}{seen} · Enter: {VERBS[review.action]} {count(acted, 'file')} "
             f"in {count(len(review.groups), 'group')}; "
             f"{count(len(review.chosen), 'keeper')} chosen by hand, "
             f"{count(len(review.left), 'group')} left alone · ctrl+z undoes it after"
@@ -253,19 +252,23 @@ class ReviewScreen(Screen[dict[str, Any] | None]):
         self._notify(f"Finding the groups again ({_INVARIANCE_TEXT[params['invariance']]})…")
         self._replan(params)
 
-    @work(thread=True, exclusive=True, group="review-plan", exit_on_error=False)
-    def _replan(self, params: dict[str, Any]) -> None:
+    def _command(self, name: str, params: dict[str, Any]) -> Any:
+        """Run a command from a worker thread; None, with a notification, when it fails."""
         try:
-            plan = commands.run(self.project, "dedupe_plan", params)
+            return commands.run(self.project, name, params)
         except PlancheError as exc:
             self.app.call_from_thread(self._notify, str(exc), "error")
-            return
         except Exception as exc:  # noqa: BLE001 - a notification, never a traceback
             self.app.call_from_thread(
                 self._notify, f"internal error: {type(exc).__name__}: {exc}", "error"
             )
-            return
-        self.app.call_from_thread(self._replanned, plan, params)
+        return None
+
+    @work(thread=True, exclusive=True, group="review-plan", exit_on_error=False)
+    def _replan(self, params: dict[str, Any]) -> None:
+        plan = self._command("dedupe_plan", params)
+        if plan is not None:
+            self.app.call_from_thread(self._replanned, plan, params)
 
     async def _replanned(self, plan: dict[str, Any], params: dict[str, Any]) -> None:
         self.review = Review(plan, params, action=self.review.action)
@@ -289,17 +292,8 @@ class ReviewScreen(Screen[dict[str, Any] | None]):
 
     @work(thread=True, exclusive=True, group="review-dismiss", exit_on_error=False)
     def _dismiss_group(self, number: int, images: list[int]) -> None:
-        try:
-            commands.run(self.project, "not_duplicates", {"images": images})
-        except PlancheError as exc:
-            self.app.call_from_thread(self._notify, str(exc), "error")
-            return
-        except Exception as exc:  # noqa: BLE001 - a notification, never a traceback
-            self.app.call_from_thread(
-                self._notify, f"internal error: {type(exc).__name__}: {exc}", "error"
-            )
-            return
-        self.app.call_from_thread(self._dismissed, number)
+        if self._command("not_duplicates", {"images": images}) is not None:
+            self.app.call_from_thread(self._dismissed, number)
 
     async def _dismissed(self, number: int) -> None:
         self.review.dismissed.add(number)

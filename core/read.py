@@ -55,6 +55,7 @@ __all__ = [
     "folder_tree",
     "image_details",
     "import_errors",
+    "index_status",
     "journal",
     "known_models",
     "latest_map",
@@ -106,6 +107,20 @@ def models(project: Path | str) -> list[dict[str, Any]]:
     and which one searches and clusters by default."""
     with open_store(project, read_only=True) as store:
         return _model_rows(store)
+
+
+def index_status(project: Path | str) -> list[dict[str, Any]]:
+    """Per model: its vectors, whether search wants the graph, and the graph's state
+    ("ready", "out of date" (brought up to date on the next search), "building …"
+    (by whom, how far), "not built", or "not needed" below the threshold)."""
+    from planche.core.index import graph_status
+
+    with open_store(project, read_only=True) as store:
+        rows = _model_rows(store)
+        for row in rows:
+            model = next(m for m in store.models() if m.id == row["id"])
+            row["graph"] = graph_status(store, model)
+    return rows
 
 
 def _model_rows(store: Any) -> list[dict[str, Any]]:

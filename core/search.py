@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from planche.core.errors import BadParameter, PlancheError
-from planche.core.index import IndexKind, NearestNeighbours, open_index
+from planche.core.index import IndexKind, NearestNeighbours, open_index, wants_graph
 from planche.core.models import ModelRow, default_model
 from planche.core.progress import ProgressCallback, ignore_progress
 from planche.core.store import Store, open_store
@@ -58,18 +58,24 @@ class Hit:
 class SearchResult:
     query: str
     model: str
+    model_id: int
     index: str
     vectors: int
     hits: list[Hit] = field(default_factory=list)
     seconds: float = 0.0
+    # Where the graph was wanted but not there yet: "not built", or what is
+    # being done about it (an exact search answered meanwhile).
+    graph: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "query": self.query,
             "model": self.model,
+            "model_id": self.model_id,
             "index": self.index,
             "vectors": self.vectors,
             "seconds": round(self.seconds, 4),
+            **({"graph": self.graph} if self.graph else {}),
             "results": [
                 {"image_id": h.image_id, "similarity": round(h.similarity, 5), "paths": h.paths}
                 for h in self.hits
@@ -162,16 +168,21 @@ def search(
         for i, s in zip(ids[0], similarities[0], strict=True)
         if int(i) >= 0 and int(i) not in excluded
     ][:k]
+    graph = None
+    if searcher.kind == "exact" and wants_graph(index, len(searcher)):
+        graph = (session.building(model.id) if session is not None else None) or "not built"
     with open_store(project, read_only=True) as store:
         paths = store.image_paths([i for i, _ in pairs])
     hits = [Hit(i, s, tuple(paths.get(i, ()))) for i, s in pairs]
     return SearchResult(
         query=query.describe(),
         model=model.label,
+        model_id=model.id,
         index=searcher.kind,
         vectors=len(searcher),
         hits=hits,
         seconds=time.monotonic() - started,
+        graph=graph,
     )
 
 

@@ -14,19 +14,43 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from planche.core.index import NearestNeighbours, open_index, vector_fingerprint
+from planche.core.errors import PlancheError
+from planche.core.index import (
+    ExactIndex,
+    Fingerprint,
+    IndexBusy,
+    NearestNeighbours,
+    build_graph,
+    build_state,
+    graph_ready,
+    load_vectors,
+    open_index,
+    vector_fingerprint,
+    wants_graph,
+)  # fmt: skip
+from planche.core.index.vectors import VectorTable
 from planche.core.models import DEFAULT_EMBEDDER, ModelRow
-from planche.core.progress import ProgressCallback, ignore_progress
+from planche.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
 from planche.core.store import Store
 
 
 class Session:
-    def __init__(self, project: Path | str | None = None) -> None:
+    def __init__(
+        self, project: Path | str | None = None, *, background_builds: bool = True
+    ) -> None:
         self.project = Path(project) if project is not None else None
         self._lock = threading.RLock()
         self._by_options: dict[tuple[Any, ...], Any] = {}
         self._by_model: dict[tuple[Any, ...], Any] = {}
         self._indexes: dict[tuple[int, str], tuple[Any, NearestNeighbours]] = {}
+        self._tables: dict[int, tuple[Fingerprint, VectorTable]] = {}
+        self._builds: dict[int, threading.Thread] = {}
+        self._build_progress: dict[int, ProgressEvent] = {}
+        self._build_errors: dict[int, str] = {}
+        self._cancel_builds = CancelToken()
+        # A one-shot CLI command exits before a thread could finish: it starts
+        # a separate process instead (see `planche index`).
+        self.background_builds = background_builds
         self._model_keys: dict[int, tuple[Any, ...]] = {}  # project model id -> identity
 
     def embedder(
@@ -82,17 +106,109 @@ class Session:
         kind: str = "auto",
         progress: ProgressCallback = ignore_progress,
     ) -> NearestNeighbours:
-        """An index over `model`'s vectors, reused while the vectors are unchanged."""
+        """An index over `model`'s vectors, reused while the vectors are unchanged.
+
+        Where the graph is wanted but not built (`auto` on a large project), the
+        answer is an exact index at once, and the graph is built in the
+        background (when `background_builds`) for the searches that follow.
+        """
         fingerprint = vector_fingerprint(store, model)
         key = (model.id, kind)
         with self._lock:
             cached = self._indexes.get(key)
             if cached is not None and cached[0] == fingerprint:
                 return cached[1]
-        built = open_index(store, model, kind, progress)  # type: ignore[arg-type]
+        if fingerprint.count == 0:
+            return open_index(store, model, kind, progress)  # type: ignore[arg-type]  # says why
+        table = self._table(store, model, fingerprint)
+        if not wants_graph(kind, fingerprint.count):
+            found: NearestNeighbours = ExactIndex.of(table)
+        else:
+            ready = graph_ready(store, model, table, fingerprint)
+            if ready is not None:
+                found = ready
+            elif kind == "hnsw":  # asked for by name: built here and now
+                found = open_index(store, model, "hnsw", progress)
+            else:
+                if self.background_builds:
+                    self._start_build(store.path, model, table)
+                return ExactIndex.of(table)  # not kept: the graph replaces it when built
         with self._lock:
-            self._indexes[key] = (fingerprint, built)
-        return built
+            self._indexes[key] = (fingerprint, found)
+        return found
+
+    def _table(self, store: Store, model: ModelRow, fingerprint: Fingerprint) -> VectorTable:
+        with self._lock:
+            cached = self._tables.get(model.id)
+            if cached is not None and cached[0] == fingerprint:
+                return cached[1]
+        table = load_vectors(store, model, fingerprint)
+        with self._lock:
+            self._tables[model.id] = (fingerprint, table)
+        return table
+
+    # -- graphs built in the background ---------------------------------
+
+    def _start_build(self, project: Path, model: ModelRow, table: VectorTable) -> None:
+        with self._lock:
+            running = self._builds.get(model.id)
+            if running is not None and running.is_alive():
+                return
+            if build_state(project, model.id) is not None:
+                return  # another process builds it; its cache will be picked up
+            self._build_errors.pop(model.id, None)
+            thread = threading.Thread(
+                target=self._build, args=(project, model, table), daemon=True,
+                name=f"planche-index-model{model.id}",
+            )  # fmt: skip
+            self._builds[model.id] = thread
+            thread.start()
+
+    def _build(self, project: Path, model: ModelRow, table: VectorTable) -> None:
+        def record(event: ProgressEvent) -> None:
+            with self._lock:
+                self._build_progress[model.id] = event
+
+        try:
+            build_graph(project, model, record, self._cancel_builds, table=table)
+        except IndexBusy:
+            pass  # another process got there first
+        except (PlancheError, OSError) as exc:
+            with self._lock:
+                self._build_errors[model.id] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a background thread must not die silently
+            with self._lock:
+                self._build_errors[model.id] = f"the search index could not be built: {exc}"
+        finally:
+            with self._lock:
+                self._build_progress.pop(model.id, None)
+
+    def building(self, model_id: int) -> str | None:
+        """What is being done to the model's graph, for a status line; None when nothing."""
+        with self._lock:
+            event = self._build_progress.get(model_id)
+            error = self._build_errors.get(model_id)
+        if error is not None:
+            return error
+        if event is not None:
+            share = f" {event.done / event.total:.0%}" if event.total else ""
+            return f"building the graph{share} ({event.detail})"
+        if self.project is not None:
+            other = build_state(self.project, model_id)
+            if other is not None:
+                return other.describe()
+        return None
+
+    def wait_for_builds(self, timeout: float | None = None) -> None:
+        """Wait for background builds to end (tests, and a front end closing cleanly)."""
+        with self._lock:
+            threads = list(self._builds.values())
+        for thread in threads:
+            thread.join(timeout)
+
+    def stop_builds(self) -> None:
+        """Ask background builds to stop at their next step (nothing half-built is kept)."""
+        self._cancel_builds.cancel()
 
 
 def _identity_key(model: Any) -> tuple[Any, ...]:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -154,3 +155,31 @@ async def settle(pilot, rounds: int = 40) -> None:  # noqa: ANN001 - a Textual P
             await pilot.pause(0.05)
             return
     await pilot.app.workers.wait_for_complete()
+
+
+def clustered_vectors(n: int, dim: int, clusters: int, seed: int = 0) -> np.ndarray:
+    """Unit vectors like real embeddings: clustered, of low intrinsic dimension.
+
+    The clusters (centres in a 16-d latent space, mapped linearly into `dim`)
+    are the same for every seed; `seed` draws the members.
+    """
+    layout = np.random.default_rng(12345)
+    centres = layout.normal(size=(clusters, 16))
+    mapping = layout.normal(size=(16, dim))
+    rng = np.random.default_rng(seed)
+    latent = centres[rng.integers(0, clusters, n)] + 0.35 * rng.normal(size=(n, 16))
+    vectors = latent @ mapping + 0.05 * rng.normal(size=(n, dim))
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def vector_project(project: Path, vectors: np.ndarray) -> Any:
+    """A project holding only vectors (image ids 1..n) of a "pixels" model."""
+    from planche.core.store import open_store
+
+    with open_store(project, create=True) as store:
+        model = store.register_model(
+            embedder="pixels", name="synthetic", pretrained=None, weights_hash=None,
+            dim=vectors.shape[1], precision="fp32",
+        )  # fmt: skip
+        store.write_embeddings(model, list(range(1, len(vectors) + 1)), vectors)
+    return model

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from conftest import photo_like, run_cli, run_main, write_good_images
+from conftest import (
+    clustered_vectors,
+    photo_like,
+    run_cli,
+    run_main,
+    vector_project,
+    write_good_images,
+)
 from planche.core.embed import embed_project
 from planche.core.embedders import load_embedder
 from planche.core.errors import BadParameter, PlancheError
@@ -19,34 +26,9 @@ from planche.core.search import Query, search
 from planche.core.store import open_store
 
 
-def clustered_vectors(n: int, dim: int, clusters: int, seed: int = 0) -> np.ndarray:
-    """Unit vectors like real embeddings: clustered, of low intrinsic dimension.
-
-    The clusters (centres in a 16-d latent space, mapped linearly into `dim`)
-    are the same for every seed; `seed` draws the members.
-    """
-    layout = np.random.default_rng(12345)
-    centres = layout.normal(size=(clusters, 16))
-    mapping = layout.normal(size=(16, dim))
-    rng = np.random.default_rng(seed)
-    latent = centres[rng.integers(0, clusters, n)] + 0.35 * rng.normal(size=(n, 16))
-    vectors = latent @ mapping + 0.05 * rng.normal(size=(n, dim))
-    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
-
-
-def _vector_project(project, vectors: np.ndarray):
-    with open_store(project, create=True) as store:
-        model = store.register_model(
-            embedder="pixels", name="synthetic", pretrained=None, weights_hash=None,
-            dim=vectors.shape[1], precision="fp32",
-        )  # fmt: skip
-        store.write_embeddings(model, list(range(1, len(vectors) + 1)), vectors)
-    return model
-
-
 def test_hnsw_recall_at_10_against_exact(project):
     vectors = clustered_vectors(8000, 128, clusters=40)
-    model = _vector_project(project, vectors)
+    model = vector_project(project, vectors)
     queries = clustered_vectors(200, 128, clusters=40, seed=1)
     with open_store(project, read_only=True) as store:
         exact = open_index(store, model, "exact")
@@ -66,15 +48,16 @@ def test_exact_index_is_exact():
     index = ExactIndex(np.arange(100, 600), vectors)
     ids, sims = index.search(vectors[:3], 4)
     assert list(ids[:, 0]) == [100, 101, 102]
-    np.testing.assert_allclose(sims[:, 0], 1.0, atol=1e-5)
+    # Scores come from the float16 rows kept in memory: within 1e-4 of float32's.
+    np.testing.assert_allclose(sims[:, 0], 1.0, atol=1e-4)
     brute = np.sort(vectors @ vectors[0])[::-1][:4]
-    np.testing.assert_allclose(sims[0], brute, atol=1e-6)
+    np.testing.assert_allclose(sims[0], brute, atol=1e-4)
 
 
 def test_hnsw_cache_is_built_once_updated_and_repaired(project):
     vectors = clustered_vectors(3000, 64, clusters=10)
-    model = _vector_project(project, vectors[:2000])
-    index_file = cache_dir(project) / f"hnsw-model{model.id}.usearch"
+    model = vector_project(project, vectors[:2000])
+    index_file = cache_dir(project) / f"model{model.id}" / "level0.usearch"
     with open_store(project, read_only=True) as store:
         assert not update_index_if_present(store, model), "no index until first needed"
         assert len(open_index(store, model, "hnsw")) == 2000

@@ -162,6 +162,7 @@ class PlancheApp(App[None]):
         self.screen.set_class(self.size.width < 120, "narrow")
         self.query_one("#progress", ProgressBar).display = False
         self.query_one("#grid", ThumbnailGrid).focus()
+        self.set_interval(1.0, self._poll_graph_build)
         if self.pending_import is not None:
             folder, self.pending_import = self.pending_import, None
 
@@ -183,6 +184,20 @@ class PlancheApp(App[None]):
             self._update_status()
 
     _status_note = ""
+    _graph_build: str | None = None  # what the session is doing to the search graph
+
+    def _poll_graph_build(self) -> None:
+        """A graph built in the background shows its progress, then that it is done."""
+        model = self._current_model()
+        building = self.session.building(model["id"]) if model is not None else None
+        if building != self._graph_build:
+            if self._graph_build and building is None:
+                self.notify("The search graph is built: searches use it from now on.")
+            self._graph_build = building
+            self._update_status()
+
+    def on_unmount(self) -> None:
+        self.session.stop_builds()
 
     def _current_model(self) -> dict[str, Any] | None:
         return next((m for m in self.models if m["id"] == self.model_id), None)
@@ -204,7 +219,7 @@ class PlancheApp(App[None]):
             printable(self.project.name),
             f"{self._image_count:,} images",
             described,
-            f"index {self.index_kind}",
+            f"index {self.index_kind}" + (f" ({self._graph_build})" if self._graph_build else ""),
             f"scope: {printable(self.scope.title)} ({len(self.scope.image_ids):,})",
             f"images: {self.image_mode.name}",
         ]

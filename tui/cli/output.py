@@ -281,6 +281,22 @@ def print_search(result: dict[str, Any]) -> None:
     stdout.print(table)
 
 
+def print_index_status(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        say("No vectors yet: `planche embed` makes them.")
+    for row in rows:
+        say(f"{row['id']}  {printable(row['label'])} · {count(row['vectors'], 'vector')} · "
+            f"graph: {printable(row['graph'])}")  # fmt: skip
+
+
+def print_index_built(result: dict[str, Any]) -> None:
+    say(f"Built the graph of {printable(result['model'])}: {result['vectors']:,} vectors "
+        f"in {result['seconds']} s", style="bold")  # fmt: skip
+    say(f"  {result['graph_nodes']:,} graph nodes in {len(result['levels'])} level(s), "
+        f"{result['exact_list']:,} searched exactly beside them, "
+        f"{result['sharing_a_node']:,} images sharing a node with an identical one")  # fmt: skip
+
+
 # -- clusterings ------------------------------------------------------------------
 
 

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 from planche.core import read
+from planche.core.session import Session
 from planche.tui.cli.common import EMBEDDERS, add_command, run_command
-from planche.tui.cli.output import emit, print_search
+from planche.tui.cli.output import (
+    emit,
+    note,
+    print_index_built,
+    print_index_status,
+    print_search,
+)
 
 
 def add_parsers(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -42,6 +51,21 @@ def add_parsers(subparsers: Any, common: argparse.ArgumentParser) -> None:
     find.add_argument("--exact", action="store_true", help="same as --index exact")
     find.add_argument("--weights", type=Path, help="the model's weights, if they have moved")
 
+    index = add_command(
+        subparsers,
+        common,
+        "index",
+        run_index,
+        help="show or build the graph that makes search fast on a large project",
+        description="Without --build: each model's vectors and the state of its search graph. "
+        f"From {read.HNSW_THRESHOLD:,} vectors a search uses the graph; until it is built, "
+        "searches are exact and the first one starts building it in the background. "
+        "--build builds it now, with progress (Ctrl-C stops it; nothing half-built is kept).",
+    )
+    index.add_argument("--build", action="store_true", help="build the graph now")
+    index.add_argument("--embedder", choices=EMBEDDERS, help="the model to build for")
+    index.add_argument("--model-id", type=int, help="the model id to build for")
+
 
 def run_search(args: argparse.Namespace) -> int:
     params = {
@@ -55,6 +79,36 @@ def run_search(args: argparse.Namespace) -> int:
         "index": "exact" if args.exact else args.index,
         "weights": str(args.weights) if args.weights else None,
     }
-    result = run_command(args, "search", params, label="index", unit="vectors")
+    # A one-shot command would exit before a thread built the graph: a
+    # separate process builds it instead, and the next search uses it.
+    session = Session(args.project, background_builds=False)
+    result = run_command(args, "search", params, label="index", unit="vectors", session=session)
+    graph = result.get("graph")
+    if graph == "not built":
+        pid = _build_in_background(args.project, result)
+        graph = f"being built in the background by PID {pid}; `planche index` shows progress"
+    if graph:
+        note(f"planche: exact search meanwhile; the graph for fast search is {graph}")
     emit(args, result, text=lambda: print_search(result))
+    return 0
+
+
+def _build_in_background(project: Path, result: dict[str, Any]) -> int:
+    command = [sys.executable, "-m", "planche.tui.cli", "index", "--build",
+               "--project", str(project), "--model-id", str(result["model_id"])]  # fmt: skip
+    process = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    return process.pid
+
+
+def run_index(args: argparse.Namespace) -> int:
+    if args.build:
+        params = {"embedder": args.embedder, "model_id": args.model_id}
+        result = run_command(args, "build_index", params, label="index", unit="vectors")
+        emit(args, result, text=lambda: print_index_built(result))
+        return 0
+    rows = read.index_status(args.project)
+    emit(args, rows, text=lambda: print_index_status(rows))
     return 0

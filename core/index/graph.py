@@ -1,0 +1,341 @@
+"""The approximate index: usearch HNSW graphs over int8 codes, re-ranked exactly.
+
+The shape, and why (BENCHMARKS.md, "Search at a million"):
+- The graph holds int8 codes of the vectors: a quarter of float32's bytes and
+  usearch's VNNI kernel, so it builds much faster than over float16. It returns
+  `OVERSAMPLE` times the candidates asked for, which are re-ranked with their
+  float16 vectors, so the order and the similarities reported are the
+  vectors', not the codes'.
+- One node per distinct code. Images whose vectors share a code (byte copies,
+  re-saves, the same photo in two folders) share a node and are all expanded
+  into the results. Many identical vectors are what cut a group of copies off
+  an HNSW graph: ties fill each other's neighbour lists.
+- After a build every node is searched for with its own vector. The few the
+  graph does not return go into a second, smaller graph, and what that one
+  misses into a list scanned exactly with every query. So every image can be
+  found, including by its own vector.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from planche.core.errors import Cancelled
+from planche.core.index.kernels import usearch_index
+from planche.core.index.vectors import VectorTable
+from planche.core.progress import CancelToken, ProgressCallback, ProgressEvent
+
+# Measured on clustered 512-d vectors at 100k and 1M (BENCHMARKS.md).
+CONNECTIVITY = 16
+EXPANSION_ADD = 128
+EXPANSION_SEARCH = 64
+OVERSAMPLE = 3  # candidates per result taken from the graph for re-ranking
+MIN_CANDIDATES = 30
+# The reach check searches each node at this ef: a node found only at a higher
+# ef goes to the next level, which costs nothing but a slightly larger level.
+CHECK_EXPANSION = 16
+# Below this many left-over nodes, a list scanned exactly is cheaper than a
+# graph (1,024 float32 rows are 2 MB, about 0.1 ms a query).
+EXACT_LIMIT = 1_024
+MAX_LEVELS = 3
+ADD_CHUNK = 50_000
+
+CODE_SCALE = 127.0
+
+
+def codes_of(vectors: np.ndarray) -> np.ndarray:
+    """int8 codes of unit vectors, as the graph stores them."""
+    return np.rint(np.clip(vectors, -1.0, 1.0) * CODE_SCALE).astype(np.int8)
+
+
+def code_hashes(codes: np.ndarray) -> np.ndarray:
+    """A 64-bit hash per row of codes (equal rows, equal hashes)."""
+    dim = codes.shape[1]
+    padded = codes if dim % 8 == 0 else np.pad(codes, ((0, 0), (0, 8 - dim % 8)))
+    words = np.ascontiguousarray(padded).view(np.uint64)
+    weights = np.random.default_rng(0x9E3779B9).integers(
+        1, 2**63, size=words.shape[1], dtype=np.uint64
+    ) | np.uint64(1)
+    with np.errstate(over="ignore"):
+        return (words * weights).sum(axis=1, dtype=np.uint64)
+
+
+@dataclass
+class Twins:
+    """Images that share a node with the representative that stands for them."""
+
+    reps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # ascending
+    starts: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    members: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    @classmethod
+    def from_pairs(cls, reps: np.ndarray, members: np.ndarray) -> Twins:
+        order = np.lexsort((members, reps))
+        reps, members = reps[order], members[order]
+        unique, counts = np.unique(reps, return_counts=True)
+        starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return cls(unique.astype(np.int64), starts, members.astype(np.int64))
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.repeat(self.reps, np.diff(self.starts)), self.members
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def expand(self, reps: np.ndarray) -> np.ndarray:
+        """`reps` and every image that shares a node with one of them."""
+        if not len(self.reps) or not len(reps):
+            return reps
+        at = np.searchsorted(self.reps, reps)
+        found = (at < len(self.reps)) & (self.reps[np.minimum(at, len(self.reps) - 1)] == reps)
+        extra = [self.members[self.starts[i] : self.starts[i + 1]] for i in at[found]]
+        return np.concatenate([reps, *extra]) if extra else reps
+
+
+@dataclass
+class GraphParts:
+    """What a build makes: the levels' graphs, the exact list, the twins."""
+
+    levels: list[Any]  # usearch Index objects, searched in order
+    exact_ids: np.ndarray  # representatives no level returns for their own vector
+    twins: Twins
+    rep_hashes: np.ndarray  # code hash of every representative (any level or exact)
+    rep_ids: np.ndarray  # the representatives, in the order of rep_hashes
+
+    @property
+    def nodes(self) -> int:
+        return sum(len(level) for level in self.levels) + len(self.exact_ids)
+
+
+def new_graph(dim: int) -> Any:
+    Index = usearch_index()  # noqa: N806
+
+    return Index(
+        ndim=dim,
+        metric="cos",
+        dtype="i8",
+        connectivity=CONNECTIVITY,
+        expansion_add=EXPANSION_ADD,
+        expansion_search=EXPANSION_SEARCH,
+    )
+
+
+def _threads() -> int:
+    return os.cpu_count() or 1
+
+
+def _checked(cancel: CancelToken | None) -> None:
+    if cancel is not None and cancel.cancelled:
+        raise Cancelled("index build stopped; exact search goes on")
+
+
+def collapse(table: VectorTable) -> tuple[np.ndarray, np.ndarray, Twins]:
+    """(representative ids, their code hashes, twins): one representative per code."""
+    hashes = np.concatenate([
+        code_hashes(codes_of(table.float32_rows(start, start + ADD_CHUNK)))
+        for start in range(0, len(table), ADD_CHUNK)
+    ]) if len(table) else np.zeros(0, np.uint64)  # fmt: skip
+    _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+    rep_pos = first[inverse]  # each row's representative row (the lowest id of its code)
+    shared = np.flatnonzero(rep_pos != np.arange(len(table)))
+    # A hash is not proof: rows whose codes differ from their representative's stay apart.
+    if len(shared):
+        same = np.all(
+            codes_of(table.vectors_of(table.ids[shared]))
+            == codes_of(table.vectors_of(table.ids[rep_pos[shared]])),
+            axis=1,
+        )
+        apart, shared = shared[~same], shared[same]
+        rep_pos[apart] = apart
+    reps = np.flatnonzero(rep_pos == np.arange(len(table)))
+    twins = Twins.from_pairs(table.ids[rep_pos[shared]], table.ids[shared])
+    return table.ids[reps], hashes[reps], twins
+
+
+def build(
+    table: VectorTable,
+    progress: Callable[[ProgressEvent], None],
+    cancel: CancelToken | None = None,
+) -> GraphParts:
+    """Build the graphs for `table`, reporting progress and stopping when cancelled."""
+    rep_ids, rep_hashes, twins = collapse(table)
+    total = len(rep_ids)
+    levels: list[Any] = []
+    todo = rep_ids
+    done_before = 0
+    while len(todo) > EXACT_LIMIT and len(levels) < MAX_LEVELS:
+        graph = new_graph(table.dim)
+        for start in range(0, len(todo), ADD_CHUNK):
+            _checked(cancel)
+            part = todo[start : start + ADD_CHUNK]
+            graph.add(part.astype(np.uint64), table.vectors_of(part), threads=_threads())
+            progress(ProgressEvent("index", done_before + start + len(part), total, "graph"))
+        levels.append(graph)
+        todo = _unreached(graph, table, todo, progress, cancel)
+        done_before = total - len(todo)
+        if len(todo) == len(part):  # pragma: no cover - a graph that finds nothing
+            break
+    return GraphParts(levels, np.sort(todo), twins, rep_hashes, rep_ids)
+
+
+def _unreached(
+    graph: Any,
+    table: VectorTable,
+    ids: np.ndarray,
+    progress: ProgressCallback,
+    cancel: CancelToken | None,
+) -> np.ndarray:
+    """The ids that `graph` does not return first for their own vector."""
+    graph.expansion_search = CHECK_EXPANSION
+    missed = []
+    for start in range(0, len(ids), ADD_CHUNK):
+        _checked(cancel)
+        part = ids[start : start + ADD_CHUNK]
+        found = graph.search(table.vectors_of(part), 1, threads=_threads())
+        keys = np.atleast_2d(found.keys)[:, 0].astype(np.int64)
+        missed.append(part[keys != part])
+        progress(ProgressEvent("index", start + len(part), len(ids), "checking every image"))
+    graph.expansion_search = EXPANSION_SEARCH
+    return np.concatenate(missed) if missed else ids[:0]
+
+
+def add(parts: GraphParts, table: VectorTable, new_ids: np.ndarray) -> None:
+    """Put new images (whose vectors are in `table`) into the graphs."""
+    if not len(new_ids):
+        return
+    hashes = code_hashes(codes_of(table.vectors_of(new_ids)))
+    order = np.argsort(parts.rep_hashes, kind="stable")
+    sorted_hashes = parts.rep_hashes[order]
+    at = np.searchsorted(sorted_hashes, hashes)
+    known = (at < len(sorted_hashes)) & (
+        sorted_hashes[np.minimum(at, max(len(sorted_hashes) - 1, 0))] == hashes
+    ) if len(sorted_hashes) else np.zeros(len(hashes), bool)  # fmt: skip
+    twin_reps = parts.rep_ids[order[at[known]]] if known.any() else np.zeros(0, np.int64)
+    if known.any():
+        same = np.all(
+            codes_of(table.vectors_of(new_ids[known])) == codes_of(table.vectors_of(twin_reps)),
+            axis=1,
+        )
+        known_idx = np.flatnonzero(known)
+        known[known_idx[~same]] = False
+        twin_reps = twin_reps[same]
+    old_reps, old_members = parts.twins.pairs()
+    parts.twins = Twins.from_pairs(
+        np.concatenate([old_reps, twin_reps]), np.concatenate([old_members, new_ids[known]])
+    )
+    fresh = new_ids[~known]
+    # New representatives: hashes de-duplicated among themselves first.
+    fresh_hashes = hashes[~known]
+    _, first, inverse = np.unique(fresh_hashes, return_index=True, return_inverse=True)
+    lead = first[inverse]
+    among = np.flatnonzero(lead != np.arange(len(fresh)))
+    if len(among):
+        old_reps, old_members = parts.twins.pairs()
+        parts.twins = Twins.from_pairs(
+            np.concatenate([old_reps, fresh[lead[among]]]),
+            np.concatenate([old_members, fresh[among]]),
+        )
+    fresh, fresh_hashes = fresh[first], fresh_hashes[first]
+    parts.rep_ids = np.concatenate([parts.rep_ids, fresh])
+    parts.rep_hashes = np.concatenate([parts.rep_hashes, fresh_hashes])
+    if not len(fresh):
+        return
+    if not parts.levels:
+        parts.exact_ids = np.sort(np.concatenate([parts.exact_ids, fresh]))
+        return
+    graph = parts.levels[0]
+    graph.add(fresh.astype(np.uint64), table.vectors_of(fresh), threads=_threads())
+    missed = _unreached(graph, table, fresh, lambda _e: None, None)
+    parts.exact_ids = np.sort(np.concatenate([parts.exact_ids, missed]))
+
+
+def remove(parts: GraphParts, table: VectorTable, gone: np.ndarray) -> None:
+    """Take images out; a representative that goes hands its node to a twin.
+
+    `table` still holds the vectors of the twins that take over.
+    """
+    if not len(gone):
+        return
+    gone = np.asarray(gone, dtype=np.int64)
+    reps, members = parts.twins.pairs()
+    keep = ~np.isin(members, gone)
+    reps, members = reps[keep], members[keep]
+    leaving = np.isin(parts.rep_ids, gone)
+    heirs: dict[int, int] = {}
+    for rep in parts.rep_ids[leaving].tolist():
+        mine = members[reps == rep]
+        if len(mine):
+            heirs[rep] = int(mine.min())
+    heir_set = np.fromiter(heirs.values(), np.int64, len(heirs))
+    relabel = {rep: heir for rep, heir in heirs.items()}
+    taken = np.isin(members, heir_set)
+    reps, members = reps[~taken], members[~taken]
+    reps = np.array([relabel.get(int(r), int(r)) for r in reps], dtype=np.int64)
+    parts.twins = Twins.from_pairs(reps, members)
+    for level in parts.levels:
+        in_level = [rep for rep in parts.rep_ids[leaving].tolist() if level.contains(rep)]
+        if in_level:
+            level.remove(np.asarray(in_level, dtype=np.uint64))
+        moved = [heirs[rep] for rep in in_level if rep in heirs]
+        if moved:
+            ids = np.asarray(moved, dtype=np.int64)
+            level.add(ids.astype(np.uint64), table.vectors_of(ids), threads=_threads())
+    exact = parts.exact_ids.tolist()
+    parts.exact_ids = np.sort(np.asarray(
+        [heirs.get(i, i) for i in exact if i not in gone or i in heirs], dtype=np.int64
+    ))  # fmt: skip
+    new_rep_ids = np.array([heirs.get(int(r), int(r)) for r in parts.rep_ids], dtype=np.int64)
+    survives = ~leaving | np.isin(parts.rep_ids, np.fromiter(heirs, np.int64, len(heirs)))
+    parts.rep_ids, parts.rep_hashes = new_rep_ids[survives], parts.rep_hashes[survives]
+
+
+class HnswIndex:
+    """Search over `GraphParts`, re-ranked with the vectors of `table`."""
+
+    kind = "hnsw"
+
+    def __init__(
+        self, parts: GraphParts, table: VectorTable, expansion_search: int = EXPANSION_SEARCH
+    ) -> None:
+        self.parts = parts
+        self.table = table
+        self._exact_rows = table.vectors_of(parts.exact_ids)
+        for level in parts.levels:
+            level.expansion_search = expansion_search
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        k = min(k, len(self.table))
+        ids = np.full((len(queries), k), -1, dtype=np.int64)
+        sims = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        for row, query in enumerate(queries):
+            found, found_sims = self._one(query, k)
+            ids[row, : len(found)], sims[row, : len(found)] = found, found_sims
+        return ids, sims
+
+    def _one(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        want = max(k * OVERSAMPLE, MIN_CANDIDATES)
+        candidates: list[np.ndarray] = []
+        for level in self.parts.levels:
+            found = level.search(query, min(want, len(level))) if len(level) else None
+            if found is not None:
+                candidates.append(np.atleast_1d(found.keys).astype(np.int64))
+        if len(self.parts.exact_ids):
+            scores = self._exact_rows @ query
+            best = np.argsort(-scores)[:want]
+            candidates.append(self.parts.exact_ids[best])
+        if not candidates:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        reps = np.unique(np.concatenate(candidates))
+        members = np.unique(self.parts.twins.expand(reps))
+        scores = self.table.vectors_of(members) @ query
+        top = np.lexsort((members, -scores))[:k]
+        return members[top], scores[top]

@@ -28,6 +28,7 @@ from planche.core.index import (
     vector_fingerprint,
     wants_graph,
 )  # fmt: skip
+from planche.core.index.building import describe_build
 from planche.core.index.vectors import VectorTable
 from planche.core.models import DEFAULT_EMBEDDER, ModelRow
 from planche.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
@@ -191,8 +192,7 @@ class Session:
         if error is not None:
             return error
         if event is not None:
-            share = f" {event.done / event.total:.0%}" if event.total else ""
-            return f"building the graph{share} ({event.detail})"
+            return describe_build(event.detail, event.done, event.total)
         if self.project is not None:
             other = build_state(self.project, model_id)
             if other is not None:

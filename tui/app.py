@@ -219,7 +219,8 @@ class PlancheApp(App[None]):
             printable(self.project.name),
             f"{self._image_count:,} images",
             described,
-            f"index {self.index_kind}" + (f" ({self._graph_build})" if self._graph_build else ""),
+            f"index {self.index_kind}"
+            + (f" · graph {printable(self._graph_build)}" if self._graph_build else ""),
             f"scope: {printable(self.scope.title)} ({len(self.scope.image_ids):,})",
             f"images: {self.image_mode.name}",
         ]

@@ -201,10 +201,15 @@ def graph_status(store: Store, model: ModelRow) -> str:
 
 
 def update_index_if_present(store: Store, model: ModelRow) -> bool:
-    """After new vectors, bring an existing graph up to date (incrementally)."""
-    if not cache.has_graph(store.path, model):
-        return False
+    """After new vectors: bring the caches up to date. The graph only where one
+    exists (incrementally); the vectors also wherever the project is large, so
+    that the first search of a freshly imported large project does not wait for
+    2 GB to be read out of DuckDB. True if a graph was updated."""
     fingerprint = vector_fingerprint(store, model)
-    return (
-        graph_ready(store, model, load_vectors(store, model, fingerprint), fingerprint) is not None
-    )
+    has_graph = cache.has_graph(store.path, model)
+    if not (
+        has_graph or wants_graph("auto", fingerprint.count) or cache.has_table(store.path, model)
+    ):
+        return False
+    table = load_vectors(store, model, fingerprint)
+    return has_graph and graph_ready(store, model, table, fingerprint) is not None

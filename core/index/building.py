@@ -44,8 +44,13 @@ class BuildState:
         return self.done / self.total if self.total else None
 
     def describe(self) -> str:
-        share = f" {self.fraction:.0%}" if self.fraction is not None else ""
-        return f"building the search index{share} ({self.phase}, PID {self.pid})"
+        return f"{describe_build(self.phase, self.done, self.total)} in PID {self.pid}"
+
+
+def describe_build(phase: str, done: int, total: int | None) -> str:
+    """A build's progress in words: "building (adding images, 43%)"."""
+    share = f", {done / total:.0%}" if total else ""
+    return f"building ({phase}{share})"
 
 
 class IndexBusy(PlancheError):

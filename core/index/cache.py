@@ -206,6 +206,10 @@ def graph_description(project: Path, model: ModelRow) -> Fingerprint | None:
     return _fingerprint_of(meta) if meta else None
 
 
+def has_table(project: Path, model: ModelRow) -> bool:
+    return (model_dir(project, model.id) / "vectors.json").exists()
+
+
 def has_graph(project: Path, model: ModelRow) -> bool:
     return (model_dir(project, model.id) / "graph.json").exists()
 

@@ -169,16 +169,18 @@ def build(
     todo = rep_ids
     done_before = 0
     while len(todo) > EXACT_LIMIT and len(levels) < MAX_LEVELS:
+        before = len(todo)
         graph = new_graph(table.dim)
         for start in range(0, len(todo), ADD_CHUNK):
             _checked(cancel)
             part = todo[start : start + ADD_CHUNK]
             graph.add(part.astype(np.uint64), table.vectors_of(part), threads=_threads())
-            progress(ProgressEvent("index", done_before + start + len(part), total, "graph"))
+            phase = "adding images" + (f", level {len(levels) + 1}" if levels else "")
+            progress(ProgressEvent("index", done_before + start + len(part), total, phase))
         levels.append(graph)
         todo = _unreached(graph, table, todo, progress, cancel)
         done_before = total - len(todo)
-        if len(todo) == len(part):  # pragma: no cover - a graph that finds nothing
+        if len(todo) == before:  # a graph that finds nothing: stop adding levels
             break
     return GraphParts(levels, np.sort(todo), twins, rep_hashes, rep_ids)
 
@@ -254,6 +256,19 @@ def add(parts: GraphParts, table: VectorTable, new_ids: np.ndarray) -> None:
     parts.exact_ids = np.sort(np.concatenate([parts.exact_ids, missed]))
 
 
+def _relabel(values: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """`values` with each occurrence of old[i] replaced by new[i]."""
+    if not len(old):
+        return values
+    order = np.argsort(old)
+    old, new = old[order], new[order]
+    at = np.minimum(np.searchsorted(old, values), len(old) - 1)
+    hit = old[at] == values
+    relabelled = values.copy()
+    relabelled[hit] = new[at[hit]]
+    return relabelled
+
+
 def remove(parts: GraphParts, table: VectorTable, gone: np.ndarray) -> None:
     """Take images out; a representative that goes hands its node to a twin.
 
@@ -265,33 +280,29 @@ def remove(parts: GraphParts, table: VectorTable, gone: np.ndarray) -> None:
     reps, members = parts.twins.pairs()
     keep = ~np.isin(members, gone)
     reps, members = reps[keep], members[keep]
-    leaving = np.isin(parts.rep_ids, gone)
-    heirs: dict[int, int] = {}
-    for rep in parts.rep_ids[leaving].tolist():
-        mine = members[reps == rep]
-        if len(mine):
-            heirs[rep] = int(mine.min())
-    heir_set = np.fromiter(heirs.values(), np.int64, len(heirs))
-    relabel = {rep: heir for rep, heir in heirs.items()}
-    taken = np.isin(members, heir_set)
-    reps, members = reps[~taken], members[~taken]
-    reps = np.array([relabel.get(int(r), int(r)) for r in reps], dtype=np.int64)
-    parts.twins = Twins.from_pairs(reps, members)
+    # Each representative that goes is replaced by its lowest remaining twin.
+    leaving = parts.rep_ids[np.isin(parts.rep_ids, gone)]
+    orphaned = np.isin(reps, leaving)
+    left_reps, left_members = reps[orphaned], members[orphaned]
+    order = np.lexsort((left_members, left_reps))
+    old_reps, first = np.unique(left_reps[order], return_index=True)
+    heirs = left_members[order][first]
+    moved = ~np.isin(members, heirs)
+    parts.twins = Twins.from_pairs(_relabel(reps[moved], old_reps, heirs), members[moved])
     for level in parts.levels:
-        in_level = [rep for rep in parts.rep_ids[leaving].tolist() if level.contains(rep)]
-        if in_level:
-            level.remove(np.asarray(in_level, dtype=np.uint64))
-        moved = [heirs[rep] for rep in in_level if rep in heirs]
-        if moved:
-            ids = np.asarray(moved, dtype=np.int64)
-            level.add(ids.astype(np.uint64), table.vectors_of(ids), threads=_threads())
-    exact = parts.exact_ids.tolist()
-    parts.exact_ids = np.sort(np.asarray(
-        [heirs.get(i, i) for i in exact if i not in gone or i in heirs], dtype=np.int64
-    ))  # fmt: skip
-    new_rep_ids = np.array([heirs.get(int(r), int(r)) for r in parts.rep_ids], dtype=np.int64)
-    survives = ~leaving | np.isin(parts.rep_ids, np.fromiter(heirs, np.int64, len(heirs)))
-    parts.rep_ids, parts.rep_hashes = new_rep_ids[survives], parts.rep_hashes[survives]
+        in_level = np.array([r for r in leaving.tolist() if level.contains(r)], dtype=np.int64)
+        if len(in_level):
+            level.remove(in_level.astype(np.uint64))
+        taking_over = heirs[np.isin(old_reps, in_level)]
+        if len(taking_over):
+            level.add(taking_over.astype(np.uint64), table.vectors_of(taking_over),
+                      threads=_threads())  # fmt: skip
+    exact = parts.exact_ids
+    exact = _relabel(exact, old_reps, heirs)
+    parts.exact_ids = np.sort(exact[~np.isin(exact, gone)])
+    survives = ~np.isin(parts.rep_ids, gone) | np.isin(parts.rep_ids, old_reps)
+    parts.rep_ids = _relabel(parts.rep_ids[survives], old_reps, heirs)
+    parts.rep_hashes = parts.rep_hashes[survives]
 
 
 class HnswIndex:

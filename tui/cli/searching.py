@@ -86,9 +86,10 @@ def run_search(args: argparse.Namespace) -> int:
     graph = result.get("graph")
     if graph == "not built":
         pid = _build_in_background(args.project, result)
-        graph = f"being built in the background by PID {pid}; `planche index` shows progress"
+        graph = f"being built in the background by PID {pid}"
     if graph:
-        note(f"planche: exact search meanwhile; the graph for fast search is {graph}")
+        note(f"planche: an exact search meanwhile; the graph for fast search is {graph} "
+             "(`planche index` shows how far it has got)")  # fmt: skip
     emit(args, result, text=lambda: print_search(result))
     return 0
 

@@ -273,3 +273,36 @@ def test_an_invalid_form_says_why_when_the_form_is_hidden(pixels_project):
     messages, made = run(PlancheApp(pixels_project), steps, size=(80, 24))
     assert made == 0
     assert any(m.startswith("Not clustered: k='0'") for m in messages), messages
+
+
+def test_a_large_project_searches_at_once_while_the_graph_builds(pixels_project, monkeypatch):
+    import threading
+
+    import planche.core.index as index_module
+    from planche.core.index import graph
+
+    monkeypatch.setattr(index_module, "HNSW_THRESHOLD", 10)  # 20 images count as many
+    release = threading.Event()
+    real_build = graph.build
+    monkeypatch.setattr(graph, "build", lambda *a, **k: release.wait(30) and real_build(*a, **k))
+
+    async def steps(pilot):
+        await pilot.press("right", "s")
+        await settle(pilot)
+        app = pilot.app
+        answered = (app.scope.kind, len(app.query_one(ThumbnailGrid).image_ids))
+        await pilot.pause(1.2)  # the status line polls the build once a second
+        during = str(app.query_one("#status").render())
+        release.set()
+        app.session.wait_for_builds(30)
+        await pilot.pause(1.2)
+        notes = [n.message for n in app._notifications]
+        await pilot.press("s")
+        await settle(pilot)
+        return answered, during, notes, str(app.query_one("#status").render())
+
+    answered, during, notes, after = run(PlancheApp(pixels_project), steps)
+    assert answered == ("search", 19), "the search answered before the graph was built"
+    assert "index exact · graph building (" in during
+    assert any("search graph is built" in note for note in notes)
+    assert "index hnsw" in after and "graph building" not in after

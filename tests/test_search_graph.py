@@ -216,3 +216,24 @@ def test_after_many_removals_and_additions_every_image_is_still_found(project):
         ids, _ = index.search(vector[None, :], len(same))
         assert sorted(ids[0].tolist()) == same, f"image {image_id} and its identical copies"
         assert not set(ids[0].tolist()) & set(gone)
+
+
+def test_text_queries_scan_everything_image_queries_use_the_graph(
+    tmp_path, project, tiny_clip, large_threshold, monkeypatch
+):
+    import planche.core.index as index_module
+    from conftest import write_good_images
+    from planche.core.embedders import load_embedder
+    from planche.core.ingest import import_folder
+    from planche.core.search import Query, search
+
+    monkeypatch.setattr(index_module, "HNSW_THRESHOLD", 10)
+    write_good_images(tmp_path / "photos", 24)
+    import_folder(tmp_path / "photos", project, embedder=load_embedder("clip", weights=tiny_clip))
+    run_main("index", "--build", "--project", str(project))
+    session = Session(project)
+    by_text = search(project, Query(texts=("a beach",)), k=5, session=session)
+    by_image = search(project, Query(images=("3",)), k=5, session=session)
+    # Text vectors lie outside the images' region, where a graph misses many.
+    assert (by_text.index, by_image.index) == ("exact", "hnsw")
+    assert by_text.graph is None, "exact by choice, not for want of a graph"

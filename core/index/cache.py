@@ -86,6 +86,13 @@ def _fingerprint_of(meta: dict[str, Any]) -> Fingerprint | None:
         return None
 
 
+def _described(path: Path, model: ModelRow) -> tuple[dict[str, Any], Fingerprint] | None:
+    """A part's description and fingerprint, if it is one of this model's."""
+    meta = _read_description(path, model)
+    fingerprint = _fingerprint_of(meta) if meta else None
+    return (meta, fingerprint) if meta is not None and fingerprint is not None else None
+
+
 def _replace(target: Path, write: Any) -> None:
     tmp = target.with_name(target.name + ".tmp")
     write(tmp)
@@ -107,10 +114,10 @@ def _save_description(target: Path, meta: dict[str, Any]) -> None:
 def load_table(project: Path, model: ModelRow) -> tuple[VectorTable, Fingerprint] | None:
     """The cached vectors and the fingerprint they were saved for, if whole."""
     folder = model_dir(project, model.id)
-    meta = _read_description(folder / "vectors.json", model)
-    fingerprint = _fingerprint_of(meta) if meta else None
-    if meta is None or fingerprint is None:
+    described = _described(folder / "vectors.json", model)
+    if described is None:
         return None
+    meta, fingerprint = described
     try:
         ids = np.load(folder / "ids.npy", mmap_mode="r")
         rows = np.load(folder / "rows.npy", mmap_mode="r")
@@ -142,10 +149,10 @@ def load_graph(
     Index = usearch_index()  # noqa: N806
 
     folder = model_dir(project, model.id)
-    meta = _read_description(folder / "graph.json", model)
-    fingerprint = _fingerprint_of(meta) if meta else None
-    if meta is None or fingerprint is None:
+    described = _described(folder / "graph.json", model)
+    if described is None:
         return None
+    meta, fingerprint = described
     try:
         levels = []
         for number, size in enumerate(meta["levels"]):
@@ -202,8 +209,8 @@ def save_graph(project: Path, model: ModelRow, fp: Fingerprint, parts: GraphPart
 
 def graph_description(project: Path, model: ModelRow) -> Fingerprint | None:
     """The fingerprint the cached graph was built for, without loading it."""
-    meta = _read_description(model_dir(project, model.id) / "graph.json", model)
-    return _fingerprint_of(meta) if meta else None
+    described = _described(model_dir(project, model.id) / "graph.json", model)
+    return described[1] if described else None
 
 
 def has_table(project: Path, model: ModelRow) -> bool:

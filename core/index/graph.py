@@ -166,6 +166,7 @@ def build(
     cancel: CancelToken | None = None,
 ) -> GraphParts:
     """Build the graphs for `table`, reporting progress and stopping when cancelled."""
+    progress(ProgressEvent("index", 0, None, "finding identical images"))
     rep_ids, rep_hashes, twins = collapse(table)
     total = len(rep_ids)
     levels: list[Any] = []

@@ -306,7 +306,7 @@ def run_hnsw(job: Job) -> None:
 
     def progress(event) -> None:
         phases[event.detail] = time.perf_counter() - started
-        if time.perf_counter() - last[0] > 60:
+        if time.perf_counter() - last[0] > 60 and event.total:
             last[0] = time.perf_counter()
             log(f"hnsw: {event.detail} {event.done:,}/{event.total:,}, "
                 f"{time.perf_counter() - started:.0f} s")  # fmt: skip

@@ -237,3 +237,18 @@ def test_text_queries_scan_everything_image_queries_use_the_graph(
     # Text vectors lie outside the images' region, where a graph misses many.
     assert (by_text.index, by_image.index) == ("exact", "hnsw")
     assert by_text.graph is None, "exact by choice, not for want of a graph"
+
+
+def test_a_build_killed_midway_leaves_nothing_that_blocks_the_next(project, large_threshold):
+    model = vector_project(project, clustered_vectors(3000, 64, clusters=10))
+    folder = model_dir(project, model.id)
+    folder.mkdir(parents=True)
+    # What a build killed with -9 leaves: its lock file (the kernel dropped the
+    # lock itself), its progress, and a half-written part.
+    (folder / "build.lock").write_text("")
+    (folder / "build.json").write_text('{"pid": 999999, "phase": "adding images", "done": 5}')
+    (folder / "level0.usearch.tmp").write_bytes(b"half a graph")
+    assert read.index_status(project)[0]["graph"] == "not built"
+    built = run_main("index", "--build", "--project", str(project), "--json")
+    assert built.returncode == 0, built.stderr
+    assert read.index_status(project)[0]["graph"] == "ready"

@@ -163,6 +163,7 @@ class Session:
                 name=f"planche-index-model{model.id}",
             )  # fmt: skip
             self._builds[model.id] = thread
+            self._build_progress[model.id] = ProgressEvent("index", 0, None, "starting")
             thread.start()
 
     def _build(self, project: Path, model: ModelRow, table: VectorTable) -> None:

@@ -12,8 +12,8 @@ import pytest
 from conftest import clustered_vectors, run_main, vector_project
 from planche.core import read
 from planche.core.errors import Cancelled
+from planche.core.index import IndexBusy, open_index, update_index_if_present
 from planche.core.index import graph as graph_module
-from planche.core.index import open_index, update_index_if_present
 from planche.core.index.cache import model_dir
 from planche.core.progress import CancelToken
 from planche.core.session import Session
@@ -138,6 +138,8 @@ def test_a_search_answers_exactly_while_the_graph_builds_without_holding_the_pro
     with open_store(project, read_only=True) as store:
         assert other.index(store, model).kind == "exact"
     assert not other._builds, "one builder at a time"
+    with open_store(project, read_only=True) as store, pytest.raises(IndexBusy, match="PID"):
+        open_index(store, model, "hnsw")  # asked for by name: told who builds it
     release.set()
     session.wait_for_builds(60)
     assert session.building(model.id) is None

@@ -149,17 +149,29 @@ def build_graph(
     Raises IndexBusy if another build is under way, Cancelled if cancelled.
     """
     project = Path(project)
+    with open_store(project, read_only=True) as store:
+        fingerprint = vector_fingerprint(store, model)
+        if fingerprint.count == 0:
+            raise _no_vectors(model)
+        if table is None or len(table) != fingerprint.count:
+            table = load_vectors(store, model, fingerprint)
+    return _build_and_save(project, model, fingerprint, table, progress, cancel)
+
+
+def _build_and_save(
+    project: Path,
+    model: ModelRow,
+    fingerprint: Fingerprint,
+    table: VectorTable,
+    progress: ProgressCallback,
+    cancel: CancelToken | None,
+) -> HnswIndex:
+    """Build under the model's build lock (one builder at a time, visible to all)."""
     with contextlib.ExitStack() as stack:
         try:
             record = stack.enter_context(build_lock(project, model.id, progress))
         except OSError:  # the cache cannot be written: build in memory, unshared
             record = progress
-        with open_store(project, read_only=True) as store:
-            fingerprint = vector_fingerprint(store, model)
-            if fingerprint.count == 0:
-                raise _no_vectors(model)
-            if table is None or len(table) != fingerprint.count:
-                table = load_vectors(store, model, fingerprint)
         parts = graph.build(table, record, cancel)
         with contextlib.suppress(OSError):
             cache.save_graph(project, model, fingerprint, parts)
@@ -182,10 +194,7 @@ def open_index(
     ready = graph_ready(store, model, table, fingerprint)
     if ready is not None:
         return ready
-    parts = graph.build(table, progress)
-    with contextlib.suppress(OSError):
-        cache.save_graph(store.path, model, fingerprint, parts)
-    return HnswIndex(parts, table)
+    return _build_and_save(store.path, model, fingerprint, table, progress, None)
 
 
 def graph_status(store: Store, model: ModelRow) -> str:

@@ -56,8 +56,9 @@ def describe_build(phase: str, done: int, total: int | None) -> str:
 class IndexBusy(PlancheError):
     def __init__(self, state: BuildState | None) -> None:
         who = f"PID {state.pid}" if state else "another task"
-        super().__init__(f"the search index is already being built by {who}; `planche index` "
-                         "shows its progress")  # fmt: skip
+        super().__init__(f"the search graph is being built by {who}; search again when it is "
+                         "done (`planche index` shows how far it has got), or search exactly "
+                         "now with --index exact")  # fmt: skip
         self.state = state
 
 

@@ -165,6 +165,7 @@ def load_graph(
         parts = GraphParts(
             levels=levels,
             exact_ids=arrays["exact_ids"].astype(np.int64),
+            exact_rows=arrays.get("exact_rows"),
             twins=Twins(
                 arrays["twin_reps"].astype(np.int64),
                 arrays["twin_starts"].astype(np.int64),
@@ -192,6 +193,10 @@ def save_graph(project: Path, model: ModelRow, fp: Fingerprint, parts: GraphPart
             np.savez(
                 out,
                 exact_ids=parts.exact_ids,
+                exact_rows=np.asarray(
+                    parts.exact_rows if parts.exact_rows is not None else np.zeros((0, 0)),
+                    dtype=np.float16,
+                ),
                 twin_reps=parts.twins.reps,
                 twin_starts=parts.twins.starts,
                 twin_members=parts.twins.members,

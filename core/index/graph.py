@@ -109,6 +109,13 @@ class GraphParts:
     twins: Twins
     rep_hashes: np.ndarray  # code hash of every representative (any level or exact)
     rep_ids: np.ndarray  # the representatives, in the order of rep_hashes
+    # The exact list's vectors, kept with the graph: read in one piece when a
+    # project opens rather than gathered from all over the vectors file.
+    exact_rows: np.ndarray | None = None
+
+    def set_exact(self, ids: np.ndarray, table: VectorTable) -> None:
+        self.exact_ids = np.sort(ids)
+        self.exact_rows = table.vectors_of(self.exact_ids)
 
     @property
     def nodes(self) -> int:
@@ -186,7 +193,9 @@ def build(
         done_before = total - len(todo)
         if len(todo) == before:  # a graph that finds nothing: stop adding levels
             break
-    return GraphParts(levels, np.sort(todo), twins, rep_hashes, rep_ids)
+    parts = GraphParts(levels, todo, twins, rep_hashes, rep_ids)
+    parts.set_exact(todo, table)
+    return parts
 
 
 def _unreached(
@@ -252,12 +261,12 @@ def add(parts: GraphParts, table: VectorTable, new_ids: np.ndarray) -> None:
     if not len(fresh):
         return
     if not parts.levels:
-        parts.exact_ids = np.sort(np.concatenate([parts.exact_ids, fresh]))
+        parts.set_exact(np.concatenate([parts.exact_ids, fresh]), table)
         return
     graph = parts.levels[0]
     graph.add(fresh.astype(np.uint64), table.vectors_of(fresh), threads=_threads())
     missed = _unreached(graph, table, fresh, lambda _e: None, None)
-    parts.exact_ids = np.sort(np.concatenate([parts.exact_ids, missed]))
+    parts.set_exact(np.concatenate([parts.exact_ids, missed]), table)
 
 
 def _relabel(values: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray:
@@ -303,7 +312,7 @@ def remove(parts: GraphParts, table: VectorTable, gone: np.ndarray) -> None:
                       threads=_threads())  # fmt: skip
     exact = parts.exact_ids
     exact = _relabel(exact, old_reps, heirs)
-    parts.exact_ids = np.sort(exact[~np.isin(exact, gone)])
+    parts.set_exact(exact[~np.isin(exact, gone)], table)
     survives = ~np.isin(parts.rep_ids, gone) | np.isin(parts.rep_ids, old_reps)
     parts.rep_ids = _relabel(parts.rep_ids[survives], old_reps, heirs)
     parts.rep_hashes = parts.rep_hashes[survives]
@@ -319,7 +328,10 @@ class HnswIndex:
     ) -> None:
         self.parts = parts
         self.table = table
-        self._exact_rows = table.vectors_of(parts.exact_ids)
+        rows = parts.exact_rows
+        if rows is None or len(rows) != len(parts.exact_ids):
+            rows = table.vectors_of(parts.exact_ids)
+        self._exact_rows = np.asarray(rows, dtype=np.float32)
         for level in parts.levels:
             level.expansion_search = expansion_search
 
@@ -345,8 +357,10 @@ class HnswIndex:
                 candidates.append(np.atleast_1d(found.keys).astype(np.int64))
         if len(self.parts.exact_ids):
             scores = self._exact_rows @ query
-            best = np.argsort(-scores)[:want]
-            candidates.append(self.parts.exact_ids[best])
+            if want < len(scores):
+                candidates.append(self.parts.exact_ids[np.argpartition(-scores, want - 1)[:want]])
+            else:
+                candidates.append(self.parts.exact_ids)
         if not candidates:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         reps = np.unique(np.concatenate(candidates))

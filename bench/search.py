@@ -315,7 +315,7 @@ def run_hnsw(job: Job) -> None:
     build_s = time.perf_counter() - started
     log(f"hnsw: built in {build_s:.0f} s: levels {[len(lv) for lv in parts.levels]}, "
         f"exact list {len(parts.exact_ids)}, sharing a node {len(parts.twins)}; "
-        f"graph done at {phases.get('graph', 0):.0f} s")  # fmt: skip
+        f"graph done at {phases.get('adding images', 0):.0f} s")  # fmt: skip
     sizes = 0
     for number, level in enumerate(parts.levels):
         path = job.work / f"level{number}.usearch"

@@ -182,11 +182,12 @@ def build(
     while len(todo) > EXACT_LIMIT and len(levels) < MAX_LEVELS:
         before = len(todo)
         graph = new_graph(table.dim)
+        phase = "adding images" + (f", level {len(levels) + 1}" if levels else "")
+        progress(ProgressEvent("index", 0, None, f"{phase}: {len(todo):,} images"))
         for start in range(0, len(todo), ADD_CHUNK):
             _checked(cancel)
             part = todo[start : start + ADD_CHUNK]
             graph.add(part.astype(np.uint64), table.vectors_of(part), threads=_threads())
-            phase = "adding images" + (f", level {len(levels) + 1}" if levels else "")
             progress(ProgressEvent("index", done_before + start + len(part), total, phase))
         levels.append(graph)
         todo = _unreached(graph, table, todo, progress, cancel)
@@ -207,6 +208,7 @@ def _unreached(
 ) -> np.ndarray:
     """The ids that `graph` does not return first for their own vector."""
     graph.expansion_search = CHECK_EXPANSION
+    progress(ProgressEvent("index", 0, None, "checking that every image can be found"))
     missed = []
     for start in range(0, len(ids), ADD_CHUNK):
         _checked(cancel)

@@ -147,10 +147,13 @@ class ProgressReporter:
             return
         if event.total == 0:
             return
-        if event.total is None:
-            if not self._live:
-                doing = "scanning " if event.phase == "scan" else ""
-                note(f"{self.label}: {doing}{event.detail}")
+        if event.total is None:  # a step beginning: one line, above the bar if there is one
+            doing = "scanning " if event.phase == "scan" else ""
+            line = f"{self.label}: {doing}{event.detail}"
+            if self._progress is not None:
+                self._progress.console.print(Text(printable(line)))
+            else:
+                note(line)
             return
         if self._live:
             self._update_bar(event)

@@ -172,7 +172,11 @@ class Session:
                 self._build_progress[model.id] = event
 
         try:
-            build_graph(project, model, record, self._cancel_builds, table=table)
+            built = build_graph(project, model, record, self._cancel_builds, table=table)
+            with self._lock:
+                # Kept here too: where the cache cannot be written (a read-only
+                # folder), the next search must not start the build again.
+                self._indexes[(model.id, "auto")] = (built.built_for, built)
         except IndexBusy:
             pass  # another process got there first
         except (PlancheError, OSError) as exc:

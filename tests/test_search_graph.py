@@ -254,3 +254,26 @@ def test_a_build_killed_midway_leaves_nothing_that_blocks_the_next(project, larg
     built = run_main("index", "--build", "--project", str(project), "--json")
     assert built.returncode == 0, built.stderr
     assert read.index_status(project)[0]["graph"] == "ready"
+
+
+def test_where_the_cache_cannot_be_written_the_graph_is_built_once_and_kept(
+    project, large_threshold, monkeypatch
+):
+    import errno
+
+    from planche.core.index import cache as cache_module
+
+    model = vector_project(project, clustered_vectors(3000, 64, clusters=10))
+
+    def refuse(*_args, **_kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(cache_module, "save_graph", refuse)
+    session = Session(project)
+    with open_store(project, read_only=True) as store:
+        assert session.index(store, model).kind == "exact"
+    session.wait_for_builds(60)
+    assert session.building(model.id) is None, "no error shown for a cache it could not save"
+    with open_store(project, read_only=True) as store:
+        assert session.index(store, model).kind == "hnsw"
+    assert list(session._builds) == [model.id], "built once, served from memory"

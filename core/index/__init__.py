@@ -175,7 +175,9 @@ def _build_and_save(
         parts = graph.build(table, record, cancel)
         with contextlib.suppress(OSError):
             cache.save_graph(project, model, fingerprint, parts)
-        return HnswIndex(parts, table)
+        built = HnswIndex(parts, table)
+        built.built_for = fingerprint
+        return built
 
 
 def open_index(

@@ -330,6 +330,7 @@ class HnswIndex:
     ) -> None:
         self.parts = parts
         self.table = table
+        self.built_for: Any = None  # the vectors' fingerprint, where the builder knows it
         rows = parts.exact_rows
         if rows is None or len(rows) != len(parts.exact_ids):
             rows = table.vectors_of(parts.exact_ids)

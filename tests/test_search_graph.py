@@ -212,7 +212,7 @@ def test_after_many_removals_and_additions_every_image_is_still_found(project):
     assert len(index) == len(alive)
     indexed = np.concatenate([index.parts.rep_ids, index.parts.twins.members])
     assert sorted(indexed.tolist()) == alive
-    for image_id in alive[::7]:
+    for image_id in alive[::29] + [1, 2, 3, 4]:
         vector = everything[image_id - 1]
         same = [i for i in alive if np.array_equal(everything[i - 1], vector)]
         ids, _ = index.search(vector[None, :], len(same))

@@ -93,6 +93,15 @@ def _described(path: Path, model: ModelRow) -> tuple[dict[str, Any], Fingerprint
     return (meta, fingerprint) if meta is not None and fingerprint is not None else None
 
 
+def _part(
+    project: Path, model: ModelRow, description: str
+) -> tuple[Path, dict[str, Any], Fingerprint] | None:
+    """The model's cache folder, with a part's description and fingerprint if it has one."""
+    folder = model_dir(project, model.id)
+    described = _described(folder / description, model)
+    return (folder, *described) if described is not None else None
+
+
 def _replace(target: Path, write: Any) -> None:
     tmp = target.with_name(target.name + ".tmp")
     write(tmp)
@@ -113,11 +122,10 @@ def _save_description(target: Path, meta: dict[str, Any]) -> None:
 
 def load_table(project: Path, model: ModelRow) -> tuple[VectorTable, Fingerprint] | None:
     """The cached vectors and the fingerprint they were saved for, if whole."""
-    folder = model_dir(project, model.id)
-    described = _described(folder / "vectors.json", model)
-    if described is None:
+    part = _part(project, model, "vectors.json")
+    if part is None:
         return None
-    meta, fingerprint = described
+    folder, meta, fingerprint = part
     try:
         ids = np.load(folder / "ids.npy", mmap_mode="r")
         rows = np.load(folder / "rows.npy", mmap_mode="r")
@@ -148,11 +156,10 @@ def load_graph(
     """
     Index = usearch_index()  # noqa: N806
 
-    folder = model_dir(project, model.id)
-    described = _described(folder / "graph.json", model)
-    if described is None:
+    part = _part(project, model, "graph.json")
+    if part is None:
         return None
-    meta, fingerprint = described
+    folder, meta, fingerprint = part
     try:
         levels = []
         for number, size in enumerate(meta["levels"]):

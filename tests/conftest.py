@@ -172,14 +172,16 @@ def clustered_vectors(n: int, dim: int, clusters: int, seed: int = 0) -> np.ndar
     return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
 
 
-def vector_project(project: Path, vectors: np.ndarray) -> Any:
-    """A project holding only vectors (image ids 1..n) of a "pixels" model."""
+def vector_project(
+    project: Path, vectors: np.ndarray, embedder: str = "pixels", preprocessing: Any = None
+) -> Any:
+    """A project whose images are only vectors (ids 1..n) of one "synthetic" model."""
     from planche.core.store import open_store
 
     with open_store(project, create=True) as store:
         model = store.register_model(
-            embedder="pixels", name="synthetic", pretrained=None, weights_hash=None,
-            dim=vectors.shape[1], precision="fp32",
+            embedder=embedder, name="synthetic", pretrained=None, weights_hash=None,
+            dim=vectors.shape[1], precision="fp32", preprocessing=preprocessing,
         )  # fmt: skip
         store.write_embeddings(model, list(range(1, len(vectors) + 1)), vectors)
     return model

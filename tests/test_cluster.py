@@ -9,7 +9,7 @@ import pytest
 from PIL import ImageEnhance
 from sklearn.metrics import adjusted_rand_score
 
-from conftest import run_cli, run_main
+from conftest import run_cli, run_main, vector_project
 from planche.core.cluster import get_strategy
 from planche.core.clustering import (
     cluster,
@@ -31,17 +31,6 @@ def blobs(groups: int, per_group: int, dim: int = 64, spread: float = 0.25, seed
     truth = np.repeat(np.arange(groups), per_group)
     vectors = centres[truth] + spread * rng.normal(size=(len(truth), dim))
     return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32), truth
-
-
-def vector_project(project, vectors, embedder="pixels", preprocessing=None):
-    """A project whose images are only vectors (ids 1..n), for strategy tests."""
-    with open_store(project, create=True) as store:
-        model = store.register_model(
-            embedder=embedder, name="synthetic", pretrained=None, weights_hash=None,
-            dim=vectors.shape[1], precision="fp32", preprocessing=preprocessing,
-        )  # fmt: skip
-        store.write_embeddings(model, list(range(1, len(vectors) + 1)), vectors)
-    return model
 
 
 def kmeans_project(project, groups: int, per_group: int, seed: int, k: int):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import photo_like, run_cli, write_good_images
+from conftest import photo_like, run_cli, vector_project, write_good_images
 from planche.core import commands, read
 from planche.core.dedupe.plan import dismissed_groups
 from planche.core.errors import BadParameter, PlancheError
@@ -413,8 +413,6 @@ def test_each_cluster_face_is_the_member_nearest_its_centroid(imported):
 
 
 def test_a_pair_exactly_at_the_duplicates_threshold_is_grouped(project):
-    from test_cluster import vector_project
-
     rng = np.random.default_rng(3)
     others = rng.normal(size=(40, 64))
     first, second = np.zeros(64), np.zeros(64)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 from sklearn.metrics import silhouette_score
-from test_cluster import blobs, vector_project
+from test_cluster import blobs
 
-from conftest import write_good_images
+from conftest import vector_project, write_good_images
 from planche.core import commands, read
 from planche.core.commands import Context
 from planche.core.errors import BadParameter, Cancelled, PlancheError

@@ -175,9 +175,7 @@ def _build_and_save(
         parts = graph.build(table, record, cancel)
         with contextlib.suppress(OSError):
             cache.save_graph(project, model, fingerprint, parts)
-        built = HnswIndex(parts, table)
-        built.built_for = fingerprint
-        return built
+        return HnswIndex(parts, table, built_for=fingerprint)
 
 
 def open_index(

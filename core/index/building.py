@@ -39,10 +39,6 @@ class BuildState:
     total: int | None
     started: float
 
-    @property
-    def fraction(self) -> float | None:
-        return self.done / self.total if self.total else None
-
     def describe(self) -> str:
         return f"{describe_build(self.phase, self.done, self.total)} in PID {self.pid}"
 

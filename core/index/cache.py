@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,20 +85,14 @@ def _fingerprint_of(meta: dict[str, Any]) -> Fingerprint | None:
         return None
 
 
-def _described(path: Path, model: ModelRow) -> tuple[dict[str, Any], Fingerprint] | None:
-    """A part's description and fingerprint, if it is one of this model's."""
-    meta = _read_description(path, model)
-    fingerprint = _fingerprint_of(meta) if meta else None
-    return (meta, fingerprint) if meta is not None and fingerprint is not None else None
-
-
 def _part(
     project: Path, model: ModelRow, description: str
 ) -> tuple[Path, dict[str, Any], Fingerprint] | None:
     """The model's cache folder, with a part's description and fingerprint if it has one."""
     folder = model_dir(project, model.id)
-    described = _described(folder / description, model)
-    return (folder, *described) if described is not None else None
+    meta = _read_description(folder / description, model)
+    fingerprint = _fingerprint_of(meta) if meta else None
+    return (folder, meta, fingerprint) if meta is not None and fingerprint is not None else None
 
 
 def _replace(target: Path, write: Any) -> None:
@@ -221,8 +214,8 @@ def save_graph(project: Path, model: ModelRow, fp: Fingerprint, parts: GraphPart
 
 def graph_description(project: Path, model: ModelRow) -> Fingerprint | None:
     """The fingerprint the cached graph was built for, without loading it."""
-    described = _described(model_dir(project, model.id) / "graph.json", model)
-    return described[1] if described else None
+    part = _part(project, model, "graph.json")
+    return part[2] if part else None
 
 
 def has_table(project: Path, model: ModelRow) -> bool:
@@ -231,7 +224,3 @@ def has_table(project: Path, model: ModelRow) -> bool:
 
 def has_graph(project: Path, model: ModelRow) -> bool:
     return (model_dir(project, model.id) / "graph.json").exists()
-
-
-def forget(project: Path, model_id: int) -> None:
-    shutil.rmtree(model_dir(project, model_id), ignore_errors=True)

@@ -144,6 +144,11 @@ def _checked(cancel: CancelToken | None) -> None:
         raise Cancelled("index build stopped; exact search goes on")
 
 
+def _same_codes(table: VectorTable, ids: np.ndarray, other_ids: np.ndarray) -> np.ndarray:
+    """Per pair, whether the two images' vectors have equal codes (a hash is not proof)."""
+    return np.all(codes_of(table.vectors_of(ids)) == codes_of(table.vectors_of(other_ids)), axis=1)
+
+
 def collapse(table: VectorTable) -> tuple[np.ndarray, np.ndarray, Twins]:
     """(representative ids, their code hashes, twins): one representative per code."""
     hashes = np.concatenate([
@@ -153,13 +158,9 @@ def collapse(table: VectorTable) -> tuple[np.ndarray, np.ndarray, Twins]:
     _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
     rep_pos = first[inverse]  # each row's representative row (the lowest id of its code)
     shared = np.flatnonzero(rep_pos != np.arange(len(table)))
-    # A hash is not proof: rows whose codes differ from their representative's stay apart.
+    # Rows whose codes differ from their representative's (a hash collision) stay apart.
     if len(shared):
-        same = np.all(
-            codes_of(table.vectors_of(table.ids[shared]))
-            == codes_of(table.vectors_of(table.ids[rep_pos[shared]])),
-            axis=1,
-        )
+        same = _same_codes(table, table.ids[shared], table.ids[rep_pos[shared]])
         apart, shared = shared[~same], shared[same]
         rep_pos[apart] = apart
     reps = np.flatnonzero(rep_pos == np.arange(len(table)))
@@ -234,10 +235,7 @@ def add(parts: GraphParts, table: VectorTable, new_ids: np.ndarray) -> None:
     ) if len(sorted_hashes) else np.zeros(len(hashes), bool)  # fmt: skip
     twin_reps = parts.rep_ids[order[at[known]]] if known.any() else np.zeros(0, np.int64)
     if known.any():
-        same = np.all(
-            codes_of(table.vectors_of(new_ids[known])) == codes_of(table.vectors_of(twin_reps)),
-            axis=1,
-        )
+        same = _same_codes(table, new_ids[known], twin_reps)
         known_idx = np.flatnonzero(known)
         known[known_idx[~same]] = False
         twin_reps = twin_reps[same]
@@ -326,11 +324,15 @@ class HnswIndex:
     kind = "hnsw"
 
     def __init__(
-        self, parts: GraphParts, table: VectorTable, expansion_search: int = EXPANSION_SEARCH
+        self,
+        parts: GraphParts,
+        table: VectorTable,
+        expansion_search: int = EXPANSION_SEARCH,
+        built_for: Any = None,  # the vectors' fingerprint, where the builder knows it
     ) -> None:
         self.parts = parts
         self.table = table
-        self.built_for: Any = None  # the vectors' fingerprint, where the builder knows it
+        self.built_for = built_for
         rows = parts.exact_rows
         if rows is None or len(rows) != len(parts.exact_ids):
             rows = table.vectors_of(parts.exact_ids)

@@ -18,7 +18,7 @@ $(VENV)/.installed-demo: pyproject.toml $(VENV)/.created
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.created
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,cluster]'
 	touch $@
 
 demo: $(VENV)/.installed-demo

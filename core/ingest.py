@@ -89,7 +89,7 @@ class ImportSummary:
 
 
 @dataclass(frozen=True)
-class _Read:
+class FileRead:
     """What a worker learnt about one file."""
 
     candidate: Candidate
@@ -231,7 +231,7 @@ def _missing_under(folder: Path, known_files: dict, seen: set[str]) -> list[str]
 
 
 def _account(
-    read: _Read,
+    read: FileRead,
     known_files: dict,
     known_hashes: set[str],
     batch: _Batch,
@@ -317,9 +317,9 @@ def _read_all(
     workers: int | None,
     cancel: CancelToken,
     embedder: Embedder | None,
-) -> Iterator[_Read]:
-    def read(candidate: Candidate) -> _Read:
-        return _read_one(candidate, known_hashes, max_pixels, embedder)
+) -> Iterator[FileRead]:
+    def read(candidate: Candidate) -> FileRead:
+        return read_image_file(candidate, known_hashes, max_pixels, embedder)
 
     workers = workers or default_workers()
     # Keep the model fed: a whole batch decoded ahead while it runs.
@@ -329,26 +329,28 @@ def _read_all(
     )
 
 
-def _read_one(
+def read_image_file(
     candidate: Candidate, known_hashes: set[str], max_pixels: int, embedder: Embedder | None
-) -> _Read:
+) -> FileRead:
+    """Read, hash and decode one file: its image row, thumbnail and model input
+    (the same steps for a local import and for a distributed embedding run)."""
     try:
         with open(candidate.path, "rb") as handle:
             data = handle.read()
     except OSError as exc:
-        return _Read(candidate, error=f"cannot read: {exc.strerror or exc}")
+        return FileRead(candidate, error=f"cannot read: {exc.strerror or exc}")
     sha256 = hashlib.sha256(data).hexdigest()
     if sha256 in known_hashes:
-        return _Read(candidate, sha256)
+        return FileRead(candidate, sha256)
     try:
         target = decode_size(embedder) if embedder else THUMBNAIL_SIZE * 2
         decoded = decode(data, max_pixels=max_pixels, target_size=target)
         thumb = thumbnail_bytes(decoded.image, THUMBNAIL_SIZE)
         prepared = prepare_decoded(embedder, decoded.image, thumb) if embedder else None
     except BadImage as exc:
-        return _Read(candidate, sha256, error=str(exc))
+        return FileRead(candidate, sha256, error=str(exc))
     except Exception as exc:  # noqa: BLE001 - one odd file must not stop the import
-        return _Read(candidate, sha256, error=f"cannot decode: {type(exc).__name__}: {exc}")
+        return FileRead(candidate, sha256, error=f"cannot decode: {type(exc).__name__}: {exc}")
     image = NewImage(
         sha256=sha256,
         width=decoded.width,
@@ -358,4 +360,4 @@ def _read_one(
         exif_date=decoded.exif_date,
         thumbnail=thumb,
     )
-    return _Read(candidate, sha256, image, prepared)
+    return FileRead(candidate, sha256, image, prepared)

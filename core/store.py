@@ -701,6 +701,105 @@ class Store:
             )
         self._con.execute("DELETE FROM images WHERE id IN (SELECT unnest(?))", [orphans])
 
+    def ingest_shards(self, shard_files: Sequence[str], model: ModelRow) -> dict[str, int]:
+        """Load Parquet shards (see core/shards/schema.py) in one transaction,
+        inside DuckDB: no row passes through Python.
+
+        One row per path is kept (an embedded one before a failed one); one
+        row per content becomes the image, new ones only; every file points
+        at its image (a path whose content changed is re-pointed, and images
+        left without a file go); images without a vector for `model` get the
+        shard's; failed files become import errors. Returns counts.
+        """
+        shards = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in shard_files) + "]"
+        source = f"read_parquet({shards}, filename = true, file_row_number = true)"
+        vectors_table = self._embedding_table(model.id)
+        now = _now()
+        sql = self._con.execute
+        with self._transaction():
+            sql(
+                "CREATE OR REPLACE TEMP TABLE shard_files AS "
+                f"SELECT path, sha256, size, mtime, error, filename, file_row_number FROM {source} "
+                "QUALIFY row_number() OVER (PARTITION BY path "
+                "ORDER BY error IS NULL DESC, mtime DESC, filename) = 1"
+            )
+            # One shard row per content: the one at the first path.
+            sql(
+                "CREATE OR REPLACE TEMP TABLE shard_images AS SELECT DISTINCT ON (sha256) "
+                "sha256, filename, file_row_number, sha256 IN (SELECT sha256 FROM images) AS known "
+                "FROM shard_files WHERE error IS NULL ORDER BY sha256, path"
+            )
+            sql(
+                "INSERT INTO images (sha256, width, height, format, mode, exif_date, thumbnail, "
+                "imported_at) SELECT s.sha256, s.width, s.height, s.format, s.mode, s.exif_date, "
+                f"s.thumbnail, ? FROM {source} s "
+                "JOIN shard_images c USING (filename, file_row_number) WHERE NOT c.known",
+                [now],
+            )
+            replaced = [
+                row[0]
+                for row in sql(
+                    "SELECT f.image_id FROM files f JOIN shard_files s USING (path) "
+                    "JOIN images i ON i.id = f.image_id "
+                    "WHERE s.error IS NULL AND i.sha256 <> s.sha256"
+                ).fetchall()
+            ]
+            listed = self._fetch_one(
+                "SELECT count(*) FILTER (WHERE error IS NULL) FROM shard_files"
+            )
+            # Files stored already as they are in the shards stay as they are.
+            sql(
+                "DELETE FROM shard_files s USING files f, images i WHERE f.path = s.path "
+                "AND i.id = f.image_id AND i.sha256 = s.sha256 AND f.size = s.size "
+                "AND f.mtime = s.mtime"
+            )
+            sql(
+                "DELETE FROM files WHERE path IN (SELECT path FROM shard_files WHERE error IS NULL)"
+            )
+            sql(
+                "INSERT INTO files SELECT s.path, i.id, s.size, s.mtime, ? FROM shard_files s "
+                "JOIN images i USING (sha256) WHERE s.error IS NULL",
+                [now],
+            )
+            sql(
+                "DELETE FROM import_errors WHERE path IN "
+                "(SELECT path FROM shard_files WHERE error IS NULL)"
+            )
+            sql(
+                "INSERT OR REPLACE INTO import_errors SELECT path, error, size, mtime, ? "
+                "FROM shard_files WHERE error IS NOT NULL",
+                [now],
+            )
+            before = self.embedding_count(model.id)
+            sql(
+                f"INSERT INTO {vectors_table} SELECT i.id, s.vector FROM {source} s "
+                "JOIN shard_images c USING (filename, file_row_number) "
+                "JOIN images i ON i.sha256 = s.sha256 "
+                f"WHERE i.id NOT IN (SELECT image_id FROM {vectors_table})"
+            )
+            if replaced:
+                self._delete_unreferenced_images(replaced)
+            counts = self._fetch_one(
+                "SELECT count(*) FILTER (WHERE error IS NULL), "
+                "count(*) FILTER (WHERE error IS NOT NULL) FROM shard_files"
+            )
+            new_images = self._fetch_one("SELECT count(*) FROM shard_images WHERE NOT known")
+            distinct = self._fetch_one("SELECT count(*) FROM shard_images")
+            assert counts and new_images and distinct
+            assert listed
+            result = {
+                "files": int(counts[0]),
+                "unchanged_files": int(listed[0]) - int(counts[0]),
+                "new_images": int(new_images[0]),
+                "known_images": int(distinct[0]) - int(new_images[0]),
+                "vectors": self.embedding_count(model.id) - before,
+                "failed": int(counts[1]),
+                "replaced": len(replaced),
+            }
+            sql("DROP TABLE shard_files")
+            sql("DROP TABLE shard_images")
+        return result
+
     def forget_files(self, paths: Sequence[str]) -> None:
         """Drop file rows (files gone from disk) and the images left without any."""
         with self._transaction():

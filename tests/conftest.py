@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -185,3 +187,46 @@ def vector_project(
         )  # fmt: skip
         store.write_embeddings(model, list(range(1, len(vectors) + 1)), vectors)
     return model
+
+
+# -- kill -9 at commit points -------------------------------------------------------
+
+# The child runs one command; `KILL_AT` makes it die by SIGKILL at the named moment:
+# "journal" just before its journal entry is written (its data already written in
+# the same transaction), or under strace at the Nth fdatasync.
+CHILD = """
+import os, signal, sys, json
+from planche.core import commands
+from planche.core.store import Store
+if os.environ.get("KILL_AT") == "journal":
+    def die(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)
+    Store.append_journal = die
+    Store.set_journal_status = die
+name, params = sys.argv[2], json.loads(sys.argv[3])
+if name in ("undo", "redo"):
+    getattr(commands, name)(sys.argv[1])
+else:
+    commands.run(sys.argv[1], name, params)
+"""
+
+
+def command_child(project: Path, name: str, params: dict, prefix: list[str] | None = None,
+                  kill_at: str = "") -> int:  # fmt: skip
+    """Run one command in a child process that may be killed (see CHILD); its exit status."""
+    return subprocess.run(
+        [*(prefix or []), sys.executable, "-c", CHILD, str(project), name, json.dumps(params)],
+        capture_output=True, env={**os.environ, "KILL_AT": kill_at}, timeout=120,
+    ).returncode  # fmt: skip
+
+
+def kill_points() -> list[tuple[str, list[str] | None]]:
+    """Where a child command dies: before its journal entry, then at the 1st and 2nd
+    fdatasync under strace's fault injection (when strace is installed)."""
+    points: list[tuple[str, list[str] | None]] = [("journal", None)]
+    strace = shutil.which("strace")
+    if strace:
+        for when in (1, 2):
+            points.append(("", [strace, "-f", "-qq", "-o", os.devnull, "-e", "trace=fdatasync",
+                                "-e", f"inject=fdatasync:signal=KILL:when={when}"]))  # fmt: skip
+    return points

@@ -27,12 +27,27 @@ def test_the_cli_starts_without_textual_or_torch():
     code = (
         "import sys\n"
         "import planche.tui.cli\n"
-        "heavy = ('textual', 'torch', 'open_clip')\n"
+        "heavy = ('textual', 'torch', 'open_clip', 'ray')\n"
         "print(','.join(sorted(n for n in heavy if n in sys.modules)))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_every_package_is_listed_for_the_wheel():
+    # The package-dir mapping needs each package named in pyproject; one left
+    # out works in an editable install and is missing from a built wheel.
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])  # fmt: skip
+    found = {
+        "planche." + ".".join(init.parent.relative_to(ROOT).parts)
+        for top in ("core", "tui")
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert found - listed == set()
 
 
 def _lint_imports() -> subprocess.CompletedProcess[str]:

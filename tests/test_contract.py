@@ -13,7 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import photo_like, run_cli, vector_project, write_good_images
+from conftest import (
+    command_child,
+    kill_points,
+    photo_like,
+    run_cli,
+    vector_project,
+    write_good_images,
+)
 from planche.core import commands, read
 from planche.core.dedupe.plan import dismissed_groups
 from planche.core.errors import BadParameter, PlancheError
@@ -220,33 +227,6 @@ def test_many_image_references_resolve_in_one_query(imported, tmp_path):
 
 # -- kill -9 at commit points -------------------------------------------------------
 
-# The child runs one command; `KILL_AT` makes it die by SIGKILL at the named moment:
-# "journal" just before its journal entry is written (its data already written in
-# the same transaction), or under strace at the Nth fdatasync.
-CHILD = """
-import os, signal, sys, json
-from planche.core import commands
-from planche.core.store import Store
-if os.environ.get("KILL_AT") == "journal":
-    def die(*args, **kwargs):
-        os.kill(os.getpid(), signal.SIGKILL)
-    Store.append_journal = die
-    Store.set_journal_status = die
-name, params = sys.argv[2], json.loads(sys.argv[3])
-if name in ("undo", "redo"):
-    getattr(commands, name)(sys.argv[1])
-else:
-    commands.run(sys.argv[1], name, params)
-"""
-
-
-def _child(project: Path, name: str, params: dict, prefix: list[str] | None = None,
-           kill_at: str = "") -> int:  # fmt: skip
-    return subprocess.run(
-        [*(prefix or []), sys.executable, "-c", CHILD, str(project), name, json.dumps(params)],
-        capture_output=True, env={**os.environ, "KILL_AT": kill_at}, timeout=120,
-    ).returncode  # fmt: skip
-
 
 def _done(project: Path, name: str) -> list[dict]:
     return [e for e in read.journal(project) if e["command"] == name and e["status"] == "done"]
@@ -265,21 +245,11 @@ def _visible_clusterings(project: Path) -> int:
     return len(read.clustering_tree(project))
 
 
-def _kill_points() -> list[tuple[str, list[str] | None]]:
-    points: list[tuple[str, list[str] | None]] = [("journal", None)]
-    strace = shutil.which("strace")
-    if strace:
-        for when in (1, 2):
-            points.append(("", [strace, "-f", "-qq", "-o", os.devnull, "-e", "trace=fdatasync",
-                                "-e", f"inject=fdatasync:signal=KILL:when={when}"]))  # fmt: skip
-    return points
-
-
 @pytest.mark.parametrize("point", range(3), ids=["before-journal", "fdatasync-1", "fdatasync-2"])
 def test_kill_9_while_saving_tagging_deleting_undoing_keeps_journal_and_data_in_step(
     point, imported, tmp_path
 ):
-    points = _kill_points()
+    points = kill_points()
     if point >= len(points):
         pytest.skip("strace is not installed: fault injection at fdatasync needs it")
     kill_at, prefix = points[point]
@@ -287,8 +257,8 @@ def test_kill_9_while_saving_tagging_deleting_undoing_keeps_journal_and_data_in_
     commands.run(imported, "save_clustering", {"clustering_id": made["clustering_id"],
                                                "name": "Older"})  # fmt: skip
 
-    _child(imported, "save_clustering", {"clustering_id": made["clustering_id"], "name": "New"},
-           prefix, kill_at)  # fmt: skip
+    saving = {"clustering_id": made["clustering_id"], "name": "New"}
+    command_child(imported, "save_clustering", saving, prefix, kill_at)
     saved = [e["params"]["name"] for e in _done(imported, "save_clustering")]
     assert ("New" in _properties(imported)) == ("New" in saved)
     undone = commands.undo(imported)
@@ -296,17 +266,17 @@ def test_kill_9_while_saving_tagging_deleting_undoing_keeps_journal_and_data_in_
     assert "Older" in _properties(imported) or saved[-1] == "Older"
     assert _properties(imported) == set(saved[:-1]), "undo took back the last save, only it"
 
-    _child(imported, "tag", {"property": "Subject", "path": ["cat"], "images": [1, 2, 3]},
+    command_child(imported, "tag", {"property": "Subject", "path": ["cat"], "images": [1, 2, 3]},
            prefix, kill_at)  # fmt: skip
     assert (_tagged(imported, "Subject") == 3) == bool(_done(imported, "tag"))
 
-    _child(imported, "delete_clustering", {"clustering_id": made["clustering_id"]},
+    command_child(imported, "delete_clustering", {"clustering_id": made["clustering_id"]},
            prefix, kill_at)  # fmt: skip
     assert (_visible_clusterings(imported) == 0) == bool(_done(imported, "delete_clustering"))
 
     before = _properties(imported), _visible_clusterings(imported), _tagged(imported, "Subject")
     journal_before = len(read.journal(imported))
-    _child(imported, "undo", {}, prefix, kill_at)
+    command_child(imported, "undo", {}, prefix, kill_at)
     after = _properties(imported), _visible_clusterings(imported), _tagged(imported, "Subject")
     journal_after = read.journal(imported)
     if len(journal_after) == journal_before:
@@ -314,7 +284,7 @@ def test_kill_9_while_saving_tagging_deleting_undoing_keeps_journal_and_data_in_
     else:
         assert journal_after[-1]["command"] == "undo" and after != before
 
-    _child(imported, "redo", {}, prefix, kill_at)
+    command_child(imported, "redo", {}, prefix, kill_at)
     if read.journal(imported)[-1]["command"] == "redo":
         assert (_properties(imported), _visible_clusterings(imported),
                 _tagged(imported, "Subject")) == before  # fmt: skip

@@ -1,19 +1,22 @@
-"""Import and embed: the commands that read the file system and run models.
+"""Import, embed and ingest: images and vectors into a project.
 
-Their work commits batch by batch (a killed import keeps what it finished and
-the next run completes it), so the journal entry is written when the work is
-done, in a transaction of its own; neither is undoable.
+Import and embed commit batch by batch (a killed import keeps what it
+finished and the next run completes it), so their journal entry is written
+when the work is done, in a transaction of its own. Ingest loads shards made
+elsewhere in one transaction with its journal entry. None is undoable.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from planche.core.commands.base import Command, Context, Field, command
 from planche.core.ingest import DEFAULT_MAX_PIXELS
 from planche.core.models import DEFAULT_EMBEDDER
-from planche.core.store import Store
+from planche.core.progress import ProgressEvent
+from planche.core.store import Store, open_store
 from planche.core.text import count
 
 EMBEDDER_FIELDS = (
@@ -103,3 +106,55 @@ class Embed(_Recorded):
 
     def summary(self, outcome: dict[str, Any]) -> str:
         return f"{count(outcome['embedded'], 'image')} embedded"
+
+
+@command
+class Ingest(Command):
+    """Load shards written by `planche embed-shards` (on a Ray cluster) into the
+    project: the whole load and its journal entry are one transaction."""
+
+    name = "ingest"
+    description = "load shards of images and vectors embedded elsewhere"
+    creates_project = True
+    fields = (Field("shards", str, required=True, help="a folder of shards"),)
+
+    def prepare(self, project: Path, params: dict[str, Any], context: Context) -> Any:
+        from planche.core.shards.ingesting import check_model_matches, inspect_shards
+
+        context.progress(ProgressEvent("check", 0, None, f"checking {params['shards']}"))
+        shards = inspect_shards(params["shards"])
+        if project.is_file():
+            with open_store(project, read_only=True) as store:
+                check_model_matches(shards.identity, store.models())
+        context.progress(ProgressEvent(
+            "ingest", 0, None, f"loading {shards.rows:,} rows ({shards.identity.label})"
+        ))  # fmt: skip
+        return shards
+
+    def apply(self, store: Store, params: dict[str, Any], prepared: Any, context: Any) -> Any:
+        from planche.core.shards.ingesting import check_model_matches
+
+        check_model_matches(prepared.identity, store.models())  # changed since prepare?
+        model = store.register_model(**asdict(prepared.identity))
+        counts = store.ingest_shards(prepared.files, model)
+        outcome = {"shards": len(prepared.files), "model": model.label, "model_id": model.id,
+                   **counts}  # fmt: skip
+        return outcome, None
+
+    def settle(self, project: Path, committed: bool) -> None:
+        if not committed:
+            return
+        from planche.core.index import update_index_if_present
+
+        with open_store(project, read_only=True) as store:
+            for model in store.models():
+                update_index_if_present(store, model)
+
+    def summary(self, outcome: dict[str, Any]) -> str:
+        return (
+            f"{count(outcome['new_images'], 'new image')} from "
+            f"{count(outcome['shards'], 'shard')}, {outcome['failed']} failed"
+        )
+
+    def folders_read(self, params: dict[str, Any]) -> list[str]:
+        return [params["shards"]]

@@ -6,10 +6,10 @@ it. Errors meant for the user (`PlancheError`) print one line and exit with a
 non-zero status; they never show a traceback.
 
 One module per command group, each with `add_parsers(subparsers, common)` and
-its run functions: app (open), importing (import, embed, demo), searching
-(search), clustering (cluster, clusters, delete-clustering, save-clustering),
-dedupe (dedupe), mapping (map, with --png drawn by map_png),
-tagging (tags), journal (history, undo, redo, replay) and project (info,
+its run functions: app (open), importing (import, embed, demo), shards
+(embed-shards, ingest), searching (search), clustering (cluster, clusters,
+delete-clustering, save-clustering), dedupe (dedupe), mapping (map, with
+--png drawn by map_png), tagging (tags), journal (history, undo, redo, replay) and project (info,
 errors, models). `common` holds the shared options and the way a command is
 run; `output` everything printed. They reach core only through
 `planche.core.commands` (changes, and search), `planche.core.read` (queries),
@@ -38,6 +38,7 @@ from planche.tui.cli import (
     mapping,
     project,
     searching,
+    shards,
     tagging,
 )
 from planche.tui.cli.common import common_parser, default_project
@@ -45,7 +46,9 @@ from planche.tui.cli.output import note
 
 __all__ = ["build_parser", "main"]
 
-GROUPS = (app, importing, searching, clustering, dedupe, mapping, tagging, journal, project)
+GROUPS = (
+    app, importing, shards, searching, clustering, dedupe, mapping, tagging, journal, project,
+)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -266,12 +266,12 @@ def test_kill_9_while_saving_tagging_deleting_undoing_keeps_journal_and_data_in_
     assert "Older" in _properties(imported) or saved[-1] == "Older"
     assert _properties(imported) == set(saved[:-1]), "undo took back the last save, only it"
 
-    command_child(imported, "tag", {"property": "Subject", "path": ["cat"], "images": [1, 2, 3]},
-           prefix, kill_at)  # fmt: skip
+    tagging = {"property": "Subject", "path": ["cat"], "images": [1, 2, 3]}
+    command_child(imported, "tag", tagging, prefix, kill_at)
     assert (_tagged(imported, "Subject") == 3) == bool(_done(imported, "tag"))
 
-    command_child(imported, "delete_clustering", {"clustering_id": made["clustering_id"]},
-           prefix, kill_at)  # fmt: skip
+    deleting = {"clustering_id": made["clustering_id"]}
+    command_child(imported, "delete_clustering", deleting, prefix, kill_at)
     assert (_visible_clusterings(imported) == 0) == bool(_done(imported, "delete_clustering"))
 
     before = _properties(imported), _visible_clusterings(imported), _tagged(imported, "Subject")

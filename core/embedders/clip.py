@@ -23,6 +23,7 @@ from planche.core.embedders.device import (
     resolve_device,
     resolve_precision,
 )
+from planche.core.embedders.device_preprocess import DevicePreprocess, batch_size_for_memory
 from planche.core.errors import BadParameter, PlancheError
 from planche.core.models import EMBEDDER_KINDS, ModelRow
 
@@ -92,7 +93,10 @@ class ClipEmbedder:
         precision: str = "auto",
         batch_size: int | None = None,
         reserve_a_core: bool = False,
+        preprocess_on_device: bool | None = None,
     ) -> None:
+        """`preprocess_on_device`: resize, crop and normalise on the model's
+        device (default: on a GPU), the CPU only decoding (device_preprocess.py)."""
         if batch_size is not None and not 1 <= batch_size <= 4096:
             raise BadParameter("batch_size", batch_size, "a whole number from 1 to 4096")
         self.device = resolve_device(device)
@@ -136,11 +140,17 @@ class ClipEmbedder:
             model_obj = model_obj.to(torch.bfloat16)
         self._model = model_obj
         self._preprocess = preprocess
+        on_device = self.device.startswith("cuda") if preprocess_on_device is None else (
+            preprocess_on_device
+        )  # fmt: skip
+        self._device_preprocess = (
+            DevicePreprocess.from_transform(preprocess, self.device) if on_device else None
+        )
         self._tokenizer = open_clip.get_tokenizer(resolved.model)
         self._input_dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
-        self.batch_size = batch_size or default_batch_size(self.device)
         image_size = getattr(model_obj.visual, "image_size", 224)
         self.input_size = int(max(image_size) if isinstance(image_size, tuple) else image_size)
+        self.batch_size = batch_size or self._batch_size_for_device(model_obj)
         with torch.inference_mode():
             probe = model_obj.encode_text(self._tokenizer(["a photo"]).to(self.device))
         checkpoint = weights_module.checkpoint_file(resolved)
@@ -163,13 +173,18 @@ class ClipEmbedder:
         )
 
     def prepare(self, image: Image.Image) -> Any:
+        if self._device_preprocess is not None:
+            return np.array(image.convert("RGB"))  # the device does the rest, a batch at once
         return self._preprocess(image)
 
     def embed_prepared(self, batch: Sequence[Any]) -> np.ndarray:
         if not batch:
             return np.zeros((0, self.identity.dim), dtype=np.float32)
         torch = self._torch
-        pixels = torch.stack(list(batch))
+        if self._device_preprocess is not None:
+            pixels = self._device_preprocess(list(batch))
+        else:
+            pixels = torch.stack(list(batch))
         chunks = []
         start = 0
         while start < len(batch):
@@ -185,6 +200,24 @@ class ClipEmbedder:
                 continue
             start += len(chunk)
         return np.concatenate(chunks)
+
+    def _batch_size_for_device(self, model: Any) -> int:
+        """On a GPU, as many images as a probe says fit in the free memory."""
+        if not self.device.startswith("cuda"):
+            return default_batch_size(self.device)
+        torch = self._torch
+        probe = 16
+        torch.cuda.reset_peak_memory_stats(self.device)
+        start = torch.cuda.memory_allocated(self.device)
+        size = self.input_size
+        with torch.inference_mode(), self._autocast():
+            model.encode_image(
+                torch.zeros(probe, 3, size, size, device=self.device, dtype=self._input_dtype)
+            )
+        per_image = (torch.cuda.max_memory_allocated(self.device) - start) // probe
+        free, _total = torch.cuda.mem_get_info(self.device)
+        # The decoded pictures of a batch wait on the device too (full size JPEGs).
+        return batch_size_for_memory(free, int(per_image) + 3 * 1024 * 1024)
 
     def _encode_images(self, pixels: Any) -> np.ndarray:
         torch = self._torch

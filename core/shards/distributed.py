@@ -128,7 +128,12 @@ def embed_to_shards(
     summary.model = local.identity.label
     progress(ProgressEvent("list", 0, None, f"listing {source}"))
     listing = list_source(Path(source))
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadParameter(
+            "--out", str(out), f"a folder to write shards in ({exc.strerror})"
+        ) from None
     with _only_run(out):
         done = paths_done(out)
         todo = [c for c in listing.candidates if c.path not in done]
@@ -166,7 +171,13 @@ def _check(workers: int, cpus: float, gpus: float, shard_files: int, max_pixels:
 @contextmanager
 def _only_run(out: Path) -> Iterator[None]:
     """One run per output folder: two would embed the same files twice."""
-    with open(out / ".planche-shards.lock", "a+") as handle:
+    try:
+        handle = open(out / ".planche-shards.lock", "a+")  # noqa: SIM115 - held while running
+    except OSError as exc:
+        raise BadParameter(
+            "--out", str(out), f"a folder planche may write in ({exc.strerror})"
+        ) from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -256,9 +267,18 @@ def _run_on_ray(
                     break
         except KeyboardInterrupt:
             summary.cancelled = True
+        except ray.exceptions.RayError as exc:
+            raise PlancheError(f"the Ray run stopped: {_cause(exc)}") from None
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _cause(exc: BaseException) -> str:
+    """The first line of what went wrong inside Ray, without its traceback."""
+    cause = getattr(exc, "cause", None) or exc
+    lines = [line for line in str(cause).splitlines() if line.strip()]
+    return f"{type(cause).__name__}: {lines[-1] if lines else 'no detail'}"
 
 
 class ShardWriter:

@@ -52,7 +52,9 @@ def add_parsers(subparsers: Any, common: argparse.ArgumentParser) -> None:
         ("--shard-files", int, DEFAULT_SHARD_FILES, "files in each shard (default: %(default)s)"),
     )  # fmt: skip
     for flag, kind, default, help in options:
-        emb.add_argument(flag, type=kind, default=default, required=flag == "--out", help=help)
+        metavar = {"--out": "FOLDER", "--address": "ADDR"}.get(flag, "N")
+        emb.add_argument(flag, type=kind, default=default, required=flag == "--out",
+                         metavar=metavar, help=help)  # fmt: skip
     add_embedder_options(emb, choices=EMBEDDERS, default="clip")
     for action in emb._actions:  # each worker picks its own device
         if action.dest == "device":

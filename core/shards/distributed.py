@@ -220,14 +220,17 @@ def _run_on_ray(
     ray = _ray()
     started_here = not ray.is_initialized()
     if started_here:
-        where = address or os.environ.get("RAY_ADDRESS") or "a local Ray"
-        progress(ProgressEvent("start", 0, None, f"starting Ray ({where})"))
+        where = address or os.environ.get("RAY_ADDRESS")
+        doing = f"connecting to Ray at {where}" if where else "starting a local Ray"
+        progress(ProgressEvent("start", 0, None, doing))
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False,
                      logging_level=logging.ERROR, configure_logging=False)  # fmt: skip
         except (ConnectionError, RuntimeError, ValueError) as exc:
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
-            raise PlancheError(f"cannot start or reach Ray at {where}: {first}") from None
+            raise PlancheError(
+                f"cannot start or reach Ray at {where or 'this machine'}: {first}"
+            ) from None
     try:
         logging.getLogger("ray.data").setLevel(logging.ERROR)  # progress is ours to show
         context = ray.data.DataContext.get_current()

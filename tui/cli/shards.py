@@ -99,9 +99,9 @@ def run_embed_shards(args: argparse.Namespace) -> int:
 def _print_run(summary: dict[str, Any]) -> None:
     stopped = " (stopped early: run the same command again to continue)"
     say(
-        f"Embedded {summary['embedded']:,} images into {printable(summary['out'])} with "
+        f"Embedded {summary['embedded']:,} files into {printable(summary['out'])} with "
         f"{printable(summary['model'])} on {count(summary['workers'], 'worker')} in "
-        f"{summary['seconds']:.1f} s ({summary['images_per_s']:.1f} images/s)"
+        f"{summary['seconds']:.1f} s ({summary['images_per_s']:.1f} files/s)"
         + (stopped if summary["cancelled"] else "")
     )
     say(

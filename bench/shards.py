@@ -179,8 +179,9 @@ def part_ray(images: int, tmp: Path) -> None:
         shutil.rmtree(out)
     ray.shutdown()
     print()
-    print(f"{platform.processor() or platform.machine()}, {cores} cores, {images} JPEGs "
-          f"500x375, ViT-B-32 ({embedder.precision}); Ray started once: {ray_start:.1f} s")  # fmt: skip
+    cpu = platform.processor() or platform.machine()
+    print(f"{cpu}, {cores} cores, {images} JPEGs 500x375, ViT-B-32 ({embedder.precision}); "
+          f"Ray started once: {ray_start:.1f} s")  # fmt: skip
     print("| way | seconds | images/s | vs local import |\n|---|---:|---:|---:|")
     for way, seconds in rows:
         print(f"| {way} | {seconds:.1f} | {images / seconds:.1f} | {local / seconds:.2f}x |")

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from planche.core.decode import THUMBNAIL_SIZE, BadImage, decode, thumbnail_bytes
-from planche.core.embedders.base import Embedder, decode_size
+from planche.core.embedders.base import Embedder, cpu_decode_size, decode_size, prepare_file
 from planche.core.errors import BadParameter
 from planche.core.index import update_index_if_present
 from planche.core.models import ModelRow
@@ -175,14 +175,14 @@ def _prepare_one(embedder: Embedder, image_id: int, source: bytes | list[str]) -
     for path in source:
         try:
             data = Path(path).read_bytes()
-            decoded = decode(data, target_size=decode_size(embedder))
+            decoded = decode(data, target_size=cpu_decode_size(embedder, THUMBNAIL_SIZE))
         except OSError as exc:
             reasons.append(f"{path}: cannot read ({exc.strerror or exc})")
             continue
         except BadImage as exc:
             reasons.append(f"{path}: {exc}")
             continue
-        return _Prepared(image_id, embedder.prepare(decoded.image))
+        return _Prepared(image_id, prepare_file(embedder, decoded.image, decoded.format, data))
     return _Prepared(image_id, error="; ".join(reasons) or "no file left for this image")
 
 

@@ -30,7 +30,7 @@ from planche.core.decode import (
     thumbnail_bytes,
 )
 from planche.core.embed import prepare_decoded
-from planche.core.embedders.base import Embedder, decode_size
+from planche.core.embedders.base import Embedder, cpu_decode_size, prepare_file
 from planche.core.errors import BadParameter
 from planche.core.index import update_index_if_present
 from planche.core.parallel import default_workers, ordered_map
@@ -343,10 +343,14 @@ def read_image_file(
     if sha256 in known_hashes:
         return FileRead(candidate, sha256)
     try:
-        target = decode_size(embedder) if embedder else THUMBNAIL_SIZE * 2
+        target = cpu_decode_size(embedder, THUMBNAIL_SIZE)
         decoded = decode(data, max_pixels=max_pixels, target_size=target)
         thumb = thumbnail_bytes(decoded.image, THUMBNAIL_SIZE)
-        prepared = prepare_decoded(embedder, decoded.image, thumb) if embedder else None
+        prepared = None
+        if embedder is not None and embedder.source == "file":
+            prepared = prepare_file(embedder, decoded.image, decoded.format, data)
+        elif embedder is not None:
+            prepared = prepare_decoded(embedder, decoded.image, thumb)
     except BadImage as exc:
         return FileRead(candidate, sha256, error=str(exc))
     except Exception as exc:  # noqa: BLE001 - one odd file must not stop the import

@@ -60,13 +60,14 @@ def test_a_session_recorded_in_the_app_replays_headless_on_a_fresh_import(tmp_pa
             await settle(pilot)
             tree.move_cursor(next(n for n in tree_nodes(tree)
                                   if (n.data or {}).get("kind") == "clustering"))  # fmt: skip
-            await pilot.press("w", *"Groups", "enter")
+            # short names: each key press waits for the screen
+            await pilot.press("w", *"Sets", "enter")
             await settle(pilot)
             app.query_one("#grid").focus()
             await pilot.press("a")
             await settle(pilot)
             await pilot.press("space", "right", "space", "right", "space", "t",
-                              *"Subject/mine", "enter")  # fmt: skip
+                              *"Who/me", "enter")  # fmt: skip
             await settle(pilot)
 
     asyncio.run(session())
@@ -84,7 +85,7 @@ def test_a_session_recorded_in_the_app_replays_headless_on_a_fresh_import(tmp_pa
     assert "step   2  cluster" in replayed.stdout
     assert _state(fresh) == _state(recorded)
     clusterings, tags = _state(fresh)
-    assert len(clusterings) == 2 and any(t[0] == "Subject" and len(t[2]) == 3 for t in tags)
+    assert len(clusterings) == 2 and any(t[0] == "Who" and len(t[2]) == 3 for t in tags)
 
 
 def test_malformed_scripts_and_dangling_references_name_the_step(tmp_path, project):

@@ -5,6 +5,9 @@ Each command runs three ways, as a user would: into a pipe (the names appear
 literally, control characters escaped, no escape byte at all), as if on a
 terminal (Rich's TTY_COMPATIBLE and FORCE_COLOR: colours, but never an OSC 8
 hyperlink and never a markup error), and with --json (one JSON document).
+The terminal runs in a process of its own, started with that environment; the
+pipe and --json run in this process (`run_main`), whose consoles print as into
+a pipe.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import jpeg_bytes, photo_like
+from conftest import jpeg_bytes, photo_like, run_main
+from planche.tui.cli import output
 
 WIDE = {"COLUMNS": "1000"}  # tables fold long paths at the console width
 TERMINAL = {**WIDE, "TTY_COMPATIBLE": "1", "FORCE_COLOR": "1"}
@@ -41,9 +45,10 @@ UNDECODABLE_SHOWN = "bad\\xff\\xfe.jpg"
 FOLDER_SHOWN = "mk[/]dir"
 
 
-# One process per way of running (into a pipe, as if on a terminal) runs the
-# commands one after another, each as `planche ARGS` would: a fresh process per
-# command costs a second of imports, and this test runs about fifty.
+# Rich decides on colours when `planche` makes its consoles, at import, from the
+# environment: the terminal's commands run in one process started with TERMINAL,
+# one after another, each as `planche ARGS` would (a fresh process per command
+# costs a second of imports, and this test runs about a dozen there).
 DRIVER = """
 import io, json, sys
 from planche.tui.cli import main
@@ -95,16 +100,23 @@ class Cli:
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _clis():
-    global PIPE, TTY
-    PIPE, TTY = Cli(WIDE), Cli(TERMINAL)
+def _terminal():
+    global TTY
+    TTY = Cli(TERMINAL)
     yield
-    PIPE.close()
     TTY.close()
 
 
-PIPE: Cli
 TTY: Cli
+
+
+def in_pipe(*args: str) -> subprocess.CompletedProcess:
+    """`planche ARGS` into a pipe: in this process, its consoles made for a pipe."""
+    assert output.stdout.color_system is None and output.stderr.color_system is None, (
+        "planche's consoles in this process print as on a terminal: run pytest capturing "
+        "its output (not -s on a terminal) and without FORCE_COLOR or TTY_COMPATIBLE"
+    )
+    return run_main(*args, env=WIDE)
 
 
 def _check(result, expect_rc: int = 0):
@@ -117,7 +129,7 @@ def _check(result, expect_rc: int = 0):
 
 
 def piped(*args: str, shows: tuple[str, ...] = (), expect_rc: int = 0) -> str:
-    result = _check(PIPE(*args), expect_rc)
+    result = _check(in_pipe(*args), expect_rc)
     assert "\x1b" not in result.stdout + result.stderr, "control characters are escaped"
     for name in shows:
         assert name in result.stdout, (name, result.stdout)
@@ -133,7 +145,7 @@ def on_terminal(*args: str, shows: tuple[str, ...] = (), expect_rc: int = 0) -> 
 
 
 def as_json(*args: str) -> object:
-    result = _check(PIPE(*args, "--json"))
+    result = _check(in_pipe(*args, "--json"))
     assert "\x1b" not in result.stdout, "JSON escapes control characters"
     return json.loads(result.stdout)  # one document, nothing else on stdout
 

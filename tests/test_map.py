@@ -51,13 +51,15 @@ def test_a_pca_map_keeps_groups_apart_and_beats_a_random_layout(project):
 
 
 def test_the_neighbours_method_keeps_neighbours_better_than_pca():
-    vectors, truth = blobs(12, 50, spread=0.6)
+    # 320 points: the neighbours layouts keep 0.42 (all fitted) and 0.34 (200 fitted) of
+    # the 10 nearest where PCA keeps 0.23 (at 600 points: 0.34 and 0.29 against 0.18)
+    vectors, truth = blobs(8, 40, spread=0.6)
     ids = np.arange(1, len(vectors) + 1)
     pca_xy, _ = project_map(vectors, ids, "pca")
     whole_xy, whole = project_map(vectors, ids, "neighbours")
-    near_xy, details = project_map(vectors, ids, "neighbours", sample=400)
-    assert whole.fitted == 600, "every point fitted when there are no more than the sample"
-    assert details.fitted == 400, "fitted on the sample, the rest placed by their neighbours"
+    near_xy, details = project_map(vectors, ids, "neighbours", sample=200)
+    assert whole.fitted == 320, "every point fitted when there are no more than the sample"
+    assert details.fitted == 200, "fitted on the sample, the rest placed by their neighbours"
     assert np.isfinite(near_xy).all() and np.isfinite(whole_xy).all()
     pca_kept = neighbour_preservation(vectors, pca_xy)
     assert neighbour_preservation(vectors, whole_xy) > pca_kept

@@ -58,6 +58,30 @@ def decode_size(embedder: Embedder) -> int:
     return max(MIN_DECODE_SIZE, embedder.input_size)
 
 
+def decodes_jpeg(embedder: Embedder | None) -> bool:
+    """Whether the embedder decodes JPEG bytes itself, on its device (a GPU).
+    The CPU then decodes such files only small: to check them, read their size
+    and make the thumbnail."""
+    return bool(embedder is not None and getattr(embedder, "decodes_jpeg", False))
+
+
+def cpu_decode_size(embedder: Embedder | None, thumbnail_size: int) -> int:
+    """How large the CPU decodes a file (JPEG draft mode): for the model's
+    input, unless the embedder decodes JPEGs itself."""
+    if embedder is None or decodes_jpeg(embedder):
+        return thumbnail_size * 2
+    return decode_size(embedder)
+
+
+def prepare_file(embedder: Embedder, decoded_image: Image.Image, file_format: str,
+                 data: bytes) -> Any:  # fmt: skip
+    """Model input for a file decoded on the CPU: its bytes where the embedder
+    decodes JPEGs on its device, else the decoded picture, prepared."""
+    if file_format == "JPEG" and decodes_jpeg(embedder):
+        return bytes(data)
+    return embedder.prepare(decoded_image)
+
+
 def embed_images(embedder: Embedder, images: Sequence[Image.Image]) -> np.ndarray:
     """Vectors for in-memory pictures (RGB), one row each."""
     return embedder.embed_prepared([embedder.prepare(image) for image in images])

@@ -172,6 +172,11 @@ class ClipEmbedder:
             },
         )
 
+    @property
+    def decodes_jpeg(self) -> bool:
+        """JPEG files reach the model as bytes, decoded on its device in a batch."""
+        return self._device_preprocess is not None
+
     def prepare(self, image: Image.Image) -> Any:
         if self._device_preprocess is not None:
             return np.array(image.convert("RGB"))  # the device does the rest, a batch at once

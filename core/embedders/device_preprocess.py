@@ -86,12 +86,38 @@ class DevicePreprocess:
         return (batch.float() / 255.0 - mean) / std
 
     def _decode_jpegs(self, data: Sequence[bytes]) -> list[Any]:
+        """Decoded on the device in one batch; a file the device's decoder refuses
+        (CMYK, an odd subsampling) is decoded alone, and failing that by Pillow
+        on the CPU (the pipeline's CPU pass has already decoded it, small, so it
+        is known to be sound)."""
         import torch
         from torchvision.io import ImageReadMode, decode_jpeg
 
         encoded = [torch.frombuffer(bytearray(d), dtype=torch.uint8) for d in data]
-        return list(decode_jpeg(encoded, mode=ImageReadMode.RGB, device=self.device,
-                                apply_exif_orientation=True))  # fmt: skip
+        options = {"mode": ImageReadMode.RGB, "device": self.device,
+                   "apply_exif_orientation": True}  # fmt: skip
+        try:
+            return list(decode_jpeg(encoded, **options))
+        except RuntimeError:
+            pass
+        decoded = []
+        for one, raw in zip(encoded, data, strict=True):
+            try:
+                decoded.append(decode_jpeg(one, **options))
+            except RuntimeError:
+                decoded.append(self._decode_on_cpu(raw))
+        return decoded
+
+    def _decode_on_cpu(self, data: bytes) -> Any:
+        import io
+
+        import torch
+        from PIL import Image, ImageOps
+
+        with Image.open(io.BytesIO(data)) as img:
+            upright = ImageOps.exif_transpose(img) or img
+            pixels = np.array(upright.convert("RGB"))
+        return torch.from_numpy(pixels).permute(2, 0, 1).to(self.device)
 
     def _resize_and_crop(self, picture: Any) -> Any:
         from torchvision.transforms.v2 import InterpolationMode

@@ -29,12 +29,21 @@ from planche.core.maps import METHODS as MAP_METHODS
 from planche.core.maps import SCOPES as MAP_SCOPES
 from planche.core.maps import scope_ref as _map_scope_ref
 from planche.core.models import EMBEDDER_KINDS, default_model, model_label
+from planche.core.properties import filters as _filters
+from planche.core.properties import table_io as _table_io
+from planche.core.properties.filters import FilterError, Listing
+from planche.core.properties.kinds import BUILTINS, PROPERTY_TYPES
+from planche.core.properties.values import property_rows
 from planche.core.search import choose_model
 from planche.core.store import MapRow, Store, open_store
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "EMBEDDER_KINDS",
+    "FILTER_HELP",
+    "FilterError",
+    "Listing",
+    "PROPERTY_TYPES",
     "HNSW_THRESHOLD",
     "INDEX_KINDS",
     "MAP_METHODS",
@@ -51,6 +60,8 @@ __all__ = [
     "cluster_of_images",
     "clustering_legend",
     "clustering_tree",
+    "export_table",
+    "filtered_scope",
     "folder_images",
     "folder_tree",
     "image_details",
@@ -59,11 +70,15 @@ __all__ = [
     "journal",
     "known_models",
     "latest_map",
+    "list_images",
     "map_data",
     "model_label",
     "models",
     "picture",
+    "plan_table",
     "project_info",
+    "properties",
+    "property_names",
     "score_colour",
     "strategy",
     "tag_images",
@@ -402,3 +417,59 @@ def tag_legend(project: Path | str, tag_property: str | int) -> list[tuple[int, 
     largest first (tags without images included, last)."""
     with open_store(project, read_only=True) as store:
         return store.tag_root_sizes(_property_id(store, tag_property))
+
+
+# -- properties, filters, tables ----------------------------------------------
+
+FILTER_HELP = _filters.__doc__ or ""
+
+
+def properties(project: Path | str) -> dict[str, Any]:
+    """The properties a user made (tag and typed, with how many images have
+    one) and the built-in read-only ones."""
+    with open_store(project, read_only=True) as store:
+        made = [row.as_dict() for row in property_rows(store)]
+    builtin = [{"name": b.name, "type": b.type, "help": b.help} for b in BUILTINS.values()]
+    return {"properties": made, "builtin": builtin}
+
+
+def property_names(project: Path | str) -> list[str]:
+    """Every name the filter language knows here, for completion."""
+    with open_store(project, read_only=True) as store:
+        made = [row.name for row in property_rows(store)]
+    return [*BUILTINS, *_filters.KEYWORDS, *made]
+
+
+def list_images(
+    project: Path | str,
+    where: str = "",
+    sort: str = "",
+    group: str = "",
+    *,
+    within: Sequence[int] | None = None,
+    columns: Sequence[str] = (),
+) -> Listing:
+    """The images passing a filter, sorted and grouped (see FILTER_HELP)."""
+    with open_store(project, read_only=True) as store:
+        return _filters.list_images(store, where, sort, group, within=within, columns=columns)
+
+
+def filtered_scope(project: Path | str, where: str, sort: str = "",
+                   within: Scope | None = None) -> Scope:  # fmt: skip
+    """A scope of the images passing a filter (inside another scope, in its order)."""
+    listing = list_images(project, where, sort,
+                          within=within.image_ids if within is not None else None)  # fmt: skip
+    base = within.title if within is not None else "all images"
+    return Scope(f"{base} where {where}".strip(), tuple(listing.ids.tolist()), "filter", where)
+
+
+def export_table(project: Path | str, out: Path, file_format: str = "csv", where: str = "",
+                 clusterings: Sequence[int] = ()) -> dict[str, Any]:  # fmt: skip
+    """One row per file with every property, tag and chosen clustering (table_io)."""
+    return _table_io.export_table(project, out, file_format, where, clusterings)
+
+
+def plan_table(project: Path | str, file: Path, match: str = "path",
+               types: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """What importing a CSV would set, changing nothing (a dry run)."""
+    return _table_io.read_table(project, file, match, types).report(applied=False)

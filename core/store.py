@@ -42,7 +42,7 @@ from planche.core.errors import (
 )
 from planche.core.models import ModelRow
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Each entry upgrades the schema by one version; a project written by an older
 # planche is brought forward on its next writable open. Never edit a shipped
@@ -177,6 +177,22 @@ MIGRATIONS: list[str] = [
         image_id INTEGER NOT NULL,
         x        FLOAT NOT NULL,
         y        FLOAT NOT NULL
+    );
+    """,
+    # 4: typed properties. A property is a tag property (hierarchical tags,
+    # several per image) or holds one value per image of its type; a value
+    # lives in the column of its type (core/properties/kinds.py). No key on
+    # property_values: its rows are replaced a property's images at a time,
+    # by set-based deletes and inserts (a CSV of 1M rows in one statement).
+    """
+    ALTER TABLE properties ADD COLUMN type VARCHAR DEFAULT 'tag';
+    CREATE TABLE property_values (
+        property_id  INTEGER NOT NULL,
+        image_id     INTEGER NOT NULL,
+        value_text   VARCHAR,
+        value_number DOUBLE,
+        value_date   TIMESTAMP,
+        value_flag   BOOLEAN
     );
     """,
 ]
@@ -475,6 +491,12 @@ class Store:
         self._con = con
         self.path = path
         self._depth = 0
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The connection, for the core modules that keep their own SQL beside
+        this one (core/properties/): store.py stays the tables' owner."""
+        return self._con
 
     def _fetch_one(self, sql: str, params: Sequence[Any] | None = None) -> tuple[Any, ...] | None:
         # Fetch everything: DuckDB refuses new work on a connection while a
@@ -1190,7 +1212,10 @@ class Store:
         return int(row[0]) if row else None
 
     def properties(self) -> list[tuple[int, str]]:
-        return self._con.execute("SELECT id, name FROM properties ORDER BY name").fetchall()
+        """The tag properties (typed ones: core/properties/values.py)."""
+        return self._con.execute(
+            "SELECT id, name FROM properties WHERE type = 'tag' ORDER BY name"
+        ).fetchall()
 
     def tags(self, property_id: int) -> list[tuple[int, int | None, str, int]]:
         """(tag id, parent id, name, images tagged) of one property."""
@@ -1277,6 +1302,10 @@ class Store:
 
     def _tag_path(self, property_name: str, path: Sequence[str]) -> int:
         property_id = self.property_id(property_name)
+        kind = self._fetch_one("SELECT type FROM properties WHERE id = ?", [property_id])
+        if kind and kind[0] != "tag":
+            why = f"a tag property: {property_name} holds {kind[0]} values"
+            raise BadParameter("property", property_name, why)
         if property_id is None:
             row = self._fetch_one(
                 "INSERT INTO properties (name, created_at) VALUES (?, ?) RETURNING id",
@@ -1312,6 +1341,7 @@ class Store:
                 [property_id],
             )
             self._con.execute("DELETE FROM tags WHERE property_id = ?", [property_id])
+            self._con.execute("DELETE FROM property_values WHERE property_id = ?", [property_id])
             self._con.execute("DELETE FROM properties WHERE id = ?", [property_id])
         return True
 

@@ -10,7 +10,15 @@ class in one of the modules imported below.
 
 from __future__ import annotations
 
-from planche.core.commands import clusterings, dedupe, importing, maps, searching, tagging
+from planche.core.commands import (
+    clusterings,
+    dedupe,
+    importing,
+    maps,
+    properties,
+    searching,
+    tagging,
+)
 from planche.core.commands.base import COMMANDS, Command, Context, Field, command, get_command
 from planche.core.commands.journal import history, redo, run, undo
 from planche.core.commands.scripts import (
@@ -45,6 +53,7 @@ __all__ = [
     "importing",
     "maps",
     "plan",
+    "properties",
     "read_script",
     "redo",
     "replay",

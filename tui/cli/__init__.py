@@ -9,7 +9,8 @@ One module per command group, each with `add_parsers(subparsers, common)` and
 its run functions: app (open), importing (import, embed, demo), shards
 (embed-shards, ingest), searching (search), clustering (cluster, clusters,
 delete-clustering, save-clustering), dedupe (dedupe), mapping (map, with
---png drawn by map_png), tagging (tags), journal (history, undo, redo, replay) and project (info,
+--png drawn by map_png), tagging (tags), properties (properties, set, images,
+export, import-csv), journal (history, undo, redo, replay) and project (info,
 errors, models). `common` holds the shared options and the way a command is
 run; `output` everything printed. They reach core only through
 `planche.core.commands` (changes, and search), `planche.core.read` (queries),
@@ -37,6 +38,7 @@ from planche.tui.cli import (
     journal,
     mapping,
     project,
+    properties,
     searching,
     shards,
     tagging,
@@ -47,7 +49,8 @@ from planche.tui.cli.output import note
 __all__ = ["build_parser", "main"]
 
 GROUPS = (
-    app, importing, shards, searching, clustering, dedupe, mapping, tagging, journal, project,
+    app, importing, shards, searching, clustering, dedupe, mapping, tagging, properties, journal,
+    project,
 )  # fmt: skip
 
 

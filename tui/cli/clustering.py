@@ -38,8 +38,12 @@ def add_parsers(subparsers: Any, common: argparse.ArgumentParser) -> None:
     run.add_argument("--weights", type=Path, help="the model's weights, if they have moved")
     run.add_argument("--no-labels", action="store_true", help="skip zero-shot labels")
 
-    add_command(subparsers, common, "clusters", run_clusters,
-                help="show the clusterings: a tree with sizes, scores, labels")  # fmt: skip
+    clusters = add_command(subparsers, common, "clusters", run_clusters,
+                           help="show the clusterings, or a cluster's members")  # fmt: skip
+    clusters.add_argument("cluster", type=int, nargs="?", metavar="CLUSTER",
+                          help="with --members: list this cluster's images")  # fmt: skip
+    clusters.add_argument("--members", action="store_true",
+                          help="list the members of CLUSTER with their paths")  # fmt: skip
     delete = add_command(subparsers, common, "delete-clustering", run_delete_clustering,
                          help="delete a clustering and those nested in it")  # fmt: skip
     delete.add_argument("clustering", type=int, metavar="CLUSTERING")
@@ -102,6 +106,14 @@ def run_cluster(args: argparse.Namespace) -> int:
 
 
 def run_clusters(args: argparse.Namespace) -> int:
+    if args.members or args.cluster is not None:
+        if args.cluster is None:
+            raise BadParameter("members", "", "a cluster id: `planche clusters ID --members`")
+        members = read.cluster_members(args.project, args.cluster)
+        emit(args, {"cluster": args.cluster, "members": members},
+             text=lambda: [say(printable(m["paths"][0] if m["paths"] else f"image {m['image_id']}"))
+                           for m in members])  # fmt: skip
+        return 0
     tree = read.clustering_tree(args.project)
     emit(args, tree, text=lambda: print_clustering_tree(tree))
     return 0

@@ -1,0 +1,520 @@
+"""Properties and tags in and out of a spreadsheet: CSV (or JSON lines) export
+of one row per file, and CSV import matched by path or sha256.
+
+The header says each column's property and type, as `Rating:number`,
+`Subject:tag` or `Notes` (text unless the property exists or a type is
+given); built-in columns (path, sha256, folder, size, ...) and `cluster:N`
+columns are written on export and skipped on import, so an exported file
+imports back as it is. A tag cell holds the image's tags of that property as
+paths from the top, separated by `; ` (`animal/cat; indoor`). An empty cell
+means no value. Both ways run in DuckDB (`COPY`, `read_csv`): no row passes
+through Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from planche.core.errors import BadParameter
+from planche.core.progress import ProgressCallback, ProgressEvent, ignore_progress
+from planche.core.properties.filters import list_images
+from planche.core.properties.kinds import (
+    BUILTINS,
+    FALSE_WORDS,
+    PROPERTY_TYPES,
+    TRUE_WORDS,
+    VALUE_COLUMN,
+    PropertyType,
+    check_property_name,
+)
+from planche.core.properties.values import (
+    PropertyRow,
+    drop_property,
+    find_property,
+    insert_property,
+    property_rows,
+    replace_values_from,
+)
+from planche.core.store import Store, open_store
+
+FORMATS = ("csv", "jsonl")
+TAG_SEPARATOR = "; "
+_MODIFIED = "make_timestamp(CAST(x.mtime * 1000000 AS BIGINT))"
+_SHOWN_BAD_CELLS = 5
+
+
+class TableRefused(BadParameter):
+    """A CSV refused as a whole: one line naming the file, line and column."""
+
+    def __init__(self, file: Path, where: str, why: str) -> None:
+        Exception.__init__(self, f"{file.name}{', ' + where if where else ''}: {why}; "
+                           "nothing was written")  # fmt: skip
+        self.name = "file"
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _tag_names_table(store: Store, props: Sequence[PropertyRow]) -> None:
+    """A temporary table of every tag's path from the top, for the tag columns."""
+    store.con.execute("CREATE OR REPLACE TEMP TABLE planche_tag_names "
+                      "(property_id INTEGER, tag_id INTEGER, label VARCHAR)")  # fmt: skip
+    rows = [[p.id, t, "/".join(names)] for p in props for t, names in store.all_tag_paths(p.name)]
+    if rows:
+        store.con.executemany("INSERT INTO planche_tag_names VALUES (?, ?, ?)", rows)
+
+
+def export_table(
+    project: Path | str,
+    out: Path,
+    file_format: str = "csv",
+    where: str = "",
+    clusterings: Sequence[int] = (),
+) -> dict[str, Any]:
+    """Write one row per file of the images that pass `where` (all by default)."""
+    if file_format not in FORMATS:
+        raise BadParameter("format", file_format, " or ".join(FORMATS))
+    out = Path(out)
+    if out.is_dir():
+        raise BadParameter("out", out, "a file to write, not a folder")
+    if not out.parent.is_dir():
+        raise BadParameter("out", out, f"a file in a folder that exists ({out.parent} does not)")
+    with open_store(project, read_only=True) as store:
+        for clustering in clusterings:
+            if store.clustering(clustering) is None:
+                raise BadParameter("clustering", clustering, "a clustering id (`planche clusters`)")
+        props = property_rows(store)
+        columns = [
+            "x.path AS path", "i.sha256 AS sha256", "parse_dirpath(x.path) AS folder",
+            "parse_filename(x.path) AS name", "x.size AS size", "i.width AS width",
+            "i.height AS height", "i.format AS format", "i.exif_date AS taken",
+            f"{_MODIFIED} AS modified", "i.imported_at AS imported",
+        ]  # fmt: skip
+        joins = []
+        tag_props = [p for p in props if p.type == "tag"]
+        _tag_names_table(store, tag_props)
+        for n, prop in enumerate(props):
+            header = _identifier(f"{prop.name}:{prop.type}")
+            if prop.type == "tag":
+                joins.append(
+                    f"LEFT JOIN (SELECT it.image_id, string_agg(tn.label, '{TAG_SEPARATOR}' "
+                    "ORDER BY tn.label) AS tags FROM image_tags it JOIN planche_tag_names tn "
+                    f"ON tn.tag_id = it.tag_id WHERE tn.property_id = {prop.id} "
+                    f"GROUP BY it.image_id) t{n} ON t{n}.image_id = i.id"
+                )
+                columns.append(f"t{n}.tags AS {header}")
+            else:
+                joins.append(f"LEFT JOIN property_values v{n} ON v{n}.property_id = {prop.id} "
+                             f"AND v{n}.image_id = i.id")  # fmt: skip
+                columns.append(f"v{n}.{VALUE_COLUMN[prop.type]} AS {header}")
+        for n, clustering in enumerate(clusterings):
+            joins.append(
+                "LEFT JOIN (SELECT cm.image_id, trim(format('{} {}', c.idx, coalesce(c.label, "
+                "''))) AS cluster FROM cluster_members cm JOIN clusters c ON c.id = "
+                f"cm.cluster_id WHERE c.clustering_id = {int(clustering)}) c{n} "
+                f"ON c{n}.image_id = i.id"
+            )
+            columns.append(f"c{n}.cluster AS {_identifier(f'cluster:{int(clustering)}')}")
+        scope = ""
+        if where and where.strip():
+            ids = list_images(store, where).ids
+            store.con.register("planche_export_scope", pa.table({"image_id": ids}))
+            scope = "WHERE i.id IN (SELECT image_id FROM planche_export_scope)"
+        query = (f"SELECT {', '.join(columns)} FROM files x JOIN images i ON i.id = x.image_id "
+                 f"{' '.join(joins)} {scope} ORDER BY x.path")  # fmt: skip
+        options = "FORMAT csv, HEADER" if file_format == "csv" else "FORMAT json"
+        try:
+            rows = store.con.execute(f"COPY ({query}) TO {_literal(str(out))} ({options})")
+            written = rows.fetchone()
+        except duckdb.IOException as exc:
+            raise BadParameter(
+                "out", out, f"a file that can be written ({_first_line(exc)})"
+            ) from None
+    return {"out": str(out), "format": file_format, "rows": int(written[0]) if written else 0,
+            "columns": len(columns)}  # fmt: skip
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0]
+
+
+# -- import ----------------------------------------------------------------
+
+
+@dataclass
+class ColumnPlan:
+    """One property column of a CSV: what it sets, on which images."""
+
+    header: str
+    name: str
+    type: PropertyType
+    exists: bool
+    values: pa.Table  # (image_id, value): typed values; for tags (image_id, tag path)
+    tag_paths: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TablePlan:
+    file: str
+    match: str
+    rows: int
+    matched: int
+    unmatched_lines: list[int]
+    unmatched: int
+    skipped_columns: list[str]
+    columns: list[ColumnPlan]
+
+    def report(self, applied: bool) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "match": self.match,
+            "applied": applied,
+            "rows": self.rows,
+            "matched": self.matched,
+            "unmatched": self.unmatched,
+            "unmatched_lines": self.unmatched_lines,
+            "skipped_columns": self.skipped_columns,
+            "columns": [
+                {
+                    "column": c.header,
+                    "property": c.name,
+                    "type": c.type,
+                    "new": not c.exists,
+                    "values": len(set(c.values.column("image_id").to_pylist())),
+                }  # fmt: skip
+                for c in self.columns
+            ],
+        }
+
+
+_CELL_OK = {
+    "number": "TRY_CAST(trim(v) AS DOUBLE) IS NOT NULL",
+    "date": "TRY_CAST(trim(v) AS TIMESTAMP) IS NOT NULL",
+    "checkbox": "lower(trim(v)) IN ({})".format(
+        ", ".join(_literal(w) for w in sorted(TRUE_WORDS | FALSE_WORDS))),
+    "url": "regexp_full_match(trim(v), '[a-zA-Z][a-zA-Z0-9+.-]*:\\S+')",
+    "text": "true",
+}  # fmt: skip
+_CELL_VALUE = {
+    "number": "CAST(trim(v) AS DOUBLE)",
+    "date": "CAST(trim(v) AS TIMESTAMP)",
+    "checkbox": "lower(trim(v)) IN ({})".format(", ".join(_literal(w) for w in sorted(TRUE_WORDS))),
+    "url": "trim(v)",
+    "text": "v",
+}
+_TYPE_WORDS = {"number": "a number", "date": "a date (2024-03-05 or 2024-03-05 14:30)",
+               "checkbox": "true or false", "url": "a URL", "text": "text"}  # fmt: skip
+
+
+def _column_kind(header: str, types: dict[str, str], existing: PropertyRow | None,
+                 column: int, file: Path) -> tuple[str, PropertyType]:  # fmt: skip
+    name, kind = header, None
+    if ":" in header:
+        head, _, tail = header.rpartition(":")
+        if tail.strip().lower() in PROPERTY_TYPES:
+            name, kind = head, tail.strip().lower()
+    name = name.strip()
+    where = f"column {column} ({header!r})"
+    given = types.get(name)
+    if given and kind and given != kind:
+        raise TableRefused(file, where, f"the header says {kind} and --type says {given}")
+    kind = kind or given
+    if existing is not None:
+        if kind and kind != existing.type:
+            raise TableRefused(file, where, f"{existing.name} is a {existing.type} property "
+                               f"of this project, not {kind}")  # fmt: skip
+        return existing.name, existing.type
+    try:
+        name = check_property_name(name)
+    except BadParameter as exc:
+        raise TableRefused(file, where, "not a property name: expected "
+                           + str(exc).split("expected ", 1)[-1]) from None  # fmt: skip
+    return name, kind or "text"
+
+
+def read_table(
+    project: Path | str,
+    file: Path,
+    match: str = "path",
+    types: dict[str, str] | None = None,
+    progress: ProgressCallback = ignore_progress,
+) -> TablePlan:
+    """Read and check a CSV against the project: what it would set. Refuses the
+    whole file (naming line and column) for a value of the wrong type, a key
+    given twice or a missing key column; rows that match no image are listed."""
+    types = types or {}
+    file = Path(file)
+    if not file.is_file():
+        raise BadParameter("file", file, "a CSV file that exists")
+    progress(ProgressEvent("read", 0, None, f"reading {file.name}"))
+    with open_store(project, read_only=True) as store:
+        con = store.con
+        try:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE planche_csv AS SELECT row_number() OVER () + 1 "
+                f"AS planche_line, * FROM read_csv({_literal(str(file))}, header = true, "
+                "all_varchar = true, sample_size = -1)"
+            )
+        except duckdb.Error as exc:
+            raise TableRefused(
+                file, "", f"not a CSV file with a header row: {_csv_error(exc)}"
+            ) from None
+        headers = [d[0] for d in con.execute("SELECT * FROM planche_csv LIMIT 0").description][1:]
+        if match not in headers:
+            raise TableRefused(file, "header", f"no {match!r} column to match rows to images "
+                               f"(it has: {', '.join(headers[:12])})")  # fmt: skip
+        rows = con.execute("SELECT count(*) FROM planche_csv").fetchone()[0]
+        key = _identifier(match)
+        twice = con.execute(
+            f"SELECT {key}, list(planche_line ORDER BY planche_line) FROM planche_csv "
+            f"WHERE {key} IS NOT NULL GROUP BY {key} HAVING count(*) > 1 LIMIT 1"
+        ).fetchone()
+        if twice:
+            lines = ", ".join(map(str, twice[1][:5]))
+            raise TableRefused(file, f"lines {lines}", f"the {match} {twice[0]!r} is given more "
+                               "than once")  # fmt: skip
+        if match == "path":
+            lookup = "SELECT path AS k, image_id FROM files"
+        else:
+            lookup = "SELECT sha256 AS k, id AS image_id FROM images"
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE planche_matched AS SELECT c.*, m.image_id FROM "
+            f"planche_csv c LEFT JOIN ({lookup}) m ON m.k = c.{key}"
+        )
+        unmatched = con.execute(
+            "SELECT count(*), list(planche_line ORDER BY planche_line)[1:20] FROM planche_matched "
+            "WHERE image_id IS NULL"
+        ).fetchone()
+        existing = {p.name: p for p in property_rows(store)}
+        columns, skipped, bad = [], [], []
+        for index, header in enumerate(headers, start=1):
+            if header.lower() in BUILTINS or header.lower().startswith("cluster:"):
+                skipped.append(header)
+                continue
+            prop_name = header.rpartition(":")[0] if ":" in header else header
+            found = find_property(store, prop_name.strip()) if prop_name.strip() else None
+            name, kind = _column_kind(header, types, found, index, file)
+            column = _identifier(header)
+            _refuse_copies_that_differ(con, file, header, column)
+            if kind == "tag":
+                table = con.sql(
+                    f"SELECT image_id, trim(tag) AS value FROM (SELECT image_id, unnest("
+                    f"string_split({column}, ';')) AS tag FROM planche_matched WHERE image_id IS "
+                    "NOT NULL) WHERE trim(tag) <> '' ORDER BY image_id"
+                ).to_arrow_table()
+                everyone = con.sql(
+                    "SELECT DISTINCT image_id FROM planche_matched WHERE image_id IS NOT NULL"
+                ).to_arrow_table()
+                paths = sorted(set(table.column("value").to_pylist()))
+                for path in paths:
+                    if any(not part.strip() for part in path.split("/")):
+                        line = con.execute(
+                            f"SELECT min(planche_line) FROM planche_matched WHERE "
+                            f"contains({column}, ?)", [path]).fetchone()[0]  # fmt: skip
+                        bad.append((line, header, path, "tag paths such as animal/cat"))
+                columns.append(ColumnPlan(header, name, "tag", found is not None,
+                                          _with_everyone(table, everyone), paths))  # fmt: skip
+                continue
+            wrong = con.execute(
+                f"SELECT planche_line, {column} FROM (SELECT planche_line, {column}, {column} AS v "
+                f"FROM planche_matched) WHERE trim(v) <> '' AND NOT ({_CELL_OK[kind]}) "
+                f"ORDER BY planche_line LIMIT {_SHOWN_BAD_CELLS}"
+            ).fetchall()
+            bad += [(line, header, value, _TYPE_WORDS[kind]) for line, value in wrong]
+            table = con.sql(
+                f"SELECT image_id, CASE WHEN trim(v) = '' OR v IS NULL THEN NULL ELSE "
+                f"{_CELL_VALUE[kind]} END AS value FROM (SELECT image_id, {column} AS v FROM "
+                "planche_matched WHERE image_id IS NOT NULL)"
+                if not wrong
+                else "SELECT 1 AS image_id, NULL AS value LIMIT 0"
+            ).to_arrow_table()
+            columns.append(ColumnPlan(header, name, kind, found is not None, table))
+        del existing
+    if bad:
+        line, header, value, expected = sorted(bad)[0]
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise TableRefused(file, f"line {line}, column {header!r}",
+                           f"{value!r} is not {expected}{more}")  # fmt: skip
+    return TablePlan(str(file), match, int(rows), int(rows) - int(unmatched[0]),
+                     list(unmatched[1] or []), int(unmatched[0]), skipped, columns)  # fmt: skip
+
+
+def _refuse_copies_that_differ(con: Any, file: Path, header: str, column: str) -> None:
+    """Rows of files that are copies of one image must agree: which would win?"""
+    clash = con.execute(
+        "SELECT list(planche_line ORDER BY planche_line)[1:2] FROM planche_matched WHERE "
+        f"image_id IS NOT NULL GROUP BY image_id HAVING count(DISTINCT coalesce(trim({column}), "
+        "'')) > 1 ORDER BY 1 LIMIT 1"
+    ).fetchone()
+    if clash:
+        first, second = clash[0]
+        raise TableRefused(file, f"lines {first} and {second}, column {header!r}",
+                           "the two files are copies of one image (the same content) but the "
+                           "values differ")  # fmt: skip
+
+
+def _with_everyone(tags: pa.Table, everyone: pa.Table) -> pa.Table:
+    """The tag table, plus every matched image (value null) so that images whose
+    cell is empty lose their tags of that property too."""
+    blanks = pa.table({"image_id": everyone.column("image_id"),
+                       "value": pa.nulls(everyone.num_rows, pa.string())})  # fmt: skip
+    return pa.concat_tables([tags.cast(blanks.schema), blanks])
+
+
+def _csv_error(exc: BaseException) -> str:
+    whole = str(exc).lower()
+    if "unicode" in whole or "utf-8" in whole or "utf8" in whole:
+        return "it is not UTF-8 text (save it as UTF-8, or choose UTF-8 when exporting it)"
+    if "sniffing" in whole:
+        return "it does not look like CSV text"
+    return _first_line(exc).removeprefix("Invalid Input Error: ").rstrip(".")[:200]
+
+
+# -- applying and undoing ----------------------------------------------------
+
+
+def _column(table: pa.Table, name: str) -> list[Any]:
+    return table.column(name).to_pylist()
+
+
+def apply_table(store: Store, plan: TablePlan) -> dict[str, Any]:
+    """Set what the plan says; return what undo and redo need."""
+    undo: dict[str, Any] = {"columns": []}
+    for column in plan.columns:
+        made = None
+        prop = find_property(store, column.name)
+        if prop is None:
+            made = insert_property(store, column.name, column.type)
+            prop = PropertyRow(made, column.name, column.type, 0)
+        images = np.unique(column.values.column("image_id").to_numpy(zero_copy_only=False))
+        entry: dict[str, Any] = {"property_id": prop.id, "name": prop.name, "type": prop.type,
+                                 "made": made}  # fmt: skip
+        if column.type == "tag":
+            entry.update(_apply_tags(store, prop, images, column))
+        else:
+            before = _values_of(store, prop, images)
+            replace_values_from(store, prop, column.values)
+            entry["before"] = _json_table(before)
+            entry["after"] = _json_table(column.values)
+        undo["columns"].append(entry)
+    return undo
+
+
+def _values_of(store: Store, prop: PropertyRow, images: np.ndarray) -> pa.Table:
+    store.con.register("planche_images", pa.table({"image_id": images}))
+    try:
+        found = store.con.sql(
+            f"SELECT t.image_id, v.{VALUE_COLUMN[prop.type]} AS value FROM planche_images t "
+            f"LEFT JOIN property_values v ON v.image_id = t.image_id AND v.property_id = {prop.id}"
+        ).to_arrow_table()
+    finally:
+        store.con.unregister("planche_images")
+    return found
+
+
+def _json_table(table: pa.Table) -> dict[str, list[Any]]:
+    values = table.column("value")
+    if pa.types.is_timestamp(values.type):
+        values = values.cast(pa.string())
+    return {"image_id": _column(table, "image_id"), "value": values.to_pylist()}
+
+
+def _table_from_json(kind: PropertyType, data: dict[str, list[Any]]) -> pa.Table:
+    values = pa.array(data["value"], pa.string() if kind == "date" else None)
+    if kind == "date":
+        values = values.cast(pa.timestamp("us"))
+    elif kind == "number":
+        values = values.cast(pa.float64())
+    elif kind == "checkbox":
+        values = values.cast(pa.bool_())
+    else:
+        values = values.cast(pa.string())
+    return pa.table({"image_id": pa.array(data["image_id"], pa.int32()), "value": values})
+
+
+def _tag_links(store: Store, prop: PropertyRow, images: np.ndarray) -> list[list[int]]:
+    store.con.register("planche_images", pa.table({"image_id": images}))
+    try:
+        rows = store.con.execute(
+            "SELECT it.image_id, it.tag_id FROM image_tags it JOIN tags t ON t.id = it.tag_id "
+            f"WHERE t.property_id = {prop.id} AND it.image_id IN "
+            "(SELECT image_id FROM planche_images)"
+        ).fetchall()
+    finally:
+        store.con.unregister("planche_images")
+    return [[int(i), int(t)] for i, t in rows]
+
+
+def _set_tag_links(store: Store, prop: PropertyRow, images: Sequence[int],
+                   links: Sequence[Sequence[int]]) -> None:  # fmt: skip
+    store.con.execute(
+        "DELETE FROM image_tags WHERE image_id IN (SELECT unnest(?)) AND tag_id IN "
+        "(SELECT id FROM tags WHERE property_id = ?)",
+        [list(map(int, images)), prop.id],
+    )
+    if links:
+        pairs = np.asarray(links, dtype=np.int32).reshape(-1, 2)
+        table = pa.table({"image_id": pairs[:, 0], "tag_id": pairs[:, 1]})
+        store.con.register("planche_links", table)
+        try:
+            store.con.execute("INSERT INTO image_tags SELECT DISTINCT image_id, tag_id "
+                              "FROM planche_links")  # fmt: skip
+        finally:
+            store.con.unregister("planche_links")
+
+
+def _apply_tags(store: Store, prop: PropertyRow, images: np.ndarray,
+                column: ColumnPlan) -> dict[str, Any]:  # fmt: skip
+    made_tags = []
+    tag_of = {}
+    for path in column.tag_paths:
+        tag_id, made = store.add_tag_path_recorded(prop.name, [p.strip() for p in path.split("/")])
+        made_tags += made["tags"]
+        tag_of[path] = tag_id
+    before = _tag_links(store, prop, images)
+    pairs = [(i, tag_of[v]) for i, v in zip(_column(column.values, "image_id"),
+                                            _column(column.values, "value"), strict=True)
+             if v is not None]  # fmt: skip
+    after = [[int(i), int(t)] for i, t in sorted(set(pairs))]
+    _set_tag_links(store, prop, images, after)
+    return {"images": images.tolist(), "before": before, "after": after, "made_tags": made_tags}
+
+
+def undo_table(store: Store, data: dict[str, Any]) -> None:
+    for entry in reversed(data["columns"]):
+        prop = PropertyRow(entry["property_id"], entry["name"], entry["type"], 0)
+        if prop.type == "tag":
+            _set_tag_links(store, prop, entry["images"], entry["before"])
+            if entry["made_tags"]:
+                store.remove_made_tags({"property_id": prop.id, "property": None,
+                                        "tags": entry["made_tags"]})  # fmt: skip
+        else:
+            replace_values_from(store, prop, _table_from_json(prop.type, entry["before"]))
+        if entry["made"] is not None:
+            drop_property(store, prop.id)
+
+
+def redo_table(store: Store, data: dict[str, Any]) -> None:
+    for entry in data["columns"]:
+        prop = PropertyRow(entry["property_id"], entry["name"], entry["type"], 0)
+        if entry["made"] is not None:
+            insert_property(store, prop.name, prop.type, prop.id)
+        if prop.type == "tag":
+            if entry["made_tags"]:
+                store.restore_made_tags({"property_id": prop.id, "property": None,
+                                         "tags": entry["made_tags"]})  # fmt: skip
+            _set_tag_links(store, prop, entry["images"], entry["after"])
+        else:
+            replace_values_from(store, prop, _table_from_json(prop.type, entry["after"]))

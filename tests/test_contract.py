@@ -302,7 +302,12 @@ def _state(project: Path) -> tuple:
         )  # fmt: skip
         clusterings = [c["id"] for c in store.clusterings()]
         not_duplicates = sorted(tuple(sorted(group)) for group in dismissed_groups(store))
-    return tags, clusterings, not_duplicates
+        typed = store.con.execute(
+            "SELECT p.name, p.type, v.image_id, v.value_text, v.value_number, v.value_date, "
+            "v.value_flag FROM properties p LEFT JOIN property_values v ON v.property_id = p.id "
+            "ORDER BY ALL"
+        ).fetchall()
+    return tags, clusterings, not_duplicates, typed
 
 
 def _example_params(project: Path) -> dict[str, dict]:
@@ -316,6 +321,14 @@ def _example_params(project: Path) -> dict[str, dict]:
     _import(project, photos)
     with open_store(project, read_only=True) as store:
         tag_id = store.tag_id_for_path("[/x] Sujet", ["a/b", "ç"])
+        paths = store.image_paths([1, 2, 3])
+    commands.run(project, "add_property", {"name": "Note [b]", "type": "text"})
+    commands.run(project, "set_property", {"property": "Note [b]", "value": "old",
+                                           "images": [1, 2]})  # fmt: skip
+    table = project.parent / "table.csv"
+    table.write_text("path,Note [b]:text,Rating:number,[/x] Sujet:tag,Seen:date\n"
+                     + "".join(f'"{paths[i][0]}",new {i},{i}.5,a/b/x; ç,2024-0{i}-0{i}\n'
+                               for i in (1, 2, 3)), encoding="utf-8")  # fmt: skip
     return {
         "tag": {"property": "[/x] Sujet", "path": ["a/b", "ç", "[link=x]deep"],
                 "images": [1, 2, 3, 7]},
@@ -324,6 +337,9 @@ def _example_params(project: Path) -> dict[str, dict]:
         "delete_clustering": {"clustering_id": made["clustering_id"]},
         "dedupe": {"action": "tag:Dup [b]x[/b]/copy", "keep": ["resolution"]},
         "not_duplicates": {"images": [2, 5]},
+        "add_property": {"name": "Rating", "type": "number"},
+        "set_property": {"property": "Note [b]", "value": "new", "images": [2, 3]},
+        "import_table": {"file": str(table)},
     }  # fmt: skip
 
 

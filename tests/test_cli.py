@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from conftest import bomb_png, run_cli, run_main, write_good_images
+from conftest import bomb_png, jpeg_bytes, photo_like, run_cli, run_main, write_good_images
 
 
 def test_help_lists_the_commands_and_each_has_its_own_help():
@@ -38,7 +38,7 @@ def test_import_then_info_as_json(tmp_path, project):
     ]
     assert "import:" in result.stderr, "progress goes to stderr"
 
-    info = run_cli("info", "--project", str(project), "--json")
+    info = run_main("info", "--project", str(project), "--json")  # the import ran for real
     assert info.returncode == 0
     data = json.loads(info.stdout)
     assert (data["images"], data["files"], data["errors"]) == (4, 4, 2)
@@ -58,7 +58,7 @@ def test_import_summary_lists_each_bad_file_with_its_reason(tmp_path, project):
     assert "empty.jpg" in result.stdout and "empty file" in result.stdout
     assert "\x1b[31m" not in result.stdout, "control characters never reach the terminal"
     assert "evil\\x1b[31m.jpg" in result.stdout
-    errors = run_cli("errors", "--project", str(project))
+    errors = run_main("errors", "--project", str(project))  # the import above ran for real
     assert "empty.jpg" in errors.stdout and "not an image" in errors.stdout
 
 
@@ -74,8 +74,8 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, project):
     assert "FOLDER" in not_a_folder.stderr and "Traceback" not in not_a_folder.stderr
 
     text = tmp_path / "text.duckdb"
-    text.write_text("hello")
-    invalid = run_cli("info", "--project", str(text))
+    text.write_text("hello")  # shorter than DuckDB's headers: waited for as for a lock first
+    invalid = run_cli("info", "--project", str(text), env={"PLANCHE_LOCK_WAIT": "0.5"})
     assert invalid.returncode == 2
     assert "not a usable planche project" in invalid.stderr
     assert "Traceback" not in invalid.stderr
@@ -83,7 +83,7 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, project):
 
 def test_a_locked_project_names_the_holding_process(tmp_path, project):
     write_good_images(tmp_path / "photos", 1)
-    imported = run_cli(
+    imported = run_main(
         "import", str(tmp_path / "photos"), "--project", str(project), "--embedder", "none"
     )
     assert imported.returncode == 0
@@ -117,13 +117,25 @@ def test_demo_builds_imports_and_summarises(tmp_path):
     assert json.loads(again.stdout)["import"]["new"] == 0
 
 
+def _big_distinct_jpegs(folder, count: int, pictures: int = 20) -> None:
+    """`count` 1600x1200 JPEGs, each its own image (bytes): `pictures` pictures encoded
+    once, each file with a comment segment of its own after the start-of-image marker."""
+    folder.mkdir(parents=True)
+    encoded = [jpeg_bytes(photo_like(seed, (1600, 1200))) for seed in range(pictures)]
+    for i in range(count):
+        data = encoded[i % pictures]
+        comment = f"copy {i}".encode()
+        segment = b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment
+        (folder / f"img_{i:04d}.jpg").write_bytes(data[:2] + segment + data[2:])
+
+
 def test_ctrl_c_stops_an_import_cleanly_and_a_rerun_completes(tmp_path, project):
     import os
     import signal
     import time
 
     folder = tmp_path / "photos"
-    write_good_images(folder, 200, size=(1600, 1200))  # slow enough to be stopped midway
+    _big_distinct_jpegs(folder, 200)  # slow enough to be stopped midway
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     child = subprocess.Popen(
         [sys.executable, "-m", "planche.tui.cli", "import", str(folder), "--project",
@@ -139,8 +151,9 @@ def test_ctrl_c_stops_an_import_cleanly_and_a_rerun_completes(tmp_path, project)
     assert child.returncode == 130, err
     assert "stopped early" in out
     assert "internal error" not in err and "Traceback" not in err
-    rerun = run_cli("import", str(folder), "--project", str(project), "--embedder", "pixels",
-                    "--json")  # fmt: skip
+    # The rerun in-process: what is checked is the project it completes, not the process.
+    rerun = run_main("import", str(folder), "--project", str(project), "--embedder", "pixels",
+                     "--json")  # fmt: skip
     assert rerun.returncode == 0, rerun.stderr
     info = json.loads(run_main("info", "--project", str(project), "--json").stdout)
     assert (info["images"], info["files"], info["models"][0]["vectors"]) == (200, 200, 200)
@@ -152,7 +165,7 @@ def test_json_errors_and_closed_pipes(tmp_path, project):
     assert json.loads(failed.stdout) == {"error": failed.stderr.strip()[len("planche: "):],
                                          "exit_code": 2}  # fmt: skip
     write_good_images(tmp_path / "photos", 3)
-    run_cli("import", str(tmp_path / "photos"), "--project", str(project), "--embedder", "none")
+    run_main("import", str(tmp_path / "photos"), "--project", str(project), "--embedder", "none")
     piped = subprocess.run(
         f"{sys.executable} -m planche.tui.cli info --project '{project}' --json | head -1",
         shell=True, capture_output=True, text=True,

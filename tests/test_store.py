@@ -33,7 +33,10 @@ def test_missing_project_is_not_created_by_reading(project):
     assert not project.exists()
 
 
-def test_files_that_are_not_projects_are_refused_clearly(tmp_path):
+def test_files_that_are_not_projects_are_refused_clearly(tmp_path, monkeypatch):
+    # A file shorter than DuckDB's headers may be one another process is creating: it
+    # is waited for as for a lock, then refused. Half a second instead of the default 5.
+    monkeypatch.setenv("PLANCHE_LOCK_WAIT", "0.5")
     text = tmp_path / "notes.duckdb"
     text.write_text("just some text\n" * 100)
     with pytest.raises(ProjectInvalid, match="notes.duckdb"), open_store(text):

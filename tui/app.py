@@ -18,6 +18,7 @@ control characters escaped (`notify` below).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +40,22 @@ from planche.tui.dedupe.screen import ReviewScreen
 from planche.tui.grid import ThumbnailGrid
 from planche.tui.images import ImageMode
 from planche.tui.map import Colouring, MapScreen, colouring_options, load_colouring
+from planche.tui.organise import View, ViewScreen
 from planche.tui.params_pane import ParamsPane
 from planche.tui.screens import ConfirmScreen, HelpScreen, PreviewScreen, PromptScreen
 from planche.tui.tree_pane import ProjectTree
 
 SEARCH_RESULTS = 200
 NEIGHBOURS = 8
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """What the grid shows: a scope, its captions (None: file names) and sections."""
+
+    scope: read.Scope
+    captions: list[str] | None = None
+    sections: list[tuple[str, int]] | None = None
 
 
 class PlancheCommands(Provider):
@@ -89,6 +100,9 @@ class PlancheApp(App[None]):
         ("M", "map", "Map", "the map of the current scope (c there colours it)"),
         ("D", "dedupe", None, "review the duplicate groups: keep one, trash the others"),
         ("a", "show_all", None, "show all images"),
+        ("f", "view", "Filter", "filter, sort and group the grid by any property"),
+        ("F", "clear_view", None, "show the scope without its filter, sort or grouping"),
+        ("p", "set_property", None, "set a typed property on the selected images (Rating=4)"),
         ("ctrl+z", "undo", None, "undo the last change to tags or clusterings"),
         ("ctrl+y", "redo", None, "redo what undo took back"),
         ("escape", "cancel_work", None, "stop the running work"),
@@ -115,7 +129,9 @@ class PlancheApp(App[None]):
         self.image_mode = images or ImageMode("none")
         self.pending_import = import_folder
         self.session = Session(project)
-        self.scope = read.Scope("all images", ())
+        self.scope = read.Scope("all images", ())  # what the grid shows
+        self.base_scope = self.scope  # the same before the view applies
+        self.view = View()
         self.model_id: int | None = None
         self.models: list[dict[str, Any]] = []
         self.index_kind = "-"
@@ -249,34 +265,131 @@ class PlancheApp(App[None]):
             models = read.models(self.project)
             if scope_loader is not None:
                 scope = scope_loader()
-            elif keep_scope and self.scope.image_ids:
-                scope = self.scope
+            elif keep_scope and self.base_scope.image_ids:
+                scope = self.base_scope
             else:
                 scope = read.all_images(self.project)
+            shown = self._viewed(scope)
         except PlancheError as exc:
             self.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
             return
-        self.call_from_thread(self._apply_project, info, models, scope)
+        self.call_from_thread(self._apply_project, info, models, scope, shown)
 
-    def _apply_project(
-        self, info: dict[str, Any], models: list[dict[str, Any]], scope: read.Scope
-    ) -> None:
+    def _apply_project(self, info: dict[str, Any], models: list[dict[str, Any]],
+                       scope: read.Scope, shown: _Shown) -> None:  # fmt: skip
         self._image_count = info["images"]
         self.models = [m for m in models if m["vectors"]]
         if self.models and self.model_id not in {m["id"] for m in self.models}:
             default = [m for m in self.models if m["default"]]
             self.model_id = (default or self.models)[-1]["id"]
         self.query_one("#tree", ProjectTree).reload(self.project)
-        self.show_scope(scope)
+        self.base_scope = scope
+        self._show_in_grid(shown)
 
     def show_scope(self, scope: read.Scope, captions: list[str] | None = None) -> None:
-        self.scope = scope
+        """Show a scope, through the view when there is one (in a worker)."""
+        self.base_scope = scope
+        if self.view.active:
+            self._show_viewed(scope, captions)
+            return
+        self._show_in_grid(_Shown(scope, captions))
+
+    @work(thread=True, exclusive=True, group="scope")
+    def _show_viewed(self, scope: read.Scope, captions: list[str] | None) -> None:
+        try:
+            shown = self._viewed(scope, captions)
+        except PlancheError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.call_from_thread(self._show_in_grid, shown)
+
+    def _viewed(self, scope: read.Scope, captions: list[str] | None = None,
+                listing: read.Listing | None = None) -> _Shown:  # fmt: skip
+        """What the grid shows of `scope` through the view (worker thread)."""
+        view = self.view
+        if not view.active:
+            return _Shown(scope, captions)
+        if listing is None:
+            within = None if scope.kind == "all" else scope.image_ids
+            listing = read.list_images(self.project, view.where, view.sort, view.group,
+                                       within=within)  # fmt: skip
+        sections = None
+        ids: tuple[int, ...] = tuple(listing.ids.tolist())
+        if listing.groups is not None:
+            ids = tuple(int(i) for _, members in listing.groups for i in members)
+            sections = [(label, len(members)) for label, members in listing.groups]
+        given = dict(zip(scope.image_ids, captions, strict=True)) if captions else {}
+        names = read.captions(self.project, [i for i in ids[:50_000] if i not in given])
+        shown = [given.get(i) or printable(names.get(i, str(i))) for i in ids]
+        title = f"{scope.title} · {view.describe()}"
+        return _Shown(read.Scope(title, ids, "filter", view.where), shown, sections)
+
+    def _show_in_grid(self, shown: _Shown) -> None:
+        self.scope = shown.scope
         grid = self.query_one("#grid", ThumbnailGrid)
+        captions = shown.captions
         if captions is None:
-            names = read.captions(self.project, list(scope.image_ids[:50_000]))
-            captions = [printable(names.get(i, str(i))) for i in scope.image_ids]
-        grid.set_images(scope.image_ids, captions)
+            names = read.captions(self.project, list(shown.scope.image_ids[:50_000]))
+            captions = [printable(names.get(i, str(i))) for i in shown.scope.image_ids]
+        grid.set_images(shown.scope.image_ids, captions, shown.sections)
         self._update_status()
+
+    # -- the view: filter, sort, group ------------------------------------------
+
+    def action_view(self) -> None:
+        base = self.base_scope
+        within = None if base.kind == "all" else base.image_ids
+        try:
+            names = read.property_names(self.project)
+        except PlancheError:
+            names = []
+
+        def chosen(result: tuple[View, read.Listing] | None) -> None:
+            if result is None:
+                return
+            self.view, listing = result
+            if not self.view.active:
+                self._show_in_grid(_Shown(base, None))
+                return
+            self._show_in_grid(self._viewed(base, None, listing))
+            if not self.scope.image_ids:
+                self.notify("No image in this scope passes the filter (F shows them all again).")
+            self.query_one("#grid", ThumbnailGrid).focus()
+
+        self.push_screen(ViewScreen(self.project, self.view, within, names, base.title), chosen)
+
+    def action_clear_view(self) -> None:
+        if self.view.active:
+            self.view = View()
+            self._show_in_grid(_Shown(self.base_scope, None))
+
+    def action_set_property(self) -> None:
+        targets = self._target_images()
+        if not targets:
+            self.notify("No image to set a property on.")
+            return
+
+        def apply(spec: str | None) -> None:
+            if not spec:
+                return
+            name, sep, value = spec.partition("=")
+            if not sep or not name.strip():
+                self.notify("Write it as Property=value (an empty value removes it).",
+                            severity="error")  # fmt: skip
+                return
+            params = {"property": name.strip(), "value": value.strip(), "images": targets}
+            try:
+                commands.run(self.project, "set_property", params)
+            except PlancheError as exc:
+                self.notify(str(exc), severity="error", timeout=8)
+                return
+            what = f"= {value.strip()}" if value.strip() else "removed"
+            self.notify(f"{name.strip()} {what} on {count(len(targets), 'image')} "
+                        "(ctrl+z takes it back)")  # fmt: skip
+            self.refresh_project(keep_scope=True)
+
+        self.push_screen(PromptScreen(f"Set a property on {count(len(targets), 'image')}:",
+                                      placeholder="Rating=4"), apply)  # fmt: skip
 
     def on_tree_node_selected(self, event: Tree.NodeSelected[dict[str, Any]]) -> None:
         data = event.node.data or {}
@@ -449,7 +562,7 @@ class PlancheApp(App[None]):
         ids: list[int] | None = None
         if grid.selected and len(grid.selected) > 1:
             ids, within = sorted(grid.selected), None
-        elif self.scope.kind in ("folder", "tag", "search"):
+        elif self.scope.kind in ("folder", "tag", "search", "filter"):
             ids = list(self.scope.image_ids)
         model_id = self.model_id
 
@@ -537,7 +650,7 @@ class PlancheApp(App[None]):
         grid = self.query_one("#grid", ThumbnailGrid)
         mapped = scope.kind if scope.kind in ("folder", "tag", "cluster") else "all"
         highlighted = set(grid.selected)
-        if scope.kind == "search":
+        if scope.kind in ("search", "filter"):
             highlighted |= set(scope.image_ids)
         node = self.query_one("#tree", ProjectTree).cursor_node
         data = (node.data or {}) if node else {}

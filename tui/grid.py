@@ -53,6 +53,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.worker import get_current_worker
 
+from planche.tui.grid_layout import GridLayout, Header
+
 __all__ = ["ThumbnailGrid", "ThumbnailSource"]
 
 
@@ -177,6 +179,7 @@ class _Look:
     selected: Style
     cursor_selected: Style
     placeholder: Style
+    header: Style
 
 
 class ThumbnailGrid(ScrollView, can_focus=True):
@@ -211,6 +214,7 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         "thumbnail-grid--selected",
         "thumbnail-grid--cursor-selected",
         "thumbnail-grid--placeholder",
+        "thumbnail-grid--header",
     }
 
     # overflow-y: scroll keeps the scrollbar, hence the column count, fixed as the
@@ -223,6 +227,7 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         overflow-y: scroll;
         scrollbar-size-vertical: 1;
         & > .thumbnail-grid--caption { color: $text-muted; }
+        & > .thumbnail-grid--header { color: $accent; text-style: bold; }
         & > .thumbnail-grid--selected { background: $primary 40%; color: $foreground; }
         & > .thumbnail-grid--cursor {
             background: $block-cursor-blurred-background;
@@ -319,6 +324,8 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         self._selected_frozen: frozenset[int] = frozenset()
         self._columns = 1
         self._rows = 0
+        self._sections: tuple[tuple[str, int], ...] | None = None
+        self._layout = GridLayout(0, 1, cell_height)
         self._pixels: OrderedDict[int, _Pixels] = OrderedDict()
         self._strips: OrderedDict[tuple, tuple[Strip, ...]] = OrderedDict()
         self._inflight: set[int] = set()
@@ -365,9 +372,12 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         """Cells per row at the current width."""
         return self._columns
 
-    def set_images(self, image_ids: Sequence[int], captions: Sequence[str] | None = None) -> None:
+    def set_images(self, image_ids: Sequence[int], captions: Sequence[str] | None = None,
+                   sections: Sequence[tuple[str, int]] | None = None) -> None:  # fmt: skip
         """Show `image_ids` (captioned by `captions`, default the id); cursor to the first,
-        selection cleared, scrolled to the top. Thumbnail caches are kept (ids are stable)."""
+        selection cleared, scrolled to the top. Thumbnail caches are kept (ids are stable).
+        `sections`: (header, how many images) in order, each section starting on a new
+        row under its header (a listing grouped by a property)."""
         # Plain ints and strs (not numpy scalars, not None): they reach messages, the
         # source and render_line, which must never raise. ~5 ms for 100,000.
         ids = tuple(map(int, image_ids))
@@ -377,6 +387,8 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         had_selection = bool(self._selected)
         self._ids = ids
         self._captions = tuple(map(str, captions)) if captions is not None else None
+        self._sections = tuple((str(label), int(size)) for label, size in sections) if (
+            sections is not None) else None  # fmt: skip
         self._cursor = 0
         self._selected = set()
         self._selected_frozen = frozenset()
@@ -421,8 +433,10 @@ class ThumbnailGrid(ScrollView, can_focus=True):
     def _update_layout(self) -> None:
         width = self.scrollable_content_region.width
         self._columns = max(1, width // self._cell_width)
-        self._rows = -(-len(self._ids) // self._columns)
-        self.virtual_size = Size(width, self._rows * self._cell_height)
+        self._layout = GridLayout(len(self._ids), self._columns, self._cell_height,
+                                  self._sections)  # fmt: skip
+        self._rows = self._layout.rows
+        self.virtual_size = Size(width, self._layout.height)
 
     def on_resize(self, event: events.Resize) -> None:
         self._update_layout()
@@ -436,19 +450,16 @@ class ThumbnailGrid(ScrollView, can_focus=True):
 
     def _cell_region(self, index: int) -> Region:
         """The cell of `index` in virtual (scrolled content) coordinates."""
-        row, col = divmod(index, self._columns)
-        w, h = self._cell_width, self._cell_height
-        return Region(col * w, row * h, w, h)
+        col, top = self._layout.cell_top(index)
+        return Region(col * self._cell_width, top, self._cell_width, self._cell_height)
 
     def _refresh_cell(self, index: int) -> None:
         if 0 <= index < len(self._ids):
             self.refresh(self._cell_region(index).translate(-self.scroll_offset))
 
     def _visible_rows(self) -> range:
-        top = int(self.scroll_y) // self._cell_height
-        height = self.scrollable_content_region.height
-        bottom = -(-(int(self.scroll_y) + height) // self._cell_height)
-        return range(top, min(bottom, self._rows))
+        top = int(self.scroll_y)
+        return self._layout.rows_between(top, top + self.scrollable_content_region.height)
 
     def _page_rows(self) -> int:
         return max(1, self.scrollable_content_region.height // self._cell_height)
@@ -472,6 +483,7 @@ class ThumbnailGrid(ScrollView, can_focus=True):
             selected=base + component("thumbnail-grid--selected"),
             cursor_selected=base + component("thumbnail-grid--cursor-selected"),
             placeholder=base + component("thumbnail-grid--placeholder"),
+            header=base + component("thumbnail-grid--header"),
         )
 
     def render_lines(self, crop: Region) -> list[Strip]:
@@ -482,12 +494,13 @@ class ThumbnailGrid(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         look = self._look or self._make_look()
         width = self.size.width
-        line = y + int(self.scroll_y)
-        row, sub = divmod(line, self._cell_height)
-        first = row * self._columns
-        if line < 0 or row >= self._rows or first >= len(self._ids):
+        shown = self._layout.line(y + int(self.scroll_y))
+        if isinstance(shown, Header):
+            header = f" {shown.label}  ({shown.size:,})"
+            return Strip([Segment(fit_caption(safe_text(header), width), look.header)], width)
+        if shown is None:
             return Strip.blank(width, look.base)
-        last = min(first + self._columns, len(self._ids))
+        first, last, sub = shown.first, shown.last, shown.sub
         segments: list[Segment] = []
         if sub == self._cell_height - 1:
             for index in range(first, last):
@@ -573,11 +586,8 @@ class ThumbnailGrid(ScrollView, can_focus=True):
                 rows.append(visible.stop - 1 + step)
             if visible.start - step >= 0:
                 rows.append(visible.start - step)
-        cols, n = self._columns, len(self._ids)
-        wanted = dict.fromkeys(
-            self._ids[i] for row in rows for i in range(row * cols, min(row * cols + cols, n))
-        )
-        return list(wanted)
+        span = self._layout.row_span
+        return list(dict.fromkeys(self._ids[i] for row in rows for i in span(row)))
 
     def _schedule_fetch(self) -> None:
         self._fetch_queued = False
@@ -640,9 +650,8 @@ class ThumbnailGrid(ScrollView, can_focus=True):
             self._pixels.popitem(last=False)
         for image_id, strips in message.strips.items():
             self._remember_strips((image_id, *message.key), strips)
-        cols, n = self._columns, len(self._ids)
         for row in self._visible_rows():
-            for index in range(row * cols, min(row * cols + cols, n)):
+            for index in self._layout.row_span(row):
                 if self._ids[index] in message.pixels:
                     self._refresh_cell(index)
 
@@ -682,15 +691,13 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         self.post_message(self.SelectionChanged(self, self._selected_frozen))
 
     def action_cursor_up(self, extend: bool = False) -> None:
-        if self._cursor >= self._columns:
-            self._move_cursor(self._cursor - self._columns, extend)
+        if self._ids:
+            self._move_cursor(self._layout.moved(self._cursor, -1), extend)
 
     def action_cursor_down(self, extend: bool = False) -> None:
-        below = self._cursor + self._columns
-        last = len(self._ids) - 1
-        # On a row above a short last row, go to its last image rather than nowhere.
-        if below <= last or self._cursor // self._columns < last // self._columns:
-            self._move_cursor(min(below, last), extend)
+        # On a row above a shorter row, go to its last image rather than nowhere.
+        if self._ids:
+            self._move_cursor(self._layout.moved(self._cursor, 1), extend)
 
     def action_cursor_left(self, extend: bool = False) -> None:
         self._move_cursor(self._cursor - 1, extend)
@@ -702,12 +709,14 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         rows = self._page_rows()
         # Scroll by the page too, so the cursor keeps its place on screen.
         self.scroll_to(y=self.scroll_y - rows * self._cell_height, animate=False, force=True)
-        self._move_cursor(self._cursor - rows * self._columns, extend)
+        if self._ids:
+            self._move_cursor(self._layout.moved(self._cursor, -rows), extend)
 
     def action_cursor_page_down(self, extend: bool = False) -> None:
         rows = self._page_rows()
         self.scroll_to(y=self.scroll_y + rows * self._cell_height, animate=False, force=True)
-        self._move_cursor(self._cursor + rows * self._columns, extend)
+        if self._ids:
+            self._move_cursor(self._layout.moved(self._cursor, rows), extend)
 
     def action_cursor_first(self, extend: bool = False) -> None:
         self._move_cursor(0, extend)
@@ -742,10 +751,8 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         offset = event.get_content_offset(self)
         if offset is None or not self._ids:
             return
-        col = offset.x // self._cell_width
-        row = (offset.y + int(self.scroll_y)) // self._cell_height
-        index = row * self._columns + col
-        if col >= self._columns or index >= len(self._ids):
+        index = self._layout.index_at(offset.x // self._cell_width, offset.y + int(self.scroll_y))
+        if index is None:
             return
         if event.ctrl:
             self._move_cursor(index)

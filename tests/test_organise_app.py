@@ -1,0 +1,129 @@
+"""Filter, sort and group the grid, and set properties, from the app's keyboard."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from conftest import settle, write_good_images
+from planche.core import commands, read
+from planche.core.embedders import load_embedder
+from planche.core.ingest import import_folder
+from planche.tui.app import PlancheApp
+from planche.tui.grid import ThumbnailGrid
+from planche.tui.grid_layout import CellLine, GridLayout, Header
+from planche.tui.organise import ViewScreen
+
+SIZE = (160, 48)
+
+
+@pytest.fixture
+def rated(tmp_path):
+    """12 images in a/ and 8 in b/; Rating 1-3 set on a/ by position."""
+    folder = tmp_path / "photos"
+    write_good_images(folder / "a", 12)
+    write_good_images(folder / "b", 8, start_seed=100)
+    project = tmp_path / "project.duckdb"
+    import_folder(folder, project, embedder=load_embedder("pixels"))
+    commands.run(project, "add_property", {"name": "Rating", "type": "number"})
+    a_ids = read.list_images(project, "folder:a").ids.tolist()
+    for value in (1, 2, 3):
+        images = a_ids[value - 1 :: 3]
+        commands.run(project, "set_property", {"property": "Rating", "value": str(value),
+                                               "images": images})  # fmt: skip
+    return project
+
+
+def run(app: PlancheApp, steps, size=SIZE):
+    async def main():
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            return await steps(pilot)
+
+    return asyncio.run(main())
+
+
+async def _view(pilot, where: str = "", sort: str = "", group: str = "") -> None:
+    """Press f, fill the three boxes as typed, Enter."""
+    await pilot.press("f")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, ViewScreen)
+    for box, text in (("where", where), ("sort", sort), ("group", group)):
+        screen.query_one(f"#view-{box}").value = text
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+def test_filter_sort_and_group_the_grid_then_clear(rated):
+    expected = read.list_images(rated, "Rating>=2", "-Rating").ids.tolist()
+
+    async def steps(pilot):
+        grid = pilot.app.query_one(ThumbnailGrid)
+        await _view(pilot, "Rating>=2", "-Rating")
+        filtered = (grid.image_ids, pilot.app.scope.title)
+        await _view(pilot, "", "", "Rating")
+        grouped = (grid.image_ids, grid._sections, str(pilot.app.query_one("#status").render()))
+        await pilot.press("F")
+        await settle(pilot)
+        return filtered, grouped, len(grid.image_ids), grid._sections
+
+    filtered, grouped, after_clear, sections = run(PlancheApp(rated), steps)
+    assert list(filtered[0]) == expected and len(expected) == 8
+    assert "where Rating>=2" in filtered[1] and "sorted by -Rating" in filtered[1]
+    ids, grouped_sections, status = grouped
+    assert grouped_sections == (("1.0", 4), ("2.0", 4), ("3.0", 4), ("(none)", 8))
+    assert len(ids) == 20 and "by Rating" in status
+    assert after_clear == 20 and sections is None
+
+
+def test_a_bad_filter_is_named_in_the_dialog_which_stays_open(rated):
+    async def steps(pilot):
+        await _view(pilot, "Ratng>2")
+        screen = pilot.app.screen
+        message = str(screen.query_one("#view-error").render()) if isinstance(
+            screen, ViewScreen) else ""  # fmt: skip
+        await pilot.press("escape")
+        await settle(pilot)
+        return (
+            isinstance(screen, ViewScreen),
+            message,
+            len(pilot.app.query_one(ThumbnailGrid).image_ids),
+        )
+
+    stayed, message, shown = run(PlancheApp(rated), steps)
+    assert stayed and "'Ratng>2'" in message and "did you mean Rating" in message
+    assert shown == 20, "Escape leaves the grid as it was"
+
+
+def test_set_a_property_on_the_selection_and_the_view_follows(rated):
+    async def steps(pilot):
+        await _view(pilot, "-has:Rating")  # the 8 of b/
+        grid = pilot.app.query_one(ThumbnailGrid)
+        first = grid.image_ids[:2]
+        grid.focus()
+        await pilot.press("space", "right", "space", "p", *"Rating=5", "enter")
+        await settle(pilot)
+        return first, grid.image_ids
+
+    first, after = run(PlancheApp(rated), steps)
+    assert read.list_images(rated, "Rating=5").ids.tolist() == sorted(first)
+    assert len(after) == 6 and not set(first) & set(after), "the filter applies again"
+
+
+def test_the_grid_layout_puts_each_section_under_its_header():
+    layout = GridLayout(7, 3, 4, [("a", 4), ("b", 3)])
+    # a: header, 2 rows of cells (3 + 1); b: header, 1 row of 3
+    assert layout.height == 1 + 2 * 4 + 1 + 4 and layout.rows == 3
+    assert layout.line(0) == Header("a", 4)
+    assert layout.line(1) == CellLine(0, 3, 0) and layout.line(5) == CellLine(3, 4, 0)
+    assert layout.line(9) == Header("b", 3) and layout.line(13) == CellLine(4, 7, 3)
+    assert layout.cell_top(4) == (0, 10) and layout.index_at(2, 11) == 6
+    assert layout.index_at(1, 6) is None, "no cell beside the short row's last"
+    assert layout.moved(2, 1) == 3, "down from a row's end to a shorter row: its last cell"
+    assert layout.moved(3, 1) == 4 and layout.moved(6, -1) == 3
+    assert layout.rows_between(0, 1) == range(0, 1) and layout.rows_between(8, 14) == range(1, 3)
+    assert not layout.rows_between(9, 10), "only a header on screen: no cells to fetch"
+    plain = GridLayout(7, 3, 4)
+    assert plain.height == 3 * 4 and plain.line(0) == CellLine(0, 3, 0)

@@ -1,0 +1,117 @@
+"""The grid's view: a filter, a sort and a grouping over the scope shown, set in
+one dialog (`f`). The dialog checks the view in a worker, against the project,
+before it closes: a term that does not parse is named under the inputs and the
+dialog stays, so it can be mended."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.suggester import Suggester
+from textual.widgets import Input, Label, Static
+
+from planche.core import read
+from planche.core.errors import PlancheError
+from planche.core.text import printable
+
+
+@dataclass(frozen=True)
+class View:
+    where: str = ""
+    sort: str = ""
+    group: str = ""
+
+    @property
+    def active(self) -> bool:
+        return bool(self.where.strip() or self.sort.strip() or self.group.strip())
+
+    def describe(self) -> str:
+        parts = [f"where {self.where.strip()}" if self.where.strip() else "",
+                 f"sorted by {self.sort.strip()}" if self.sort.strip() else "",
+                 f"by {self.group.strip()}" if self.group.strip() else ""]  # fmt: skip
+        return " · ".join(p for p in parts if p)
+
+
+class TermSuggester(Suggester):
+    """Completes the term being typed (the last one) with a property's name."""
+
+    def __init__(self, names: Sequence[str], *, after: str = ":") -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.names = list(names)
+        self.after = after
+
+    async def get_suggestion(self, value: str) -> str | None:
+        last = value.rpartition(" ")[2].rpartition(",")[2]  # sort keys: comma-separated
+        stem = last.lstrip("-")
+        if not stem or any(c in stem for c in ':<>=!"'):
+            return None
+        for name in self.names:
+            if name.lower().startswith(stem.lower()) and name.lower() != stem.lower():
+                return value + name[len(stem) :] + self.after
+        return None
+
+
+class ViewScreen(ModalScreen[tuple[View, read.Listing] | None]):
+    """Filter, sort and group the grid; gives the view and its listing, or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    ViewScreen { align: center middle; }
+    ViewScreen #dialog { width: 80; }
+    ViewScreen Input { margin-bottom: 1; }
+    """
+
+    def __init__(self, project: Path, view: View, within: Sequence[int] | None,
+                 names: Sequence[str], scope_title: str) -> None:  # fmt: skip
+        super().__init__()
+        self.project = project
+        self.view = view
+        self.within = within
+        self.names = names
+        self.scope_title = scope_title
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(printable(f"Filter, sort and group {self.scope_title}"), markup=False)
+            yield Input(self.view.where, id="view-where", suggester=TermSuggester(self.names),
+                        placeholder="tag:Subject/animal width>1920 -folder:tmp")  # fmt: skip
+            yield Input(self.view.sort, id="view-sort", placeholder="sort: -size,name",
+                        suggester=TermSuggester(self.names, after=""))  # fmt: skip
+            yield Input(self.view.group, id="view-group", placeholder="group by: folder",
+                        suggester=TermSuggester(self.names, after=""))  # fmt: skip
+            yield Static("", id="view-error", classes="error", markup=False)
+            yield Static("Enter applies (all empty: no view) · Tab: next box, → takes a "
+                         "suggestion · Escape cancels", classes="hint", markup=False)  # fmt: skip
+
+    def on_mount(self) -> None:
+        self.query_one("#view-where", Input).focus()
+
+    def on_input_submitted(self, _event: Input.Submitted) -> None:
+        view = View(
+            *(self.query_one(f"#view-{n}", Input).value for n in ("where", "sort", "group"))
+        )
+        self.query_one("#view-error", Static).update("checking…")
+        self._check(view)
+
+    @work(thread=True, exclusive=True, group="view")
+    def _check(self, view: View) -> None:
+        try:
+            listing = read.list_images(self.project, view.where, view.sort, view.group,
+                                       within=self.within)  # fmt: skip
+        except PlancheError as exc:
+            self.app.call_from_thread(self._refused, str(exc))
+            return
+        self.app.call_from_thread(self.dismiss, (view, listing))
+
+    def _refused(self, message: str) -> None:
+        self.query_one("#view-error", Static).update(printable(message))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

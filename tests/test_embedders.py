@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from conftest import TINY_CLIP, photo_like, run_cli, run_main, write_good_images
+from conftest import TINY_CLIP, photo_like, run_main, write_good_images
 from planche.core.embed import embed_project
 from planche.core.embedders import (
     NoTextTower,
@@ -211,7 +211,9 @@ def test_embedding_a_project_is_resumable_and_models_coexist(tmp_path, project, 
 
 def test_cli_import_embeds_with_a_local_checkpoint(tmp_path, project, tiny_clip):
     write_good_images(tmp_path / "photos", 6)
-    result = run_cli(
+    # In-process: what is checked is what the import does with the checkpoint, not the
+    # process (a process would import torch and open_clip again: seconds).
+    result = run_main(
         "import", str(tmp_path / "photos"), "--project", str(project),
         "--weights", str(tiny_clip), "--json",
     )  # fmt: skip
@@ -221,17 +223,18 @@ def test_cli_import_embeds_with_a_local_checkpoint(tmp_path, project, tiny_clip)
     assert report["embedded"] == 6, "new images are embedded in the import's own pass"
     assert report["embedding"]["embedded"] == 0
     assert report["embedding"]["model"].startswith("clip:")
-    info = json.loads(run_cli("info", "--project", str(project), "--json").stdout)
+    info = json.loads(run_main("info", "--project", str(project), "--json").stdout)
     assert [(m["embedder"], m["vectors"]) for m in info["models"]] == [("clip", 6)]
 
 
 def test_cli_without_weights_says_so_before_importing(tmp_path, project):
     write_good_images(tmp_path / "photos", 2)
-    result = run_cli("import", str(tmp_path / "photos"), "--project", str(project))
+    # In-process (test_cli runs user errors in a real process): no torch to import again.
+    result = run_main("import", str(tmp_path / "photos"), "--project", str(project))
     assert result.returncode == 2
     assert "--weights" in result.stderr and "Traceback" not in result.stderr
     assert not project.exists(), "nothing was imported with an embedder that cannot run"
-    models = run_main("models", "--json")  # in-process: open_clip is loaded here
+    models = run_main("models", "--json")
     known = json.loads(models.stdout)["known"]
     assert {"embedder": "clip", "model": "ViT-B-32", "pretrained": "openai"}.items() <= {
         k: v for k, v in known[1].items()

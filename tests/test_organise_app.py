@@ -50,7 +50,10 @@ async def _view(pilot, where: str = "", sort: str = "", group: str = "") -> None
     await settle(pilot)
     screen = pilot.app.screen
     assert isinstance(screen, ViewScreen)
-    for box, text in (("where", where), ("sort", sort), ("group", group)):
+    # the filter is typed key by key (the box completes names as it goes), the rest set
+    screen.query_one("#view-where").value = ""
+    await pilot.press(*["space" if c == " " else c for c in where])
+    for box, text in (("sort", sort), ("group", group)):
         screen.query_one(f"#view-{box}").value = text
     await pilot.press("enter")
     await settle(pilot)
@@ -127,3 +130,12 @@ def test_the_grid_layout_puts_each_section_under_its_header():
     assert not layout.rows_between(9, 10), "only a header on screen: no cells to fetch"
     plain = GridLayout(7, 3, 4)
     assert plain.height == 3 * 4 and plain.line(0) == CellLine(0, 3, 0)
+
+
+def test_the_filter_box_completes_the_term_being_typed():
+    from planche.tui.organise.view import TermSuggester
+
+    suggest = TermSuggester(["width", "Rating", "tag"]).get_suggestion
+    assert asyncio.run(suggest("tag:Subject/a -Rat")) == "tag:Subject/a -Rating"
+    assert asyncio.run(suggest("-size,wi")) == "-size,width"
+    assert asyncio.run(suggest("width>3")) is None, "an operator typed: nothing to complete"

@@ -164,6 +164,7 @@ def test_clusters_list_their_members_with_paths(project):
         ("tag:Subject/nope", ["tag:Subject/nope", "tag property"]),
         ("date>=2024-13", ["'date>=2024-13'", "expected a date"]),
         ("a or", ["after `or`"]),
+        ("width>3 >=3", ["'>=3' (column 9)", "a property before the operator"]),
     ],
 )
 def test_a_filter_that_does_not_parse_names_the_term(project, where, names):

@@ -213,6 +213,8 @@ def _term(query: _Query, token: str, column: int) -> tuple[str, list[Any]]:
         raise FilterError("filter", token, column, f"expected {expected}")
 
     match = _TERM.match(token)
+    if match is None and token[0] in "<>=!:":
+        fail("a property before the operator, e.g. width>1920 or tag:Subject/animal")
     if match is None:  # a bare word: a path containing it
         return _file_condition("path", _unquote(token))
     key, op, value = _unquote(match["key"]), match["op"], _unquote(match["value"])

@@ -40,12 +40,12 @@ class View:
 
 
 class TermSuggester(Suggester):
-    """Completes the term being typed (the last one) with a property's name."""
+    """Completes the term being typed (the last one) with a property's name; the
+    operator (: = > ...) is the user's to type."""
 
-    def __init__(self, names: Sequence[str], *, after: str = ":") -> None:
+    def __init__(self, names: Sequence[str]) -> None:
         super().__init__(use_cache=False, case_sensitive=True)
         self.names = list(names)
-        self.after = after
 
     async def get_suggestion(self, value: str) -> str | None:
         last = value.rpartition(" ")[2].rpartition(",")[2]  # sort keys: comma-separated
@@ -54,7 +54,7 @@ class TermSuggester(Suggester):
             return None
         for name in self.names:
             if name.lower().startswith(stem.lower()) and name.lower() != stem.lower():
-                return value + name[len(stem) :] + self.after
+                return value + name[len(stem) :]
         return None
 
 
@@ -83,9 +83,9 @@ class ViewScreen(ModalScreen[tuple[View, read.Listing] | None]):
             yield Input(self.view.where, id="view-where", suggester=TermSuggester(self.names),
                         placeholder="tag:Subject/animal width>1920 -folder:tmp")  # fmt: skip
             yield Input(self.view.sort, id="view-sort", placeholder="sort: -size,name",
-                        suggester=TermSuggester(self.names, after=""))  # fmt: skip
+                        suggester=TermSuggester(self.names))  # fmt: skip
             yield Input(self.view.group, id="view-group", placeholder="group by: folder",
-                        suggester=TermSuggester(self.names, after=""))  # fmt: skip
+                        suggester=TermSuggester(self.names))  # fmt: skip
             yield Static("", id="view-error", classes="error", markup=False)
             yield Static("Enter applies (all empty: no view) · Tab: next box, → takes a "
                          "suggestion · Escape cancels", classes="hint", markup=False)  # fmt: skip

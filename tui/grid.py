@@ -496,8 +496,10 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         width = self.size.width
         shown = self._layout.line(y + int(self.scroll_y))
         if isinstance(shown, Header):
-            header = f" {shown.label}  ({shown.size:,})"
-            return Strip([Segment(fit_caption(safe_text(header), width), look.header)], width)
+            header = f" {safe_text(shown.label)}  ({shown.size:,}) "
+            if cell_len(header) < width:  # a rule to the right edge marks the section
+                header += "─" * (width - cell_len(header))
+            return Strip([Segment(set_cell_size(header, width), look.header)], width)
         if shown is None:
             return Strip.blank(width, look.base)
         first, last, sub = shown.first, shown.last, shown.sub

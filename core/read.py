@@ -81,6 +81,8 @@ __all__ = [
     "property_names",
     "score_colour",
     "strategy",
+    "tag_id_for",
+    "tag_path",
     "tag_images",
     "tag_legend",
     "tag_of_images",
@@ -473,3 +475,27 @@ def plan_table(project: Path | str, file: Path, match: str = "path",
                types: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
     """What importing a CSV would set, changing nothing (a dry run)."""
     return _table_io.read_table(project, file, match, types).report(applied=False)
+
+
+def tag_id_for(project: Path | str, spec: str) -> int:
+    """A tag by its path from the property ("Subject/animal/cat") or by its id."""
+    with open_store(project, read_only=True) as store:
+        if spec.strip().isdigit():
+            if not store.tag_exists(int(spec)):
+                raise BadParameter("tag", spec, "a tag id of this project (`planche tags`)")
+            return int(spec)
+        prop, *path = [part.strip() for part in spec.split("/")]
+        found = store.tag_id_for_path(prop, path) if path else None
+        if found is None:
+            raise BadParameter("tag", spec, "a tag of this project as PROPERTY/TAG[/TAG...] "
+                               "or its id (`planche tags`)")  # fmt: skip
+        return found
+
+
+def tag_path(project: Path | str, tag_id: int) -> tuple[str, ...]:
+    """(property, tag names from the top) of a tag."""
+    with open_store(project, read_only=True) as store:
+        found = store.tag_path_of(tag_id)
+    if found is None:
+        raise BadParameter("tag", tag_id, "a tag id of this project (`planche tags`)")
+    return found

@@ -325,7 +325,10 @@ def _state(project: Path) -> tuple:
             "v.value_flag FROM properties p LEFT JOIN property_values v ON v.property_id = p.id "
             "ORDER BY ALL"
         ).fetchall()
-    return tags, clusterings, not_duplicates, typed
+        runs = [e for e in store.journal() if e["command"] == "refuse_suggestions"]
+        refused = sorted((e["params"]["tag_id"], tuple(e["params"]["images"]))
+                         for e in runs if e["status"] == "done")  # fmt: skip
+    return tags, clusterings, not_duplicates, typed, refused
 
 
 def _example_params(project: Path) -> dict[str, dict]:
@@ -358,6 +361,7 @@ def _example_params(project: Path) -> dict[str, dict]:
         "add_property": {"name": "Rating", "type": "number"},
         "set_property": {"property": "Note [b]", "value": "new", "images": [2, 3]},
         "import_table": {"file": str(table)},
+        "refuse_suggestions": {"tag_id": tag_id, "images": [4, 6]},
     }  # fmt: skip
 
 

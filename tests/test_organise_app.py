@@ -139,3 +139,34 @@ def test_the_filter_box_completes_the_term_being_typed():
     assert asyncio.run(suggest("tag:Subject/a -Rat")) == "tag:Subject/a -Rating"
     assert asyncio.run(suggest("-size,wi")) == "-size,width"
     assert asyncio.run(suggest("width>3")) is None, "an operator typed: nothing to complete"
+
+
+def test_suggestions_for_an_open_tag_are_tagged_with_y_and_refused_with_n(rated):
+    a_ids = read.list_images(rated, "folder:a").ids.tolist()
+    commands.run(rated, "tag", {"property": "Kind", "path": ["a"], "images": a_ids[:3]})
+    tag_id = read.tag_id_for(rated, "Kind/a")
+
+    async def steps(pilot):
+        app = pilot.app
+        app.show_scope(read.tag_images(rated, tag_id, "Kind/a"))
+        await settle(pilot)
+        app.query_one(ThumbnailGrid).focus()
+        await pilot.press("S")
+        await settle(pilot)
+        grid = app.query_one(ThumbnailGrid)
+        shown = grid.image_ids
+        captions = grid.captions
+        await pilot.press("y")  # the best suggestion
+        await settle(pilot)
+        await pilot.press("n")  # the next
+        await settle(pilot)
+        return app.scope.kind, shown, captions, grid.image_ids
+
+    kind, shown, captions, after = run(PlancheApp(rated), steps)
+    assert kind == "suggest" and not set(shown) & set(a_ids[:3])
+    scores = [float(c.split()[0]) for c in captions]
+    assert scores == sorted(scores, reverse=True), "best first, each with its score"
+    assert after == shown[2:]
+    assert set(read.list_images(rated, "tag:Kind/a").ids.tolist()) == {*a_ids[:3], shown[0]}
+    again = commands.run(rated, "suggest_tag", {"tag_id": tag_id, "k": 100})
+    assert shown[1] not in {s["image_id"] for s in again["suggestions"]}, "refused for good"

@@ -309,3 +309,41 @@ def test_a_bad_table_is_refused_whole_naming_line_and_column(project, tmp_path):
     report = json.loads(_cli(project, "import-csv", str(table), "--json"))
     assert (report["matched"], report["unmatched_lines"]) == (1, [2, 4])
     assert len(_ids(project, "Rating=2")) == 1
+
+
+def test_suggestions_rank_untagged_images_by_likeness_and_forget_refused_ones(project):
+    import numpy as np
+
+    from planche.core.store import open_store
+
+    ids = _id_of(project)
+    members = [ids["beach.jpg"], ids["sea.png"]]
+    commands.run(project, "tag", {"property": "Subject", "path": ["sea"], "images": members})
+    tag_id = int(read.tag_id_for(project, "Subject/sea"))
+    found = commands.run(project, "suggest_tag", {"tag_id": tag_id, "k": 10})
+    with open_store(project, read_only=True) as store:
+        model = store.models()[0]
+        all_ids, vectors = store.read_embeddings(model)
+    by_id = dict(zip(all_ids.tolist(), vectors, strict=True))
+    centre = np.mean([by_id[i] for i in members], axis=0)
+    centre /= np.linalg.norm(centre)
+    expected = sorted((i for i in by_id if i not in members),
+                      key=lambda i: -float(by_id[i] @ centre))  # fmt: skip
+    assert [s["image_id"] for s in found["suggestions"]] == expected
+    assert found["from_images"] == 2 and found["from_name"] is None  # pixels: no text tower
+
+    refused = expected[:2]
+    _cli(project, "suggest", "Subject/sea", "--refuse", ",".join(map(str, refused)))
+    again = json.loads(_cli(project, "suggest", "Subject/sea", "--json"))
+    assert [s["image_id"] for s in again["suggestions"]] == expected[2:]
+    _cli(project, "suggest", "Subject/sea", "--accept", str(expected[2]))
+    assert set(_ids(project, "tag:Subject/sea")) == {*members, expected[2]}
+    _cli(project, "undo")  # the accept
+    _cli(project, "undo")  # the refusal
+    back = commands.run(project, "suggest_tag", {"tag_id": tag_id, "k": 10})
+    assert [s["image_id"] for s in back["suggestions"]] == expected
+
+    commands.run(project, "tag", {"property": "Subject", "path": ["empty"], "images": []})
+    done = run_main("suggest", "Subject/empty", "--project", str(project))
+    assert done.returncode != 0 and "tag a few images first" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -41,6 +41,7 @@ from planche.tui.grid import ThumbnailGrid
 from planche.tui.images import ImageMode
 from planche.tui.map import Colouring, MapScreen, colouring_options, load_colouring
 from planche.tui.organise import View, ViewScreen
+from planche.tui.organise.suggesting import SuggestionActions
 from planche.tui.params_pane import ParamsPane
 from planche.tui.screens import ConfirmScreen, HelpScreen, PreviewScreen, PromptScreen
 from planche.tui.tree_pane import ProjectTree
@@ -79,7 +80,7 @@ def _runner(app: App[Any], action: str) -> Callable[[], Any]:
     return run
 
 
-class PlancheApp(App[None]):
+class PlancheApp(SuggestionActions, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "planche"
     COMMANDS = App.COMMANDS | {PlancheCommands}
@@ -103,6 +104,9 @@ class PlancheApp(App[None]):
         ("f", "view", "Filter", "filter, sort and group the grid by any property"),
         ("F", "clear_view", None, "show the scope without its filter, sort or grouping"),
         ("p", "set_property", None, "set a typed property on the selected images (Rating=4)"),
+        ("S", "suggest", None, "suggest images for the open tag (y tags them, n refuses)"),
+        ("y", "accept_suggestion", None, "tag the selected suggestions"),
+        ("n", "refuse_suggestion", None, "refuse the selected suggestions for good"),
         ("ctrl+z", "undo", None, "undo the last change to tags or clusterings"),
         ("ctrl+y", "redo", None, "redo what undo took back"),
         ("escape", "cancel_work", None, "stop the running work"),

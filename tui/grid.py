@@ -344,6 +344,11 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         return self._ids
 
     @property
+    def captions(self) -> tuple[str, ...]:
+        """The caption of each image shown, in order."""
+        return self._captions if self._captions is not None else tuple(map(str, self._ids))
+
+    @property
     def selected(self) -> frozenset[int]:
         """The selected image ids."""
         return self._selected_frozen

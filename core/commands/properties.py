@@ -141,3 +141,60 @@ class ImportTable(Command):
 
     def folders_read(self, params: dict[str, Any]) -> list[str]:
         return [str(Path(params["file"]).parent)]
+
+
+@command
+class SuggestForTag(Command):
+    name = "suggest_tag"
+    description = "the images without a tag most like those with it (and like its name)"
+    writes = False
+    fields = (
+        Field("tag_id", int, required=True, ref="tag"),
+        Field("k", int, default=50, nullable=False),
+        Field("model_id", int, ref="model"),
+        Field("use_name", bool, default=True, nullable=False,
+              help="add the tag's name through the text tower, where the model has one"),
+        Field("with_parents", bool, default=False, nullable=False,
+              help="name the tag with its parents' names too (animal cat)"),
+    )  # fmt: skip
+
+    def read(self, project: Path, params: dict[str, Any], context: Context) -> dict[str, Any]:
+        from planche.core.properties.suggestions import suggest_for_tag
+
+        return suggest_for_tag(project, params["tag_id"], k=params["k"],
+                               model_id=params["model_id"], use_name=params["use_name"],
+                               with_parents=params["with_parents"],
+                               session=context.session)  # fmt: skip
+
+    def summary(self, outcome: dict[str, Any]) -> str:
+        return f"{count(len(outcome['suggestions']), 'suggestion')}"
+
+
+@command
+class RefuseSuggestions(Command):
+    name = "refuse_suggestions"
+    description = "never suggest these images for this tag again"
+    undoable = True
+    fields = (
+        Field("tag_id", int, required=True, ref="tag"),
+        Field("images", int, required=True, many=True, ref="image"),
+    )
+
+    def apply(self, store: Store, params: dict[str, Any], prepared: Any, context: Any) -> Any:
+        if not store.tag_exists(params["tag_id"]):
+            raise BadParameter("tag_id", params["tag_id"], "a tag of this project (`planche tags`)")
+        missing = store.missing_images(params["images"])
+        if missing:
+            raise BadParameter("images", missing[0], "an image of this project")
+        # The journal entry is the record (suggestions read the runs in effect),
+        # so undo and redo only flip its status.
+        return {"refused": len(params["images"])}, {"images": params["images"]}
+
+    def undo(self, store: Store, params: dict[str, Any], data: dict[str, Any]) -> None:
+        return None
+
+    def redo(self, store: Store, params: dict[str, Any], data: dict[str, Any]) -> None:
+        return None
+
+    def summary(self, outcome: dict[str, Any]) -> str:
+        return f"{count(outcome['refused'], 'image')} refused"

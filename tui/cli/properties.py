@@ -83,6 +83,24 @@ def add_parsers(subparsers: Any, common: argparse.ArgumentParser) -> None:
     importer.add_argument("--type", action="append", default=[], metavar="NAME=TYPE",
                           help="the type of a new property whose header has none")  # fmt: skip
     importer.add_argument("--dry-run", action="store_true", help="say what would be set")
+    _add_suggest_parser(subparsers, common)
+
+
+def _add_suggest_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    suggest = add_command(
+        subparsers, common, "suggest", run_suggest,
+        help="images without a tag most like those with it; accept or refuse them",
+        description="List the images most like a tag's images (and, where the model has a "
+        "text tower, like its name), best first with their score. --accept tags the given "
+        "ones; --refuse means they are never suggested for this tag again (undoable).",
+    )  # fmt: skip
+    suggest.add_argument("tag", metavar="TAG", help="PROPERTY/TAG[/TAG...] or a tag id")
+    suggest.add_argument("-k", type=int, default=20, help="how many (default: 20)")
+    suggest.add_argument("--accept", metavar="IDS", help="tag these image ids")
+    suggest.add_argument("--refuse", metavar="IDS", help="never suggest these image ids again")
+    suggest.add_argument("--no-name", action="store_true", help="from the images only")
+    suggest.add_argument("--with-parents", action="store_true",
+                         help="the tag's name with its parents' (animal cat)")  # fmt: skip
 
 
 def _add_scope_options(sub: argparse.ArgumentParser) -> None:
@@ -96,6 +114,37 @@ def _ids(text: str, name: str) -> list[int]:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise BadParameter(name, text, "ids separated by commas, e.g. 3,7,12") from None
+
+
+def run_suggest(args: argparse.Namespace) -> int:
+    tag_id = read.tag_id_for(args.project, args.tag)
+    if args.accept:
+        path = read.tag_path(args.project, tag_id)
+        accepted = {"property": path[0], "path": list(path[1:]),
+                    "images": _ids(args.accept, "accept")}  # fmt: skip
+        run_command(args, "tag", accepted, label="suggest")
+    if args.refuse:
+        run_command(args, "refuse_suggestions", {"tag_id": tag_id,
+                                                 "images": _ids(args.refuse, "refuse")},
+                    label="suggest")  # fmt: skip
+    params = {"tag_id": tag_id, "k": args.k, "use_name": not args.no_name,
+              "with_parents": args.with_parents}  # fmt: skip
+    found = run_command(args, "suggest_tag", params, label="suggest")
+    emit(args, found, text=lambda: _print_suggestions(found))
+    return 0
+
+
+def _print_suggestions(found: dict[str, Any]) -> None:
+    source = [f"{count(found['from_images'], 'image')} of the tag"]
+    if found["from_name"]:
+        source.append(repr(found["from_name"]))
+    say(f"Like {printable(found['tag'])} ({' and '.join(source)}; {printable(found['model'])}); "
+        f"{found['refused']} refused before:")  # fmt: skip
+    for hit in found["suggestions"]:
+        where = printable(hit["paths"][0]) if hit["paths"] else ""
+        say(f"  {hit['image_id']:>7}  {hit['score']:.3f}  {where}")
+    if not found["suggestions"]:
+        say("  (nothing left to suggest)")
 
 
 def run_properties(args: argparse.Namespace) -> int:

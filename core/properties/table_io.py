@@ -13,7 +13,8 @@ through Python.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from planche.core.errors import BadParameter
 from planche.core.progress import ProgressCallback, ProgressEvent, ignore_progress
@@ -39,8 +41,9 @@ from planche.core.properties.values import (
     drop_property,
     find_property,
     insert_property,
-    property_rows,
+    property_kinds,
     replace_values_from,
+    tag_paths,
 )
 from planche.core.store import Store, open_store
 
@@ -71,7 +74,7 @@ def _tag_names_table(store: Store, props: Sequence[PropertyRow]) -> None:
     """A temporary table of every tag's path from the top, for the tag columns."""
     store.con.execute("CREATE OR REPLACE TEMP TABLE planche_tag_names "
                       "(property_id INTEGER, tag_id INTEGER, label VARCHAR)")  # fmt: skip
-    rows = [[p.id, t, "/".join(names)] for p in props for t, names in store.all_tag_paths(p.name)]
+    rows = [[p.id, t, "/".join(names)] for p in props for t, names in tag_paths(store, p.id)]
     if rows:
         store.con.executemany("INSERT INTO planche_tag_names VALUES (?, ?, ?)", rows)
 
@@ -95,7 +98,7 @@ def export_table(
         for clustering in clusterings:
             if store.clustering(clustering) is None:
                 raise BadParameter("clustering", clustering, "a clustering id (`planche clusters`)")
-        props = property_rows(store)
+        props = property_kinds(store)
         columns = [
             "x.path AS path", "i.sha256 AS sha256", "parse_dirpath(x.path) AS folder",
             "parse_filename(x.path) AS name", "x.size AS size", "i.width AS width",
@@ -109,8 +112,8 @@ def export_table(
             header = _identifier(f"{prop.name}:{prop.type}")
             if prop.type == "tag":
                 joins.append(
-                    f"LEFT JOIN (SELECT it.image_id, string_agg(tn.label, '{TAG_SEPARATOR}' "
-                    "ORDER BY tn.label) AS tags FROM image_tags it JOIN planche_tag_names tn "
+                    "LEFT JOIN (SELECT it.image_id, array_to_string(list_sort(list(tn.label)), "
+                    f"'{TAG_SEPARATOR}') AS tags FROM image_tags it JOIN planche_tag_names tn "
                     f"ON tn.tag_id = it.tag_id WHERE tn.property_id = {prop.id} "
                     f"GROUP BY it.image_id) t{n} ON t{n}.image_id = i.id"
                 )
@@ -192,7 +195,7 @@ class TablePlan:
                     "property": c.name,
                     "type": c.type,
                     "new": not c.exists,
-                    "values": len(set(c.values.column("image_id").to_pylist())),
+                    "values": pc.count_distinct(c.values.column("image_id")).as_py(),
                 }  # fmt: skip
                 for c in self.columns
             ],
@@ -297,7 +300,12 @@ def read_table(
             "SELECT count(*), list(planche_line ORDER BY planche_line)[1:20] FROM planche_matched "
             "WHERE image_id IS NULL"
         ).fetchone()
-        existing = {p.name: p for p in property_rows(store)}
+        existing = {p.name: p for p in property_kinds(store)}
+        copies = con.execute(
+            "SELECT count(*) > count(DISTINCT image_id) FROM planche_matched "
+            "WHERE image_id IS NOT NULL"
+        ).fetchall()
+        has_copies = bool(copies[0][0])
         columns, skipped, bad = [], [], []
         for index, header in enumerate(headers, start=1):
             if header.lower() in BUILTINS or header.lower().startswith("cluster:"):
@@ -307,7 +315,8 @@ def read_table(
             found = find_property(store, prop_name.strip()) if prop_name.strip() else None
             name, kind = _column_kind(header, types, found, index, file)
             column = _identifier(header)
-            _refuse_copies_that_differ(con, file, header, column)
+            if has_copies:
+                _refuse_copies_that_differ(con, file, header, column)
             if kind == "tag":
                 table = con.sql(
                     f"SELECT image_id, trim(tag) AS value FROM (SELECT image_id, unnest("
@@ -317,7 +326,7 @@ def read_table(
                 everyone = con.sql(
                     "SELECT DISTINCT image_id FROM planche_matched WHERE image_id IS NOT NULL"
                 ).to_arrow_table()
-                paths = sorted(set(table.column("value").to_pylist()))
+                paths = sorted(pc.unique(table.column("value")).to_pylist())
                 for path in paths:
                     if any(not part.strip() for part in path.split("/")):
                         line = con.execute(
@@ -385,12 +394,9 @@ def _csv_error(exc: BaseException) -> str:
 # -- applying and undoing ----------------------------------------------------
 
 
-def _column(table: pa.Table, name: str) -> list[Any]:
-    return table.column(name).to_pylist()
-
-
 def apply_table(store: Store, plan: TablePlan) -> dict[str, Any]:
-    """Set what the plan says; return what undo and redo need."""
+    """Set what the plan says; return what undo and redo need: only what changed,
+    so importing a table the project already agrees with writes (and keeps) nothing."""
     undo: dict[str, Any] = {"columns": []}
     for column in plan.columns:
         made = None
@@ -398,37 +404,44 @@ def apply_table(store: Store, plan: TablePlan) -> dict[str, Any]:
         if prop is None:
             made = insert_property(store, column.name, column.type)
             prop = PropertyRow(made, column.name, column.type, 0)
-        images = np.unique(column.values.column("image_id").to_numpy(zero_copy_only=False))
         entry: dict[str, Any] = {"property_id": prop.id, "name": prop.name, "type": prop.type,
                                  "made": made}  # fmt: skip
-        if column.type == "tag":
-            entry.update(_apply_tags(store, prop, images, column))
-        else:
-            before = _values_of(store, prop, images)
-            replace_values_from(store, prop, column.values)
-            entry["before"] = _json_table(before)
-            entry["after"] = _json_table(column.values)
+        with _registered(store, "planche_new", column.values):
+            if column.type == "tag":
+                entry.update(_apply_tags(store, prop, column))
+            else:
+                entry.update(_apply_values(store, prop))
         undo["columns"].append(entry)
     return undo
 
 
-def _values_of(store: Store, prop: PropertyRow, images: np.ndarray) -> pa.Table:
-    store.con.register("planche_images", pa.table({"image_id": images}))
+@contextmanager
+def _registered(store: Store, name: str, table: pa.Table) -> Iterator[None]:
+    store.con.register(name, table)
     try:
-        found = store.con.sql(
-            f"SELECT t.image_id, v.{VALUE_COLUMN[prop.type]} AS value FROM planche_images t "
-            f"LEFT JOIN property_values v ON v.image_id = t.image_id AND v.property_id = {prop.id}"
-        ).to_arrow_table()
+        yield
     finally:
-        store.con.unregister("planche_images")
-    return found
+        store.con.unregister(name)
 
 
-def _json_table(table: pa.Table) -> dict[str, list[Any]]:
-    values = table.column("value")
+def _apply_values(store: Store, prop: PropertyRow) -> dict[str, Any]:
+    """The new values (table planche_new) where they differ from the stored ones."""
+    column = VALUE_COLUMN[prop.type]
+    changed = store.con.sql(
+        f"SELECT n.image_id, v.{column} AS before, n.value AS after FROM planche_new n "
+        f"LEFT JOIN property_values v ON v.property_id = {prop.id} AND v.image_id = n.image_id "
+        f"WHERE v.{column} IS DISTINCT FROM n.value"
+    ).to_arrow_table()
+    ids = changed.column("image_id")
+    replace_values_from(store, prop, pa.table({"image_id": ids, "value": changed.column("after")}))
+    return {"before": _json_values(ids, changed.column("before")),
+            "after": _json_values(ids, changed.column("after"))}  # fmt: skip
+
+
+def _json_values(ids: Any, values: Any) -> dict[str, list[Any]]:
     if pa.types.is_timestamp(values.type):
         values = values.cast(pa.string())
-    return {"image_id": _column(table, "image_id"), "value": values.to_pylist()}
+    return {"image_id": ids.to_pylist(), "value": values.to_pylist()}
 
 
 def _table_from_json(kind: PropertyType, data: dict[str, list[Any]]) -> pa.Table:
@@ -444,59 +457,80 @@ def _table_from_json(kind: PropertyType, data: dict[str, list[Any]]) -> pa.Table
     return pa.table({"image_id": pa.array(data["image_id"], pa.int32()), "value": values})
 
 
-def _tag_links(store: Store, prop: PropertyRow, images: np.ndarray) -> list[list[int]]:
-    store.con.register("planche_images", pa.table({"image_id": images}))
-    try:
-        rows = store.con.execute(
-            "SELECT it.image_id, it.tag_id FROM image_tags it JOIN tags t ON t.id = it.tag_id "
-            f"WHERE t.property_id = {prop.id} AND it.image_id IN "
-            "(SELECT image_id FROM planche_images)"
-        ).fetchall()
-    finally:
-        store.con.unregister("planche_images")
-    return [[int(i), int(t)] for i, t in rows]
+def _make_tags(store: Store, prop: PropertyRow, paths: Sequence[str]) -> tuple[pa.Table, list]:
+    """(path, tag_id) for every path, the missing tags made (parents first); and
+    what was made, as [id, parent id, name] for undo."""
+    known = {"/".join(names): tag_id for tag_id, names in tag_paths(store, prop.id)}
+    made = []
+    for path in paths:
+        names = [part.strip() for part in path.split("/")]
+        for depth in range(1, len(names) + 1):
+            here = "/".join(names[:depth])
+            if here in known:
+                continue
+            parent = known.get("/".join(names[: depth - 1])) if depth > 1 else None
+            row = store.con.execute(
+                "INSERT INTO tags (property_id, parent_id, name) VALUES (?, ?, ?) RETURNING id",
+                [prop.id, parent, names[depth - 1]],
+            ).fetchall()
+            known[here] = int(row[0][0])
+            made.append([known[here], parent, names[depth - 1]])
+    spelt = ["/".join(part.strip() for part in path.split("/")) for path in paths]
+    mapping = pa.table({"path": pa.array(list(paths), pa.string()),
+                        "tag_id": pa.array([known[p] for p in spelt], pa.int32())})  # fmt: skip
+    return mapping, made
 
 
-def _set_tag_links(store: Store, prop: PropertyRow, images: Sequence[int],
-                   links: Sequence[Sequence[int]]) -> None:  # fmt: skip
+def _apply_tags(store: Store, prop: PropertyRow, column: ColumnPlan) -> dict[str, Any]:
+    """Each image of the table (planche_new: image_id, tag path or null) gets
+    exactly the tags of its cell among this property's: links added and removed."""
+    mapping, made = _make_tags(store, prop, column.tag_paths)
+    with _registered(store, "planche_tag_ids", mapping):
+        store.con.execute(
+            "CREATE OR REPLACE TEMP TABLE planche_wanted AS SELECT DISTINCT n.image_id, m.tag_id "
+            "FROM planche_new n JOIN planche_tag_ids m ON m.path = n.value"
+        )
     store.con.execute(
-        "DELETE FROM image_tags WHERE image_id IN (SELECT unnest(?)) AND tag_id IN "
-        "(SELECT id FROM tags WHERE property_id = ?)",
-        [list(map(int, images)), prop.id],
+        "CREATE OR REPLACE TEMP TABLE planche_had AS SELECT it.image_id, it.tag_id FROM "
+        "image_tags it JOIN tags t ON t.id = it.tag_id WHERE t.property_id = ? AND "
+        "it.image_id IN (SELECT image_id FROM planche_new)",
+        [prop.id],
     )
-    if links:
-        pairs = np.asarray(links, dtype=np.int32).reshape(-1, 2)
-        table = pa.table({"image_id": pairs[:, 0], "tag_id": pairs[:, 1]})
-        store.con.register("planche_links", table)
-        try:
-            store.con.execute("INSERT INTO image_tags SELECT DISTINCT image_id, tag_id "
-                              "FROM planche_links")  # fmt: skip
-        finally:
-            store.con.unregister("planche_links")
+    removed = _pairs(store, "SELECT * FROM planche_had EXCEPT SELECT * FROM planche_wanted")
+    added = _pairs(store, "SELECT * FROM planche_wanted EXCEPT SELECT * FROM planche_had")
+    _change_links(store, remove=removed, add=added)
+    return {"removed": removed, "added": added, "made_tags": made}
 
 
-def _apply_tags(store: Store, prop: PropertyRow, images: np.ndarray,
-                column: ColumnPlan) -> dict[str, Any]:  # fmt: skip
-    made_tags = []
-    tag_of = {}
-    for path in column.tag_paths:
-        tag_id, made = store.add_tag_path_recorded(prop.name, [p.strip() for p in path.split("/")])
-        made_tags += made["tags"]
-        tag_of[path] = tag_id
-    before = _tag_links(store, prop, images)
-    pairs = [(i, tag_of[v]) for i, v in zip(_column(column.values, "image_id"),
-                                            _column(column.values, "value"), strict=True)
-             if v is not None]  # fmt: skip
-    after = [[int(i), int(t)] for i, t in sorted(set(pairs))]
-    _set_tag_links(store, prop, images, after)
-    return {"images": images.tolist(), "before": before, "after": after, "made_tags": made_tags}
+def _pairs(store: Store, sql: str) -> list[list[int]]:
+    table = store.con.sql(sql).to_arrow_table()
+    return [[int(i), int(t)] for i, t in zip(table.column(0).to_pylist(),
+                                            table.column(1).to_pylist(), strict=True)]  # fmt: skip
+
+
+def _pair_table(pairs: Sequence[Sequence[int]]) -> pa.Table:
+    array = np.asarray(pairs, dtype=np.int32).reshape(-1, 2)
+    return pa.table({"image_id": array[:, 0], "tag_id": array[:, 1]})
+
+
+def _change_links(store: Store, remove: Sequence[Sequence[int]],
+                  add: Sequence[Sequence[int]]) -> None:  # fmt: skip
+    if remove:
+        with _registered(store, "planche_links", _pair_table(remove)):
+            store.con.execute(
+                "DELETE FROM image_tags WHERE (image_id, tag_id) IN "
+                "(SELECT (image_id, tag_id) FROM planche_links)"
+            )
+    if add:
+        with _registered(store, "planche_links", _pair_table(add)):
+            store.con.execute("INSERT INTO image_tags SELECT image_id, tag_id FROM planche_links")
 
 
 def undo_table(store: Store, data: dict[str, Any]) -> None:
     for entry in reversed(data["columns"]):
         prop = PropertyRow(entry["property_id"], entry["name"], entry["type"], 0)
         if prop.type == "tag":
-            _set_tag_links(store, prop, entry["images"], entry["before"])
+            _change_links(store, remove=entry["added"], add=entry["removed"])
             if entry["made_tags"]:
                 store.remove_made_tags({"property_id": prop.id, "property": None,
                                         "tags": entry["made_tags"]})  # fmt: skip
@@ -515,6 +549,6 @@ def redo_table(store: Store, data: dict[str, Any]) -> None:
             if entry["made_tags"]:
                 store.restore_made_tags({"property_id": prop.id, "property": None,
                                          "tags": entry["made_tags"]})  # fmt: skip
-            _set_tag_links(store, prop, entry["images"], entry["after"])
+            _change_links(store, remove=entry["removed"], add=entry["added"])
         else:
             replace_values_from(store, prop, _table_from_json(prop.type, entry["after"]))

@@ -42,9 +42,36 @@ def property_rows(store: Store) -> list[PropertyRow]:
     return [PropertyRow(int(i), n, t, int(c)) for i, n, t, c in rows]
 
 
+def property_kinds(store: Store) -> list[PropertyRow]:
+    """Every property without counting its images (`images` is 0): what a listing,
+    a filter or a table needs, at a fraction of `property_rows`' cost at 1M images."""
+    rows = store.con.execute(
+        "SELECT id, name, type FROM properties ORDER BY lower(name), name"
+    ).fetchall()
+    return [PropertyRow(int(i), n, t, 0) for i, n, t in rows]
+
+
+def tag_paths(store: Store, property_id: int) -> list[tuple[int, tuple[str, ...]]]:
+    """(tag id, names from the top) of every tag of a property, without counting
+    their images (store.all_tag_paths counts them)."""
+    rows = store.con.execute(
+        "SELECT id, parent_id, name FROM tags WHERE property_id = ? ORDER BY id", [property_id]
+    ).fetchall()
+    by_id = {int(t): (parent, name) for t, parent, name in rows}
+    paths = []
+    for tag_id in by_id:
+        names, current = [], tag_id
+        while current is not None and len(names) <= len(by_id):
+            parent, name = by_id[current]
+            names.append(name)
+            current = parent
+        paths.append((tag_id, tuple(reversed(names))))
+    return paths
+
+
 def find_property(store: Store, name: str) -> PropertyRow | None:
     """The property of that name; a different case matches when it is the only one."""
-    rows = property_rows(store)
+    rows = property_kinds(store)
     exact = [r for r in rows if r.name == name]
     if exact:
         return exact[0]
@@ -56,7 +83,7 @@ def value_property(store: Store, name: str, where: str = "property") -> Property
     """A typed (not tag) property by name, or a message listing the ones there are."""
     row = find_property(store, name)
     if row is None or row.type == "tag":
-        typed = [r.name for r in property_rows(store) if r.type != "tag"]
+        typed = [r.name for r in property_kinds(store) if r.type != "tag"]
         what = "a tag property; values are set on typed ones" if row else "no such property"
         raise BadParameter(where, name, f"a typed property ({what}; this project has: "
                            f"{', '.join(typed) or 'none yet'}; add one with "

@@ -342,6 +342,7 @@ def _example_params(project: Path) -> dict[str, dict]:
     _import(project, photos)
     with open_store(project, read_only=True) as store:
         tag_id = store.tag_id_for_path("[/x] Sujet", ["a/b", "ç"])
+        top_id = store.tag_id_for_path("[/x] Sujet", ["a/b"])
         paths = store.image_paths([1, 2, 3])
     commands.run(project, "add_property", {"name": "Note [b]", "type": "text"})
     commands.run(project, "set_property", {"property": "Note [b]", "value": "old",
@@ -362,6 +363,12 @@ def _example_params(project: Path) -> dict[str, dict]:
         "set_property": {"property": "Note [b]", "value": "new", "images": [2, 3]},
         "import_table": {"file": str(table)},
         "refuse_suggestions": {"tag_id": tag_id, "images": [4, 6]},
+        "rename_property": {"name": "Note [b]", "new_name": "Remark [i]"},
+        "rename_tag": {"tag_id": tag_id, "name": "[b]renamed"},
+        "move_tag": {"tag_id": tag_id, "parent_id": None},
+        "merge_tag": {"tag_id": tag_id, "into": top_id},
+        "delete_tag": {"tag_id": top_id},
+        "delete_property": {"name": "Note [b]"},
     }  # fmt: skip
 
 

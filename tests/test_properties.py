@@ -347,3 +347,53 @@ def test_suggestions_rank_untagged_images_by_likeness_and_forget_refused_ones(pr
     done = run_main("suggest", "Subject/empty", "--project", str(project))
     assert done.returncode != 0 and "tag a few images first" in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def _tree(project: Path) -> dict[str, int]:
+    """Each tag path (property first) with its images, from `planche tags --json`."""
+    listing = json.loads(_cli(project, "tags", "--json"))
+    found = {}
+    for prop in listing:
+        by_id = {t["id"]: t for t in prop["tags"]}
+        for t in prop["tags"]:
+            names, current = [], t
+            while current is not None:
+                names.insert(0, current["name"])
+                current = by_id.get(current["parent"])
+            found["/".join([prop["property"], *names])] = t["images"]
+    return found
+
+
+def test_tags_and_properties_rename_move_merge_and_delete_each_undone(project):
+    ids = _id_of(project)
+    commands.run(project, "tag", {"property": "Subject", "path": ["animal", "cat"],
+                                  "images": [ids["beach.jpg"]]})  # fmt: skip
+    commands.run(project, "tag", {"property": "Subject", "path": ["pets", "kitten"],
+                                  "images": [ids["sea.png"], ids["beach.jpg"]]})  # fmt: skip
+    start = _tree(project)
+    steps = [
+        (["--rename", "Subject/animal=Animals"], "Subject/Animals/cat", 1),
+        (["--move", "Subject/pets/kitten", "Subject/animal"], "Subject/animal/kitten", 2),
+        (["--merge", "Subject/pets/kitten", "Subject/animal/cat"], "Subject/animal/cat", 2),
+        (["--rename", "Subject=Topic"], "Topic/animal/cat", 1),
+        (["--delete", "Subject/animal"], None, None),
+    ]
+    for args, path, images in steps:
+        _cli(project, "tags", *args)
+        after = _tree(project)
+        if path is not None:
+            assert after.get(path) == images, (args, after)
+        else:
+            assert not any(p.startswith("Subject/animal") for p in after), after
+        _cli(project, "undo")
+        assert _tree(project) == start, f"undo of {args} puts the tags back"
+
+    for args, named in [
+        (["--move", "Subject/animal", "Subject/animal/cat"], "not the moved tag or below it"),
+        (["--rename", "Subject/pets=animal"], "merge them"),
+        (["--merge", "Subject/animal", "Subject/animal/cat"], "not below this one"),
+        (["--delete", "Subject/nope"], "a tag of this project"),
+    ]:
+        done = run_main("tags", *args, "--project", str(project))
+        assert done.returncode != 0 and named in done.stderr, (args, done.stderr)
+    assert _tree(project) == start

@@ -13,6 +13,7 @@ from __future__ import annotations
 from planche.core.commands import (
     clusterings,
     dedupe,
+    editing,
     importing,
     maps,
     properties,
@@ -47,6 +48,7 @@ __all__ = [
     "clusterings",
     "command",
     "dedupe",
+    "editing",
     "export_script",
     "get_command",
     "history",

@@ -6,6 +6,8 @@ from typing import Any
 
 from planche.core.commands.base import Command, Field, command
 from planche.core.errors import BadParameter
+from planche.core.properties import editing
+from planche.core.properties.values import find_property
 from planche.core.store import Store
 from planche.core.text import count
 
@@ -78,10 +80,20 @@ class Untag(Command):
 @command
 class DeleteProperty(Command):
     name = "delete_property"
-    description = "delete a tag property with all its tags"
+    description = "delete a property with its tags or values (undo brings them back)"
+    undoable = True
     fields = (Field("name", str, required=True),)
 
     def apply(self, store: Store, params: dict[str, Any], prepared: Any, context: Any) -> Any:
-        if not store.delete_property(params["name"]):
-            raise BadParameter("property", params["name"], "the name of a tag property")
-        return {"deleted": params["name"]}, None
+        prop = find_property(store, params["name"])
+        if prop is None:
+            raise BadParameter("property", params["name"], "the name of a property")
+        return {"deleted": prop.name}, editing.remove_property(store, prop)
+
+    def undo(self, store: Store, params: dict[str, Any], data: dict[str, Any]) -> None:
+        editing.restore_property(store, data)
+
+    def redo(self, store: Store, params: dict[str, Any], data: dict[str, Any]) -> None:
+        prop = find_property(store, data["property"][1])
+        if prop is not None:
+            editing.remove_property(store, prop)

@@ -108,11 +108,17 @@ def test_set_a_property_on_the_selection_and_the_view_follows(rated):
         grid.focus()
         await pilot.press("space", "right", "space", "p", *"Rating=5", "enter")
         await settle(pilot)
+        # a new property, made on the way: Name:type=value
+        await pilot.press("a")
+        await settle(pilot)
+        await pilot.press("p", *"Seen:date=2024-05-06", "enter")
+        await settle(pilot)
         return first, grid.image_ids
 
     first, after = run(PlancheApp(rated), steps)
     assert read.list_images(rated, "Rating=5").ids.tolist() == sorted(first)
     assert len(after) == 6 and not set(first) & set(after), "the filter applies again"
+    assert len(read.list_images(rated, "Seen:2024-05").ids) == 1
 
 
 def test_the_grid_layout_puts_each_section_under_its_header():

@@ -377,12 +377,17 @@ class PlancheApp(SuggestionActions, App[None]):
             if not spec:
                 return
             name, sep, value = spec.partition("=")
+            name, _, kind = name.partition(":")  # Name:type makes the property if need be
             if not sep or not name.strip():
-                self.notify("Write it as Property=value (an empty value removes it).",
-                            severity="error")  # fmt: skip
+                self.notify("Write it as Property=value (an empty value removes it), or "
+                            "Property:type=value for a new one.", severity="error")  # fmt: skip
                 return
             params = {"property": name.strip(), "value": value.strip(), "images": targets}
             try:
+                known = {p["name"] for p in read.properties(self.project)["properties"]}
+                if kind.strip() and name.strip() not in known:
+                    commands.run(self.project, "add_property",
+                                 {"name": name.strip(), "type": kind.strip().lower()})  # fmt: skip
                 commands.run(self.project, "set_property", params)
             except PlancheError as exc:
                 self.notify(str(exc), severity="error", timeout=8)
@@ -392,8 +397,11 @@ class PlancheApp(SuggestionActions, App[None]):
                         "(ctrl+z takes it back)")  # fmt: skip
             self.refresh_project(keep_scope=True)
 
-        self.push_screen(PromptScreen(f"Set a property on {count(len(targets), 'image')}:",
-                                      placeholder="Rating=4"), apply)  # fmt: skip
+        question = (
+            f"Set a property on {count(len(targets), 'image')} (Name=value; "
+            "Name:type=value makes a new one: text, number, date, checkbox, url):"
+        )
+        self.push_screen(PromptScreen(question, placeholder="Rating=4"), apply)
 
     def on_tree_node_selected(self, event: Tree.NodeSelected[dict[str, Any]]) -> None:
         data = event.node.data or {}

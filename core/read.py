@@ -79,6 +79,7 @@ __all__ = [
     "project_info",
     "properties",
     "property_names",
+    "saved_views",
     "score_colour",
     "strategy",
     "tag_id_for",
@@ -499,3 +500,9 @@ def tag_path(project: Path | str, tag_id: int) -> tuple[str, ...]:
     if found is None:
         raise BadParameter("tag", tag_id, "a tag id of this project (`planche tags`)")
     return found
+
+
+def saved_views(project: Path | str) -> dict[str, dict[str, str]]:
+    """The saved filters (with their sort and grouping) by name."""
+    with open_store(project, read_only=True) as store:
+        return _filters.saved_views(store)

@@ -325,8 +325,8 @@ def _state(project: Path) -> tuple:
             "v.value_flag FROM properties p LEFT JOIN property_values v ON v.property_id = p.id "
             "ORDER BY ALL"
         ).fetchall()
-        runs = [e for e in store.journal() if e["command"] == "refuse_suggestions"]
-        refused = sorted((e["params"]["tag_id"], tuple(e["params"]["images"]))
+        runs = [e for e in store.journal() if e["command"] in ("refuse_suggestions", "save_view")]
+        refused = sorted(json.dumps(e["params"], sort_keys=True)
                          for e in runs if e["status"] == "done")  # fmt: skip
     return tags, clusterings, not_duplicates, typed, refused
 
@@ -369,6 +369,7 @@ def _example_params(project: Path) -> dict[str, dict]:
         "merge_tag": {"tag_id": tag_id, "into": top_id},
         "delete_tag": {"tag_id": top_id},
         "delete_property": {"name": "Note [b]"},
+        "save_view": {"name": "mine", "where": "width>10", "group": "[/x] Sujet"},
     }  # fmt: skip
 
 

@@ -176,3 +176,26 @@ def test_suggestions_for_an_open_tag_are_tagged_with_y_and_refused_with_n(rated)
     assert set(read.list_images(rated, "tag:Kind/a").ids.tolist()) == {*a_ids[:3], shown[0]}
     again = commands.run(rated, "suggest_tag", {"tag_id": tag_id, "k": 100})
     assert shown[1] not in {s["image_id"] for s in again["suggestions"]}, "refused for good"
+
+
+def test_a_view_saved_by_name_is_recalled_with_an_at_sign(rated):
+    async def steps(pilot):
+        await pilot.press("f")
+        await settle(pilot)
+        screen = pilot.app.screen
+        screen.query_one("#view-where").value = "Rating>=2"
+        screen.query_one("#view-group").value = "Rating"
+        screen.query_one("#view-name").value = "good"
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("F")
+        await settle(pilot)
+        await _view(pilot, "@good")
+        grid = pilot.app.query_one(ThumbnailGrid)
+        return grid._sections, pilot.app.view
+
+    sections, view = run(PlancheApp(rated), steps)
+    assert sections == (("2.0", 4), ("3.0", 4)) and view.where == "Rating>=2"
+    assert read.saved_views(rated)["good"] == {"where": "Rating>=2", "sort": "", "group": "Rating"}
+    commands.undo(rated)
+    assert read.saved_views(rated) == {}, "saving a view is undone like any change"

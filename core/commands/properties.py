@@ -198,3 +198,34 @@ class RefuseSuggestions(Command):
 
     def summary(self, outcome: dict[str, Any]) -> str:
         return f"{count(outcome['refused'], 'image')} refused"
+
+
+@command
+class SaveView(Command):
+    name = "save_view"
+    description = "save a filter, sort and grouping under a name (empty ones: forget it)"
+    undoable = True
+    fields = (
+        Field("name", str, required=True),
+        Field("where", str, default="", nullable=False),
+        Field("sort", str, default="", nullable=False),
+        Field("group", str, default="", nullable=False),
+    )
+
+    def check(self, params: dict[str, Any]) -> None:
+        if not params["name"].strip() or any(c.isspace() for c in params["name"].strip()):
+            raise BadParameter("name", params["name"], "a name without spaces, e.g. holidays")
+        params["name"] = params["name"].strip()
+
+    def apply(self, store: Store, params: dict[str, Any], prepared: Any, context: Any) -> Any:
+        from planche.core.properties.filters import list_images
+
+        list_images(store, params["where"], params["sort"], params["group"], within=[])
+        # The journal entry is the record (saved_views reads the runs in effect).
+        return {"name": params["name"]}, {"name": params["name"]}
+
+    def undo(self, store: Store, params: dict[str, Any], data: dict[str, Any]) -> None:
+        return None
+
+    def redo(self, store: Store, params: dict[str, Any], data: dict[str, Any]) -> None:
+        return None

@@ -430,3 +430,21 @@ def list_images(
         listing.groups = [(label, np.array(members, np.int64)) for label, members in sections]
         listing.ids = np.array(list(dict.fromkeys(ids.tolist())), np.int64)
     return listing
+
+
+def saved_views(store: Store) -> dict[str, dict[str, str]]:
+    """Each saved view by name (the latest `save_view` in effect; empty: forgotten)."""
+    import json
+
+    rows = store.con.execute(
+        "SELECT params FROM journal WHERE command = 'save_view' AND status = 'done' ORDER BY seq"
+    ).fetchall()
+    views: dict[str, dict[str, str]] = {}
+    for (params,) in rows:
+        run = json.loads(params)
+        view = {k: run.get(k, "") for k in ("where", "sort", "group")}
+        if any(v.strip() for v in view.values()):
+            views[run["name"]] = view
+        else:
+            views.pop(run["name"], None)
+    return views

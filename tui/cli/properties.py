@@ -55,6 +55,8 @@ def add_parsers(subparsers: Any, common: argparse.ArgumentParser) -> None:
     images.add_argument("--show", default="", metavar="NAMES",
                         help="properties to show beside each path, comma-separated")  # fmt: skip
     images.add_argument("--limit", type=int, default=None, help="at most this many rows")
+    images.add_argument("--view", metavar="NAME", help="a saved view (the options above add to it)")
+    images.add_argument("--save", metavar="NAME", help="save this filter, sort and grouping")
 
     export = add_command(
         subparsers, common, "export", run_export,
@@ -197,7 +199,26 @@ def _names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _apply_saved_view(args: argparse.Namespace) -> None:
+    """--view NAME fills what --where, --sort and --group-by leave empty; --save NAME
+    keeps the result (undoable)."""
+    if args.view:
+        views = read.saved_views(args.project)
+        if args.view not in views:
+            raise BadParameter("view", args.view, "a saved view: " + (", ".join(views) or
+                               "none yet (save one with --save NAME)"))  # fmt: skip
+        saved = views[args.view]
+        args.where = args.where or saved["where"]
+        args.sort = args.sort or saved["sort"]
+        args.group_by = args.group_by or saved["group"]
+    if args.save:
+        run_command(args, "save_view", {"name": args.save, "where": args.where,
+                                        "sort": args.sort, "group": args.group_by},
+                    label="images")  # fmt: skip
+
+
 def run_images(args: argparse.Namespace) -> int:
+    _apply_saved_view(args)
     shown = _names(args.show)
     sort_names = [n.lstrip("-") for n in _names(args.sort)]
     group = args.group_by.strip()

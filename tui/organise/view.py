@@ -17,7 +17,7 @@ from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Input, Label, Static
 
-from planche.core import read
+from planche.core import commands, read
 from planche.core.errors import PlancheError
 from planche.core.text import printable
 
@@ -86,9 +86,11 @@ class ViewScreen(ModalScreen[tuple[View, read.Listing] | None]):
                         suggester=TermSuggester(self.names))  # fmt: skip
             yield Input(self.view.group, id="view-group", placeholder="group by: folder",
                         suggester=TermSuggester(self.names))  # fmt: skip
+            yield Input("", id="view-name", placeholder="save as: a name (optional)")
             yield Static("", id="view-error", classes="error", markup=False)
-            yield Static("Enter applies (all empty: no view) · Tab: next box, → takes a "
-                         "suggestion · Escape cancels", classes="hint", markup=False)  # fmt: skip
+            yield Static("Enter applies (all empty: no view) · @name in the filter recalls a "
+                         "saved view · Tab: next box, → takes a suggestion · Escape cancels",
+                         classes="hint", markup=False)  # fmt: skip
 
     def on_mount(self) -> None:
         self.query_one("#view-where", Input).focus()
@@ -98,13 +100,23 @@ class ViewScreen(ModalScreen[tuple[View, read.Listing] | None]):
             *(self.query_one(f"#view-{n}", Input).value for n in ("where", "sort", "group"))
         )
         self.query_one("#view-error", Static).update("checking…")
-        self._check(view)
+        self._check(view, self.query_one("#view-name", Input).value.strip())
 
     @work(thread=True, exclusive=True, group="view")
-    def _check(self, view: View) -> None:
+    def _check(self, view: View, save_as: str) -> None:
         try:
+            recalled = view.where.strip()
+            if recalled.startswith("@") and " " not in recalled:
+                saved = read.saved_views(self.project)
+                if recalled[1:] not in saved:
+                    known = ", ".join(f"@{name}" for name in saved) or "none saved yet"
+                    raise PlancheError(f"no saved view {recalled} ({known})")
+                view = View(**saved[recalled[1:]])
             listing = read.list_images(self.project, view.where, view.sort, view.group,
                                        within=self.within)  # fmt: skip
+            if save_as:
+                parts = {"where": view.where, "sort": view.sort, "group": view.group}
+                commands.run(self.project, "save_view", {"name": save_as, **parts})
         except PlancheError as exc:
             self.app.call_from_thread(self._refused, str(exc))
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import sys
 
@@ -20,14 +21,25 @@ from planche.tui.tree_pane import ProjectTree
 SIZE = (160, 48)
 
 
+@pytest.fixture(scope="module")
+def _pixels_template(tmp_path_factory):
+    """20 photos in folders a and b, imported once; `pixels_project` copies them back
+    for each test (to the same place: the project holds the photos' paths)."""
+    base = tmp_path_factory.mktemp("app")
+    work = base / "work"
+    write_good_images(work / "photos" / "a", 12)
+    write_good_images(work / "photos" / "b", 8, start_seed=100)
+    import_folder(work / "photos", work / "project.duckdb", embedder=load_embedder("pixels"))
+    shutil.copytree(work, base / "pristine", copy_function=shutil.copy2)
+    return base
+
+
 @pytest.fixture
-def pixels_project(tmp_path):
-    folder = tmp_path / "photos"
-    write_good_images(folder / "a", 12)
-    write_good_images(folder / "b", 8, start_seed=100)
-    project = tmp_path / "project.duckdb"
-    import_folder(folder, project, embedder=load_embedder("pixels"))
-    return project
+def pixels_project(_pixels_template):
+    work = _pixels_template / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(_pixels_template / "pristine", work, copy_function=shutil.copy2)
+    return work / "project.duckdb"
 
 
 def run(app: PlancheApp, steps, size=SIZE):

@@ -18,6 +18,14 @@ cp "$work/demo.duckdb" "$work/shot.duckdb"
 "$shot" screenshots/map-atlas-zoomed.png --wait 8 --keys "M sleep:6 a sleep:4 plus plus sleep:4" \
   --env COLORTERM=truecolor -- .venv/bin/planche open "$work/shot.duckdb"
 
+# A filtered, grouped grid: a Rating set on a folder, then f with a filter and a grouping.
+cp "$work/demo.duckdb" "$work/shot.duckdb"
+.venv/bin/planche properties --add Rating:number --project "$work/shot.duckdb" > /dev/null
+.venv/bin/planche set Rating 4 --where "folder:animals or folder:space" --project "$work/shot.duckdb" > /dev/null
+"$shot" screenshots/filtered-grouped.png --wait 8 \
+  --keys "f sleep:1 type:Rating>=3 Tab minus type:size Tab type:folder Return sleep:4" \
+  --env COLORTERM=truecolor -- .venv/bin/planche open "$work/shot.duckdb"
+
 # The duplicates review: the demo's photos with copies made by resizing, re-encoding
 # and copying, imported, then D (review), two groups on.
 mkdir -p "$work/dups/copies"

@@ -427,3 +427,30 @@ def test_density_with_min_cluster_size_as_large_as_the_sample_runs_in_bounded_me
     too_many = strategy.validate({**params, "min_cluster_size": 4001})
     with pytest.raises(BadParameter, match="min_cluster_size=4001.*4000 images.*sample=4000"):
         strategy.run(_density_input(vectors), too_many)
+
+
+def test_by_tags_multi_label_puts_an_image_under_every_tag_it_is_near(project, tiny_clip):
+    clip = load_embedder("clip", weights=tiny_clip)
+    text = clip.embed_text(["a photo of cat", "a photo of boat"])
+    both = text.sum(axis=0, keepdims=True)  # a cat on a boat
+    vectors = np.concatenate([text, both]).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    threshold = float(min(vectors[2] @ text[0], vectors[2] @ text[1])) - 1e-3
+    identity = clip.identity
+    with open_store(project, create=True) as store:
+        model = store.register_model(
+            embedder="clip", name=identity.name, pretrained=None,
+            weights_hash=identity.weights_hash, dim=identity.dim, precision=identity.precision,
+            preprocessing=identity.preprocessing,
+        )  # fmt: skip
+        store.write_embeddings(model, [1, 2, 3], vectors)
+        for path in (["animal", "cat"], ["boat"]):
+            store.add_tag_path("Subject", path)
+    params = {"property": "Subject", "min_similarity": threshold, "with_parents": False}
+    single = {
+        c.label: sorted(c.members.tolist()) for c in cluster(project, "by_tags", params).clusters
+    }
+    multi = cluster(project, "by_tags", {**params, "multi_label": True}).clusters
+    by_label = {c.label: sorted(c.members.tolist()) for c in multi}
+    assert by_label == {"animal cat": [1, 3], "boat": [2, 3]}, "the cat on a boat is in both"
+    assert sum(len(m) for m in single.values()) == 3, "without it, one tag each"

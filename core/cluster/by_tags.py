@@ -3,7 +3,9 @@
 Each leaf tag of the property is written into the prompt (a tag under a
 parent is named with its parent: "animal cat"), embedded with the model's
 text tower, and each image joins the tag it is most similar to, if that
-similarity reaches `min_similarity`; the others stay unassigned. CLIP's
+similarity reaches `min_similarity`; the others stay unassigned. With
+`multi_label` an image joins every tag it reaches `min_similarity` with, so
+clusters may share images (Panoptic's multi-label mode). CLIP's
 image-to-text cosines are small (about 0.2 to 0.35 for a good match), hence
 the default of 0.2. Panoptic embeds the bare tag names; a prompt such as
 "a photo of {}" is measurably better for CLIP.
@@ -29,6 +31,19 @@ class ByTagsStrategy(Strategy):
         Param("property", str, "", "the tag property whose tags are the groups", required=True),
         Param("prompt", str, "a photo of {}", "text around each tag name; {} is the name"),
         Param("min_similarity", float, 0.2, "below this an image stays unassigned", -1.0, 1.0),
+        Param(
+            "multi_label",
+            bool,
+            False,
+            "each image joins every tag it reaches min_similarity with (Panoptic's multi-label "
+            "mode), not only the nearest",
+        ),
+        Param(
+            "with_parents",
+            bool,
+            True,
+            "name a tag with its parents in the prompt (animal cat), else alone (cat)",
+        ),
     )
 
     def validate(self, raw: Any) -> dict[str, Any]:
@@ -50,16 +65,19 @@ class ByTagsStrategy(Strategy):
                 "property", params["property"], "a tag property that has tags (`planche tags`)"
             )
         names = [" ".join(path) for _, path in tags]
-        prompts = [params["prompt"].format(name) for name in names]
+        spoken = names if params["with_parents"] else [path[-1] for _, path in tags]
+        prompts = [params["prompt"].format(name) for name in spoken]
         text = data.text_embedder().embed_text(prompts)
         similarity = data.vectors @ text.T
-        best = similarity.argmax(axis=1)
-        assigned = similarity[np.arange(len(data)), best] >= params["min_similarity"]
-        groups = [
-            Group(data.ids[assigned & (best == t)], label=names[t])
-            for t in range(len(tags))
-            if np.any(assigned & (best == t))
-        ]
+        if params["multi_label"]:
+            reached = similarity >= params["min_similarity"]
+            assigned = reached.any(axis=1)
+            members = [reached[:, t] for t in range(len(tags))]
+        else:
+            best = similarity.argmax(axis=1)
+            assigned = similarity[np.arange(len(data)), best] >= params["min_similarity"]
+            members = [assigned & (best == t) for t in range(len(tags))]
+        groups = [Group(data.ids[m], label=names[t]) for t, m in enumerate(members) if m.any()]
         if not assigned.all():
             groups.append(Group(data.ids[~assigned], label="unassigned", leftover=True))
         return groups

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 
 import pytest
 
@@ -18,13 +19,14 @@ from planche.tui.organise import ViewScreen
 SIZE = (160, 48)
 
 
-@pytest.fixture
-def rated(tmp_path):
-    """12 images in a/ and 8 in b/; Rating 1-3 set on a/ by position."""
-    folder = tmp_path / "photos"
+@pytest.fixture(scope="module")
+def rated_template(tmp_path_factory):
+    """12 images in a/ and 8 in b/; Rating 1-3 set on a/ by position (made once)."""
+    root = tmp_path_factory.mktemp("organise")
+    folder = root / "photos"
     write_good_images(folder / "a", 12)
     write_good_images(folder / "b", 8, start_seed=100)
-    project = tmp_path / "project.duckdb"
+    project = root / "project.duckdb"
     import_folder(folder, project, embedder=load_embedder("pixels"))
     commands.run(project, "add_property", {"name": "Rating", "type": "number"})
     a_ids = read.list_images(project, "folder:a").ids.tolist()
@@ -32,6 +34,14 @@ def rated(tmp_path):
         images = a_ids[value - 1 :: 3]
         commands.run(project, "set_property", {"property": "Rating", "value": str(value),
                                                "images": images})  # fmt: skip
+    return project
+
+
+@pytest.fixture
+def rated(rated_template, tmp_path):
+    """A copy of the template project for one test (the photos stay where they are)."""
+    project = tmp_path / "project.duckdb"
+    shutil.copy(rated_template, project)
     return project
 
 

@@ -33,7 +33,7 @@ from planche.core.properties import filters as _filters
 from planche.core.properties import table_io as _table_io
 from planche.core.properties.filters import FilterError, Listing
 from planche.core.properties.kinds import BUILTINS, PROPERTY_TYPES
-from planche.core.properties.values import property_rows
+from planche.core.properties.values import property_kinds, property_rows
 from planche.core.search import choose_model
 from planche.core.store import MapRow, Store, open_store
 
@@ -439,7 +439,7 @@ def properties(project: Path | str) -> dict[str, Any]:
 def property_names(project: Path | str) -> list[str]:
     """Every name the filter language knows here, for completion."""
     with open_store(project, read_only=True) as store:
-        made = [row.name for row in property_rows(store)]
+        made = [row.name for row in property_kinds(store)]
     return [*BUILTINS, *_filters.KEYWORDS, *made]
 
 

@@ -193,6 +193,20 @@ class Command:
         return []
 
 
+class RecordedChoice(Command):
+    """A choice the user made (not duplicates, a refused suggestion, a saved view)
+    whose journal entry is the record: what reads it takes the runs in effect, so
+    undo and redo only flip the entry's status."""
+
+    undoable = True
+
+    def undo(self, store: Store, params: dict[str, Any], data: dict[str, Any]) -> None:
+        return None
+
+    def redo(self, store: Store, params: dict[str, Any], data: dict[str, Any]) -> None:
+        return None
+
+
 COMMANDS: dict[str, Command] = {}
 
 

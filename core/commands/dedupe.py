@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from planche.core.commands.base import COMMANDS, Command, Context, Field, command
+from planche.core.commands.base import COMMANDS, Command, Context, Field, RecordedChoice, command
 from planche.core.dedupe.fileops import (
     OpError,
     PendingLog,
@@ -255,10 +255,9 @@ def _act(plan: Plan, project: Path, context: Context) -> list[dict[str, Any]]:
 
 
 @command
-class NotDuplicates(Command):
+class NotDuplicates(RecordedChoice):
     name = "not_duplicates"
     description = "remember that these images are not duplicates of each other"
-    undoable = True
     fields = (
         Field("images", int, required=True, many=True, ref="image",
               help="the images of a group that are not copies of each other"),
@@ -273,15 +272,7 @@ class NotDuplicates(Command):
         missing = store.missing_images(params["images"])
         if missing:
             raise BadParameter("images", missing[0], "an image of this project")
-        # The journal entry is the record: dedupe's plan reads the runs in effect,
-        # so undo and redo need only flip its status.
         return {"images": params["images"]}, {"images": params["images"]}
-
-    def undo(self, store: Store, params: dict[str, Any], data: dict[str, Any]) -> None:
-        return None
-
-    def redo(self, store: Store, params: dict[str, Any], data: dict[str, Any]) -> None:
-        return None
 
     def summary(self, outcome: dict[str, Any]) -> str:
         return f"{count(len(outcome['images']), 'image')} marked as not duplicates"

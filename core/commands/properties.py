@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from planche.core.commands.base import Command, Context, Field, command
+from planche.core.commands.base import Command, Context, Field, RecordedChoice, command
 from planche.core.errors import BadParameter
 from planche.core.properties import table_io
 from planche.core.properties.kinds import check_property_name, check_property_type, parse_value
@@ -171,10 +171,9 @@ class SuggestForTag(Command):
 
 
 @command
-class RefuseSuggestions(Command):
+class RefuseSuggestions(RecordedChoice):
     name = "refuse_suggestions"
     description = "never suggest these images for this tag again"
-    undoable = True
     fields = (
         Field("tag_id", int, required=True, ref="tag"),
         Field("images", int, required=True, many=True, ref="image"),
@@ -186,25 +185,16 @@ class RefuseSuggestions(Command):
         missing = store.missing_images(params["images"])
         if missing:
             raise BadParameter("images", missing[0], "an image of this project")
-        # The journal entry is the record (suggestions read the runs in effect),
-        # so undo and redo only flip its status.
         return {"refused": len(params["images"])}, {"images": params["images"]}
-
-    def undo(self, store: Store, params: dict[str, Any], data: dict[str, Any]) -> None:
-        return None
-
-    def redo(self, store: Store, params: dict[str, Any], data: dict[str, Any]) -> None:
-        return None
 
     def summary(self, outcome: dict[str, Any]) -> str:
         return f"{count(outcome['refused'], 'image')} refused"
 
 
 @command
-class SaveView(Command):
+class SaveView(RecordedChoice):
     name = "save_view"
     description = "save a filter, sort and grouping under a name (empty ones: forget it)"
-    undoable = True
     fields = (
         Field("name", str, required=True),
         Field("where", str, default="", nullable=False),
@@ -221,11 +211,4 @@ class SaveView(Command):
         from planche.core.properties.filters import list_images
 
         list_images(store, params["where"], params["sort"], params["group"], within=[])
-        # The journal entry is the record (saved_views reads the runs in effect).
         return {"name": params["name"]}, {"name": params["name"]}
-
-    def undo(self, store: Store, params: dict[str, Any], data: dict[str, Any]) -> None:
-        return None
-
-    def redo(self, store: Store, params: dict[str, Any], data: dict[str, Any]) -> None:
-        return None

@@ -209,3 +209,17 @@ def test_a_view_saved_by_name_is_recalled_with_an_at_sign(rated):
     assert read.saved_views(rated)["good"] == {"where": "Rating>=2", "sort": "", "group": "Rating"}
     commands.undo(rated)
     assert read.saved_views(rated) == {}, "saving a view is undone like any change"
+
+
+def test_the_map_of_a_filtered_view_holds_only_its_images(rated):
+    from planche.tui.map import MapScreen
+
+    async def steps(pilot):
+        await _view(pilot, "Rating>=2")
+        await pilot.press("M")
+        await settle(pilot)
+        screen = pilot.app.screen
+        return isinstance(screen, MapScreen), screen.data.image_ids.tolist()
+
+    on_map, mapped = run(PlancheApp(rated), steps)
+    assert on_map and sorted(mapped) == sorted(read.list_images(rated, "Rating>=2").ids.tolist())

@@ -660,9 +660,12 @@ class PlancheApp(SuggestionActions, App[None]):
             return
         scope, model_id, project = self.scope, self.model_id, self.project
         grid = self.query_one("#grid", ThumbnailGrid)
-        mapped = scope.kind if scope.kind in ("folder", "tag", "cluster") else "all"
+        # A filtered view is mapped alone (the map of those images); search results
+        # are shown on the map of all images, highlighted.
+        kinds = {"folder": "folder", "tag": "tag", "cluster": "cluster", "filter": "images"}
+        mapped = kinds.get(scope.kind, "all") if scope.image_ids else "all"
         highlighted = set(grid.selected)
-        if scope.kind in ("search", "filter"):
+        if scope.kind == "search":
             highlighted |= set(scope.image_ids)
         node = self.query_one("#tree", ProjectTree).cursor_node
         data = (node.data or {}) if node else {}
@@ -673,6 +676,8 @@ class PlancheApp(SuggestionActions, App[None]):
         def job(cancel: CancelToken, progress: Any) -> Any:
             params = {"scope": mapped, "scope_ref": scope.ref if mapped != "all" else None,
                       "method": "pca", "model_id": model_id}  # fmt: skip
+            if mapped == "images":
+                params.update(scope_ref=None, image_ids=sorted(set(scope.image_ids)))
             outcome = commands.run(project, "map", params, self._command_context(cancel, progress))
             points = read.map_data(project, outcome["map_id"])
             names = read.captions(project, points.image_ids.tolist())

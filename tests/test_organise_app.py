@@ -223,3 +223,73 @@ def test_the_map_of_a_filtered_view_holds_only_its_images(rated):
 
     on_map, mapped = run(PlancheApp(rated), steps)
     assert on_map and sorted(mapped) == sorted(read.list_images(rated, "Rating>=2").ids.tolist())
+
+
+def test_tags_are_renamed_moved_merged_and_deleted_from_the_tree(rated):
+    from conftest import tree_nodes
+    from planche.tui.tree_pane import ProjectTree
+
+    a_ids = read.list_images(rated, "folder:a").ids.tolist()
+    commands.run(rated, "tag", {"property": "Kind", "path": ["cat"], "images": a_ids[:2]})
+    commands.run(rated, "tag", {"property": "Kind", "path": ["pets"], "images": a_ids[2:3]})
+
+    async def on_tag(pilot, name):
+        tree = pilot.app.query_one(ProjectTree)
+        node = next(n for n in tree_nodes(tree) if (n.data or {}).get("name") == name)
+        parent = node.parent
+        while parent is not None:  # a person opens the property to reach its tags
+            parent.expand()
+            parent = parent.parent
+        await settle(pilot)
+        tree.move_cursor(node)
+        tree.focus()
+        await settle(pilot)
+
+    def paths():
+        return sorted("/".join(p) for _, p in [(0, t) for t in _tag_paths(rated)])
+
+    async def steps(pilot):
+        seen = []
+        await on_tag(pilot, "cat")
+        await pilot.press("e")
+        await settle(pilot)
+        pilot.app.screen.query_one("#prompt").value = ""  # the prompt offers the old name
+        await pilot.press(*"kitten", "enter")
+        await settle(pilot)
+        seen.append(paths())
+        await on_tag(pilot, "kitten")
+        await pilot.press("v", *"Kind/pets", "enter")
+        await settle(pilot)
+        seen.append(paths())
+        await on_tag(pilot, "kitten")
+        await pilot.press("v", *"=Kind/pets", "enter")
+        await settle(pilot)
+        seen.append((paths(), sorted(read.list_images(rated, "tag:Kind/pets").ids.tolist())))
+        await on_tag(pilot, "pets")
+        await pilot.press("x", "y")
+        await settle(pilot)
+        seen.append(paths())
+        await pilot.press("ctrl+z")
+        await settle(pilot)
+        seen.append(paths())
+        return seen
+
+    renamed, moved, merged, deleted, undone = run(PlancheApp(rated), steps)
+    assert renamed == ["kitten", "pets"]
+    assert moved == ["pets", "pets/kitten"]
+    assert merged == (["pets"], sorted(a_ids[:3]))
+    assert deleted == [] and undone == ["pets"]
+
+
+def _tag_paths(project):
+    listing = read.tag_tree(project)
+    found = []
+    for prop in listing:
+        by_id = {t["id"]: t for t in prop["tags"]}
+        for t in prop["tags"]:
+            names, current = [], t
+            while current is not None:
+                names.insert(0, current["name"])
+                current = by_id.get(current["parent"])
+            found.append(tuple(names))
+    return found

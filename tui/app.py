@@ -42,6 +42,7 @@ from planche.tui.images import ImageMode
 from planche.tui.map import Colouring, MapScreen, colouring_options, load_colouring
 from planche.tui.organise import View, ViewScreen
 from planche.tui.organise.suggesting import SuggestionActions
+from planche.tui.organise.tag_editing import TagEditing
 from planche.tui.params_pane import ParamsPane
 from planche.tui.screens import ConfirmScreen, HelpScreen, PreviewScreen, PromptScreen
 from planche.tui.tree_pane import ProjectTree
@@ -80,7 +81,7 @@ def _runner(app: App[Any], action: str) -> Callable[[], Any]:
     return run
 
 
-class PlancheApp(SuggestionActions, App[None]):
+class PlancheApp(SuggestionActions, TagEditing, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "planche"
     COMMANDS = App.COMMANDS | {PlancheCommands}
@@ -93,7 +94,9 @@ class PlancheApp(SuggestionActions, App[None]):
         ("c", "cluster", "Cluster", "cluster the current scope"),
         ("r", "recluster", None, "cluster the selected cluster again"),
         ("w", "save_clustering", None, "save the selected clustering as tags"),
-        ("x", "delete_clustering", None, "delete the selected clustering"),
+        ("x", "delete_clustering", None, "delete the clustering, tag or property in the tree"),
+        ("e", "rename_in_tree", None, "rename the tag or property under the tree's cursor"),
+        ("v", "move_tag", None, "move the tag in the tree under another, or merge it (=)"),
         ("t", "tag", "Tag", "tag the selected images (or the current one)"),
         ("u", "untag", None, "remove the open tag from the selected images"),
         ("i", "import_folder", "Import", "import a folder"),
@@ -628,6 +631,10 @@ class PlancheApp(SuggestionActions, App[None]):
                          save)  # fmt: skip
 
     def action_delete_clustering(self) -> None:
+        item = self._tree_item()
+        if item.get("kind") in ("tag", "property"):
+            self.delete_tag_or_property(item)
+            return
         clustering_id = self._selected_clustering()
         if clustering_id is None:
             return

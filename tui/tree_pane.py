@@ -82,7 +82,8 @@ class ProjectTree(Tree[dict[str, Any]]):
 
     def _add_tags(self, section: TreeNode[dict[str, Any]], project: Path) -> None:
         for prop in read.tag_tree(project):
-            prop_node = section.add(Text(printable(prop["property"])), data={"kind": "property"})
+            data = {"kind": "property", "name": prop["property"]}
+            prop_node = section.add(Text(printable(prop["property"])), data=data)
             nodes: dict[int | None, TreeNode[dict[str, Any]]] = {None: prop_node}
             for tag in prop["tags"]:  # parents come before children (ids grow)
                 parent = nodes.get(tag["parent"], prop_node)

@@ -80,8 +80,10 @@ class TagEditing:
             self._run_edit("move_tag", {"tag_id": item["ref"], "parent_id": parent},
                            f"Moved {'/'.join(path)} under {target}")  # fmt: skip
 
-        question = (f"Move {'/'.join(path)} under (Property/parent, or {path[0]} for the "
-                    "top), or merge it into another tag (=Property/tag):")
+        question = (
+            f"Move {'/'.join(path)} under (Property/parent, or {path[0]} for the "
+            "top), or merge it into another tag (=Property/tag):"
+        )
         self.push_screen(PromptScreen(printable(question), placeholder=f"{path[0]}/..."), move)
 
     def delete_tag_or_property(self, item: dict[str, Any]) -> None:

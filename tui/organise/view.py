@@ -62,10 +62,14 @@ class ViewScreen(ModalScreen[tuple[View, read.Listing] | None]):
     """Filter, sort and group the grid; gives the view and its listing, or None."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    # Four boxes, the error and the hint fit an 80x24 terminal: no margins there.
     DEFAULT_CSS = """
     ViewScreen { align: center middle; }
-    ViewScreen #dialog { width: 80; }
-    ViewScreen Input { margin-bottom: 1; }
+    #view-dialog {
+        width: 100%; max-width: 80; height: auto; max-height: 100%;
+        padding: 0 1; border: thick $accent; background: $surface;
+    }
+    #view-dialog Input { margin: 0; }
     """
 
     def __init__(self, project: Path, view: View, within: Sequence[int] | None,
@@ -78,7 +82,7 @@ class ViewScreen(ModalScreen[tuple[View, read.Listing] | None]):
         self.scope_title = scope_title
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
+        with Vertical(id="view-dialog"):
             yield Label(printable(f"Filter, sort and group {self.scope_title}"), markup=False)
             yield Input(self.view.where, id="view-where", suggester=TermSuggester(self.names),
                         placeholder="tag:Subject/animal width>1920 -folder:tmp")  # fmt: skip

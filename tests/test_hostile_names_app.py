@@ -13,6 +13,7 @@ the typed tag `Subj/a[/]b` is Property/parent/tag: the tag `]b` under `a[`.
 from __future__ import annotations
 
 import asyncio
+import shutil
 
 import pytest
 from textual.widgets import Label, Static
@@ -47,14 +48,28 @@ def _write_images(tmp_path):
     return folder.parent
 
 
-@pytest.fixture
-def hostile_project(tmp_path):
-    folder = _write_images(tmp_path)
-    project = tmp_path / "project.duckdb"
+@pytest.fixture(scope="module")
+def hostile_template(tmp_path_factory):
+    """The hostile folder imported and tagged once for the module. The project holds the
+    images' absolute paths: they stay here, and no test changes them."""
+    base = tmp_path_factory.mktemp("hostile")
+    folder = _write_images(base)
+    project = base / "project.duckdb"
     done = commands.run(project, "import", {"folder": str(folder), "embedder": "pixels"})
     assert done["new"] == 3
     commands.run(project, "tag", {"property": PROPERTY, "path": ["[b]t"], "images": [1]})
     commands.run(project, "tag", {"property": "Kind", "path": [LINK], "images": [2]})
+    assert sorted(p.name for p in base.iterdir()) == ["mk[", "project.duckdb"], (
+        "the project is its one file: a copy of it is the whole project"
+    )
+    return project
+
+
+@pytest.fixture
+def hostile_project(hostile_template, tmp_path):
+    """A fresh copy of the tagged project for each test (its images shared, unchanged)."""
+    project = tmp_path / "project.duckdb"
+    shutil.copy(hostile_template, project)
     return project
 
 

@@ -9,6 +9,7 @@ pytest-asyncio is not installed: each test runs its own `asyncio.run(...)`.
 from __future__ import annotations
 
 import asyncio
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -614,16 +615,36 @@ def test_c_cycles_the_colourings_and_enter_returns_the_area(monkeypatch, tmp_pat
 # -- from the app ---------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def pixels_template(tmp_path_factory) -> Path:
+    """12 photos and their project, imported once for the module. The project holds the
+    photos' absolute paths: they stay here, and no test changes them."""
+    base = tmp_path_factory.mktemp("pixels")
+    folder = base / "photos"
+    write_good_images(folder, 12)
+    project = base / "project.duckdb"
+    import_folder(folder, project, embedder=load_embedder("pixels"))
+    assert sorted(p.name for p in base.iterdir()) == ["photos", "project.duckdb"], (
+        "the project is its one file: a copy of it is the whole project"
+    )
+    return project
+
+
+@pytest.fixture
+def pixels_project(pixels_template: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the imported project for each test (its photos shared, unchanged)."""
+    project = tmp_path / "project.duckdb"
+    shutil.copy(pixels_template, project)
+    return project
+
+
 @pytest.mark.skipif(
     "map" not in commands.COMMANDS,
     reason="the core `map` command (commands.run(project, 'map', ...)) is not there yet",
 )
-def test_the_map_from_the_app_selects_an_area_in_the_grid(tmp_path: Path):
+def test_the_map_from_the_app_selects_an_area_in_the_grid(pixels_project: Path):
 
-    folder = tmp_path / "photos"
-    write_good_images(folder, 12)
-    project = tmp_path / "project.duckdb"
-    import_folder(folder, project, embedder=load_embedder("pixels"))
+    project = pixels_project  # 12 photos imported with the pixels embedder
     params = {"strategy": "kmeans", "params": {"k": 3}, "labels": False}
     commands.run(project, "cluster", params)
     commands.run(project, "tag", {"property": "[/x]", "path": ["[b]t"], "images": [1, 2]})
@@ -666,16 +687,6 @@ def test_the_map_from_the_app_selects_an_area_in_the_grid(tmp_path: Path):
     assert legends[2].startswith("no colouring") and legends[3].startswith("clustering #1")
     assert still
     assert len(chosen) == 12 and selected == chosen
-
-
-@pytest.fixture
-def pixels_project(tmp_path: Path) -> Path:
-
-    folder = tmp_path / "photos"
-    write_good_images(folder, 12)
-    project = tmp_path / "project.duckdb"
-    import_folder(folder, project, embedder=load_embedder("pixels"))
-    return project
 
 
 def _stand_in_map(monkeypatch, fail: str | None = None) -> list[dict]:

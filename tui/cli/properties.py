@@ -188,7 +188,7 @@ def run_set(args: argparse.Namespace) -> int:
     done = run_command(args, "set_property",
                        {"property": args.property, "value": args.value, "images": ids},
                        label="set")  # fmt: skip
-    verb = "removed from" if not args.value.strip() else f"set to {printable(args.value)!r} on"
+    verb = "removed from" if not args.value.strip() else f"set to '{printable(args.value)}' on"
     emit(args, done, text=lambda: say(f"{printable(args.property)} {verb} "
                                       f"{count(done['set'], 'image')} (`planche undo` takes it "
                                       "back)."))  # fmt: skip

@@ -397,3 +397,23 @@ def test_tags_and_properties_rename_move_merge_and_delete_each_undone(project):
         done = run_main("tags", *args, "--project", str(project))
         assert done.returncode != 0 and named in done.stderr, (args, done.stderr)
     assert _tree(project) == start
+
+
+def test_markup_like_names_and_control_characters_print_as_text(project):
+    ids = _id_of(project)
+    _cli(project, "properties", "--add", "[b]note:text")
+    _cli(project, "set", "[b]note", "x\x1b[31mred [link=http://x]y", "--images",
+         str(ids["desk.jpg"]))  # fmt: skip
+    runs = [
+        ["properties"],
+        ["images", "--where", '"[b]note":red', "--show", "[b]note"],
+        ["tags", "--add", "[i]Sub/[u]c"],
+        ["suggest", "[i]Sub/[u]c", "--no-name"],
+    ]
+    for args in runs:
+        done = run_main(*args, "--project", str(project))
+        both = done.stdout + done.stderr
+        assert "\x1b" not in both, (args, both)
+    shown = _cli(project, "images", "--where", '"[b]note":red', "--show", "[b]note")
+    assert "[b]note=x\\x1b[31mred [link=http://x]y" in shown
+    assert "[i]Sub" in _cli(project, "tags")

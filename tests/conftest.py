@@ -121,38 +121,21 @@ TINY_CLIP = {
 
 @pytest.fixture(scope="session")
 def tiny_clip(tmp_path_factory) -> Path:
-    """A tiny open_clip model with random (seeded) weights, saved like a hub repository.
+    """A tiny open_clip model with random (seeded) weights, saved like a hub repository."""
+    import json
 
-    Made once per run: under xdist, the first worker to ask makes it in the run's
-    temporary folder (shared by the workers) while holding a lock, the others wait for
-    it and take the same folder. Tests only read it."""
-    from filelock import FileLock
-
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent  # pytest-N/, above the workers' popen-gwN/
-    folder = base / "tiny-clip"
-    with FileLock(str(base / "tiny-clip.lock")):
-        if not folder.is_dir():
-            making = base / "tiny-clip.making"
-            shutil.rmtree(making, ignore_errors=True)  # left by a worker that died
-            making.mkdir()
-            _save_tiny_clip(making)
-            making.rename(folder)
-    return folder
-
-
-def _save_tiny_clip(folder: Path) -> None:
     import open_clip
     import torch
     from safetensors.torch import save_file
 
+    folder = tmp_path_factory.mktemp("tiny-clip")
     (folder / "open_clip_config.json").write_text(
         json.dumps({"model_cfg": TINY_CLIP, "preprocess_cfg": {}})
     )
     torch.manual_seed(1234)
     model = open_clip.create_model(f"local-dir:{folder}", load_weights=False)
     save_file(model.state_dict(), str(folder / "open_clip_model.safetensors"))
+    return folder
 
 
 def tree_nodes(tree) -> list:  # noqa: ANN001 - a Textual Tree

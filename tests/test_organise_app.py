@@ -77,10 +77,10 @@ def test_filter_sort_and_group_the_grid_then_clear(rated):
         await _view(pilot, "Rating>=2", "-Rating")
         filtered = (grid.image_ids, pilot.app.scope.title)
         await _view(pilot, "", "", "Rating")
-        grouped = (grid.image_ids, grid._sections, str(pilot.app.query_one("#status").render()))
+        grouped = (grid.image_ids, grid.sections, str(pilot.app.query_one("#status").render()))
         await pilot.press("F")
         await settle(pilot)
-        return filtered, grouped, len(grid.image_ids), grid._sections
+        return filtered, grouped, len(grid.image_ids), grid.sections
 
     filtered, grouped, after_clear, sections = run(PlancheApp(rated), steps)
     assert list(filtered[0]) == expected and len(expected) == 8
@@ -202,7 +202,7 @@ def test_a_view_saved_by_name_is_recalled_with_an_at_sign(rated):
         await settle(pilot)
         await _view(pilot, "@good")
         grid = pilot.app.query_one(ThumbnailGrid)
-        return grid._sections, pilot.app.view
+        return grid.sections, pilot.app.view
 
     sections, view = run(PlancheApp(rated), steps)
     assert sections == (("2.0", 4), ("3.0", 4)) and view.where == "Rating>=2"

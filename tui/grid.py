@@ -344,6 +344,11 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         return self._ids
 
     @property
+    def sections(self) -> tuple[tuple[str, int], ...] | None:
+        """(header, how many images) of each section, or None when not grouped."""
+        return self._sections
+
+    @property
     def captions(self) -> tuple[str, ...]:
         """The caption of each image shown, in order."""
         return self._captions if self._captions is not None else tuple(map(str, self._ids))

@@ -359,8 +359,6 @@ def _group(query: _Query, text: str) -> tuple[str, str]:
     value = query.value_of(prop)
     if prop.type == "date":
         return f"strftime({value}, '%Y-%m')", ""
-    if prop.type == "number":
-        return f"CAST({value} AS VARCHAR)", ""
     return f"CAST({value} AS VARCHAR)", ""
 
 

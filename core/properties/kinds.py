@@ -14,7 +14,6 @@ from planche.core.errors import BadParameter
 PropertyType = Literal["tag", "text", "number", "date", "checkbox", "url"]
 # The kinds of property a user adds; "tag" is the hierarchical tag property.
 PROPERTY_TYPES: tuple[PropertyType, ...] = ("tag", "text", "number", "date", "checkbox", "url")
-VALUE_TYPES: tuple[PropertyType, ...] = ("text", "number", "date", "checkbox", "url")
 
 # The column of property_values that holds each type's value.
 VALUE_COLUMN = {
@@ -174,18 +173,3 @@ def parse_value(kind: PropertyType, raw: Any, where: str) -> Any:
             raise BadParameter(where, raw, "true or false (also yes/no, 1/0, x)")
         return value
     raise BadParameter(where, kind, "a property with values (tags are set with `planche tag`)")
-
-
-def value_text(kind: PropertyType, value: Any) -> str:
-    """A stored value written as the CSV export and the listings write it."""
-    if value is None:
-        return ""
-    if kind == "number":
-        return f"{value:g}" if float(value).is_integer() and abs(value) < 1e15 else repr(value)
-    if kind == "date":
-        return value.strftime("%Y-%m-%d" if value == value.replace(hour=0, minute=0, second=0,
-                                                                    microsecond=0)
-                              else "%Y-%m-%d %H:%M:%S")  # fmt: skip
-    if kind == "checkbox":
-        return "true" if value else "false"
-    return str(value)

@@ -11,7 +11,6 @@ proposed again.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,6 @@ from planche.core.errors import BadParameter, PlancheError
 from planche.core.index import open_index
 from planche.core.search import choose_model
 from planche.core.store import Store, open_store
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    image_id: int
-    score: float
-    paths: tuple[str, ...]
 
 
 def refused_for(store: Store, tag_id: int) -> set[int]:

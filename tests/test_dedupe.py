@@ -472,3 +472,40 @@ def test_a_mirrored_copy_is_found_only_with_invariance(tmp_path):
     assert result.returncode == 0 and "p_mirrored.jpg" in result.stdout
     with pytest.raises(BadParameter, match="invariance"):
         commands.run(project, "dedupe_plan", {"clustering_id": 1, "invariance": "mirror"})
+
+
+def test_a_mirrored_or_turned_copy_shows_its_similarity_after_the_turn(tmp_path):
+    """The similarity to the keeper is the one that matched them (the raw cosine of
+    a mirror image is near 0 or below), and the CLI says which turn it took."""
+    from PIL import Image
+
+    from conftest import run_main
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    p, q = photo_like(5, (192, 128)), photo_like(6, (192, 128))
+    (folder / "p.jpg").write_bytes(jpeg_bytes(p))
+    mirror = p.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    (folder / "p_mirrored.jpg").write_bytes(jpeg_bytes(mirror))
+    (folder / "q.jpg").write_bytes(jpeg_bytes(q))
+    # twice the resolution, so the keeper, and turned a quarter to the left
+    big = q.resize((384, 256)).transpose(Image.Transpose.ROTATE_90)
+    (folder / "q_big_turned.jpg").write_bytes(jpeg_bytes(big))
+    write_good_images(folder, 2, start_seed=40)
+    project = str(tmp_path / "p.duckdb")
+    commands.run(project, "import", {"folder": str(folder), "embedder": "pixels"})
+
+    listed = run_main("dedupe", "--project", project, "--invariance", "all", "--json")
+    assert listed.returncode == 0, listed.stderr
+    copies = {Path(f["path"]).name: f for g in json.loads(listed.stdout)["groups"]
+              for f in g["files"] if f["role"] == "duplicate"}  # fmt: skip
+    mirrored = copies.get("p.jpg") or copies["p_mirrored.jpg"]
+    assert mirrored["similarity"] > 0.95 and mirrored["transform"] == "mirrored"
+    # q.jpg is its keeper (turned left) turned back to the right
+    assert copies["q.jpg"]["similarity"] > 0.95 and copies["q.jpg"]["transform"] == "turned right"
+    text = run_main("dedupe", "--project", project, "--invariance", "all")
+    assert text.returncode == 0, text.stderr
+    lines = {line.rsplit("/", 1)[-1]: line for line in text.stdout.splitlines() if "/" in line}
+    name = Path(mirrored["path"]).name
+    assert f"{mirrored['similarity']:.3f} mirrored" in lines[name]
+    assert f"{copies['q.jpg']['similarity']:.3f} turned right" in lines["q.jpg"]

@@ -8,6 +8,7 @@ The folder is test_dedupe's (two groups of known copies), imported once.
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 from test_dedupe import snapshot, template, work  # noqa: F401 - the fixtures
@@ -168,7 +169,7 @@ def test_cards_fit_the_terminal_and_a_gone_file_is_left_with_its_thumbnail(work)
         assert drawn, "the stored thumbnail stands in for the file"
 
 
-def test_i_finds_mirrored_copies_in_the_review(tmp_path):
+def test_i_finds_mirrored_copies_and_shows_their_similarity_after_the_mirror(tmp_path):
     from conftest import jpeg_bytes, photo_like, write_good_images
 
     folder = tmp_path / "photos"
@@ -189,8 +190,18 @@ def test_i_finds_mirrored_copies_in_the_review(tmp_path):
         await settle(pilot)
         after = [len(g["files"]) for g in screen.review.groups]
         status = _text(screen.query_one("#review-status"))
-        return before, after, status
+        return before, after, status, _card_texts(screen)
 
-    before, after, status = _run_app(tmp_path, (160, 48), steps)
+    before, after, status, cards = _run_app(tmp_path, (160, 48), steps)
     assert before == [2] and after == [3], "the mirrored copy joins its group"
     assert "mirrored copies too" in status
+    keeper = next(t for t in cards if "KEEP" in t)
+    mirrored_keeper = "p_mirrored.jpg" in keeper
+    for text in cards:
+        if "KEEP" in text:
+            continue
+        # the cosine after the mirror that matched them (as they are: about 0.1)
+        found = re.search(r"similarity to the keeper (-?[\d.]+)(.*)", text)
+        assert found and float(found[1]) > 0.95, text
+        mirrored = mirrored_keeper != ("p_mirrored.jpg" in text)
+        assert found[2] == (" mirrored" if mirrored else ""), text

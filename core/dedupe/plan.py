@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from planche.core.cluster.views import TURNS, GridLayout
 from planche.core.dedupe.keeper import Candidate, Rule, choose_keeper, inside, parse_rules
 from planche.core.errors import BadParameter
 from planche.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
@@ -32,6 +33,17 @@ WOULD = {"trash": "would trash", "move": "would move", "hardlink": "would hard-l
          "symlink": "would symlink", "tag": "would tag"}  # fmt: skip
 DID = {"trash": "trashed", "move": "moved", "hardlink": "hard-linked", "symlink": "symlinked",
        "tag": "tagged"}  # fmt: skip
+# How a file looks next to another when a turn of that other's grids matched it
+# best (`a` is `b` mirrored when `a` matches `b`'s grids mirrored); the turns are
+# those of core/cluster/views.py (np.rot90 turns a grid counter-clockwise).
+TRANSFORMS = {
+    "identity": None, "mirror": "mirrored", "flip": "flipped", "rot90": "turned left",
+    "rot180": "turned upside down", "rot270": "turned right",
+    "transpose": "turned and mirrored", "antitranspose": "turned and mirrored",
+}  # fmt: skip
+# A turn is named only when it matches better than the file as it is by this
+# much: a picture that is nearly its own mirror image is not "mirrored".
+_TURN_MARGIN = 0.01
 
 
 @dataclass(frozen=True)
@@ -89,6 +101,7 @@ class FileEntry:
     format: str
     role: str  # keeper, reference, duplicate, gone
     similarity: float | None = None
+    transform: str | None = None  # how it looks next to its keeper: mirrored, turned left...
     status: str = "kept"  # kept, left, skipped, or a WOULD / DID verb
     message: str = ""
     op: dict[str, Any] | None = None
@@ -116,6 +129,7 @@ class FileEntry:
             "taken": c.taken.isoformat(sep=" ") if c.taken else None,
             "modified": c.mtime,
             "similarity": self.similarity,
+            "transform": self.transform,
         }
 
 
@@ -127,8 +141,11 @@ class GroupPlan:
     rule: str | None = None
     reason: str = ""
     # Cosine similarity of every file to every other (by position in `files`),
-    # so that a review can show the similarity to whichever file it keeps.
+    # so that a review can show the similarity to whichever file it keeps; with
+    # an invariance, after the turn that matches them best, which `turns` names
+    # (turns[a][b]: how file a looks next to file b; None: as it is).
     pairwise: list[list[float | None]] = field(default_factory=list)
+    turns: list[list[str | None]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -139,6 +156,7 @@ class GroupPlan:
             "files": [f.as_dict() for f in self.files],
             "images": sorted({f.candidate.image_id for f in self.files}),
             "similarities": self.pairwise,
+            "transforms": self.turns,
         }
 
 
@@ -196,15 +214,15 @@ def make_plan(
     rules = parse_rules(params["keep"])
     references = folders(params["reference"], "reference")
     clustering_id = params["clustering_id"]
+    invariance = params.get("invariance") or "none"
     if clustering_id is not None:
         with open_store(project, read_only=True) as store:
-            groups, model_id, threshold = _stored_groups(store, clustering_id)
+            groups, model_id, threshold, invariance = _stored_groups(store, clustering_id)
     else:
         threshold = params["threshold"]
         found = prepare_clustering(
             project, "duplicates",
-            {"threshold": -1.0 if threshold is None else threshold,
-             "invariance": params.get("invariance") or "none"},
+            {"threshold": -1.0 if threshold is None else threshold, "invariance": invariance},
             embedder=params["embedder"], labels=False, progress=_files_only(progress),
             cancel=cancel, session=session,
         )  # fmt: skip
@@ -223,6 +241,7 @@ def make_plan(
     if action.name == "move":
         _check_target(action.folder, roots)
     plan = Plan(action, rules, references, model.label, threshold, clustering_id)
+    turns = _turns(GridLayout.of(model), invariance)
     by_image: dict[int, list[dict[str, Any]]] = {}
     for row in rows:
         by_image.setdefault(row["image_id"], []).append(row)
@@ -233,7 +252,7 @@ def make_plan(
         group = GroupPlan(number, files)
         _choose(group, rules, references, chosen)
         if group.keeper is not None:
-            _similarities(group, vectors, row_of)
+            _similarities(group, vectors, row_of, turns)
             if any(f.path in left for f in files):
                 _leave(group)
             else:
@@ -268,7 +287,9 @@ def _files_only(progress: ProgressCallback) -> ProgressCallback:
     return told
 
 
-def _stored_groups(store: Store, clustering_id: int) -> tuple[list[list[int]], int, float | None]:
+def _stored_groups(
+    store: Store, clustering_id: int
+) -> tuple[list[list[int]], int, float | None, str]:
     clustering = store.clustering(clustering_id)
     if clustering is None:
         raise BadParameter("clustering", clustering_id, "a clustering id (`planche clusters`)")
@@ -280,7 +301,9 @@ def _stored_groups(store: Store, clustering_id: int) -> tuple[list[list[int]], i
     groups = [
         store.cluster_member_ids(c.id).tolist() for c in store.clusters(clustering_id) if c.idx > 0
     ]
-    return groups, clustering["model_id"], clustering["params"].get("threshold")
+    stored = clustering["params"]
+    return (groups, clustering["model_id"], stored.get("threshold"),
+            stored.get("invariance") or "none")  # fmt: skip
 
 
 def source_roots(store: Store) -> list[str]:
@@ -355,18 +378,61 @@ def _choose(
         group.rule = "reference" + (f", {choice.rule}" if choice.rule else "")
 
 
-def _similarities(group: GroupPlan, vectors: np.ndarray, row_of: dict[int, int]) -> None:
+def _turns(layout: GridLayout | None, invariance: str) -> list[tuple[str, np.ndarray | None]]:
+    """(turn, permutation of a whole vector) for each turn the invariance allows,
+    and those its turns make one after the other (None: as it is); only the
+    identity for vectors that are not grids."""
+    if layout is None or invariance not in TURNS:
+        return [("identity", None)]
+    allowed = TURNS[invariance]
+    if invariance == "mirror":
+        # Groups are chains of matches: a copy mirrored one way of a copy mirrored
+        # the other way is the keeper turned upside down.
+        allowed = (*allowed, "rot180")
+    found: list[tuple[str, np.ndarray | None]] = [("identity", None)]
+    for turn in allowed[1:]:
+        block = layout.permutation(turn)
+        whole = np.concatenate([block + v * layout.block for v in range(len(layout.views))])
+        found.append((turn, whole))
+    return found
+
+
+def _similarities(
+    group: GroupPlan,
+    vectors: np.ndarray,
+    row_of: dict[int, int],
+    turns: list[tuple[str, np.ndarray | None]],
+) -> None:
+    """Every file's cosine to every other, after the allowed turn that matches
+    them best (the one the duplicates search could have matched them by)."""
     assert group.keeper is not None
-    keeper_row = row_of.get(group.keeper.candidate.image_id)
-    for entry in group.files:
-        row = row_of.get(entry.candidate.image_id)
-        if keeper_row is not None and row is not None:
-            entry.similarity = round(float(vectors[row] @ vectors[keeper_row]), 4)
     rows = [row_of.get(f.candidate.image_id) for f in group.files]
-    group.pairwise = [
-        [None if a is None or b is None else round(float(vectors[a] @ vectors[b]), 4) for b in rows]
-        for a in rows
-    ]
+    known = [r for r in rows if r is not None]
+    group.pairwise = [[None] * len(rows) for _ in rows]
+    group.turns = [[None] * len(rows) for _ in rows]
+    if known:
+        own = np.asarray(vectors[known], dtype=np.float32)
+        best = own @ own.T
+        which = np.zeros(best.shape, dtype=np.int64)
+        for index, (_, order) in enumerate(turns):
+            if order is None:
+                continue
+            # scores[a, b]: file a against file b turned
+            scores = own @ own[:, order].T
+            better = scores > best + np.where(which == 0, _TURN_MARGIN, 0.0)
+            best, which = np.where(better, scores, best), np.where(better, index, which)
+        at = {r: n for n, r in enumerate(known)}
+        for a, row_a in enumerate(rows):
+            for b, row_b in enumerate(rows):
+                if row_a is None or row_b is None:
+                    continue
+                i, j = at[row_a], at[row_b]
+                group.pairwise[a][b] = round(float(best[i, j]), 4)
+                group.turns[a][b] = None if i == j else TRANSFORMS[turns[which[i, j]][0]]
+    keeper = group.files.index(group.keeper)
+    for index, entry in enumerate(group.files):
+        entry.similarity = group.pairwise[index][keeper]
+        entry.transform = group.turns[index][keeper]
 
 
 def _plan_actions(group: GroupPlan, action: Action, roots: list[str]) -> None:

@@ -122,16 +122,25 @@ def _print_group(group: dict[str, Any]) -> None:
     else:
         head = f"Group {group['group']} ({count(len(files), 'file')}): {printable(group['reason'])}"
     say(head, style="bold")
-    for f in files:
+    similarities = [_similarity(f) for f in files]
+    wide = max(len(s) for s in similarities)
+    for f, similarity in zip(files, similarities, strict=True):
         status = "keep" if f["role"] == "keeper" else f["status"]
         if f["role"] == "reference":
             status = "reference"
-        similarity = "" if f["similarity"] is None else f"{f['similarity']:.3f}"
         resolution = f"{f['width']}x{f['height']}"
-        line = (f"  {status:<13} {f['size']:>13,} B {resolution:>11} {similarity:>6}  "
+        line = (f"  {status:<13} {f['size']:>13,} B {resolution:>11} {similarity:<{wide}}  "
                 f"{printable(f['path'])}")  # fmt: skip
         if f["to"]:
             line += f" -> {printable(f['to'])}"
         say(line, style="yellow" if f["status"] in ("skipped", "left") else None)
         if f["message"]:
             say(f"  {'':<13} {printable(f['path'])}: {printable(f['message'])}", style="yellow")
+
+
+def _similarity(f: dict[str, Any]) -> str:
+    """The cosine to the keeper, after the turn that matched them (named): "0.981 mirrored"."""
+    if f["similarity"] is None:
+        return " " * 6
+    text = f"{f['similarity']:>6.3f}"
+    return f"{text} {f['transform']}" if f.get("transform") else text

@@ -63,7 +63,8 @@ def card_text(view: FileView, rule: str) -> Text:
     if view.role == "keeper":
         text.append("the keeper\n", style="dim")
     elif view.similarity is not None:
-        text.append(f"similarity to the keeper {view.similarity:.3f}\n")
+        turned = f" {view.transform}" if view.transform else ""
+        text.append(f"similarity to the keeper {view.similarity:.3f}{turned}\n")
     else:
         text.append("\n")
     if view.role == "keeper":

@@ -1,11 +1,13 @@
 """What a duplicates review decides, over a dedupe plan (`dedupe_plan`'s outcome).
 
 The plan comes from core with every group's files, the keeper the rules chose
-and why, and each file's cosine similarity to every other. A review changes
-the keeper of a group by hand, leaves a group alone, or marks it as not
-duplicates; `Review` keeps those choices, says what each file would become,
-and gives the `dedupe` parameters that do it (`keepers`, `leave`), so that the
-command run afterwards makes the same plan with the same choices.
+and why, and each file's cosine similarity to every other (after the turn that
+matches them best, named in `transforms`, when mirrored or turned copies were
+looked for). A review changes the keeper of a group by hand, leaves a group
+alone, or marks it as not duplicates; `Review` keeps those choices, says what
+each file would become, and gives the `dedupe` parameters that do it
+(`keepers`, `leave`), so that the command run afterwards makes the same plan
+with the same choices.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class FileView:
     fate: str  # what happens to it: keep, would trash, left, skipped, ...
     similarity: float | None
     note: str = ""
+    transform: str | None = None  # how it looks next to the keeper: mirrored, turned left...
 
 
 @dataclass
@@ -59,6 +62,7 @@ class Review:
         """Each file of `group` with its role and fate under the review's choices."""
         keeper = self.keeper_index(group)
         sims = group.get("similarities") or []
+        turns = group.get("transforms") or []
         number = group["group"]
         views = []
         for index, info in enumerate(group["files"]):
@@ -67,11 +71,13 @@ class Review:
                 role = "duplicate"
             if index == keeper:
                 role = "keeper"
-            similarity = None
+            similarity = transform = None
             if keeper is not None and index < len(sims) and keeper < len(sims[index]):
                 similarity = sims[index][keeper]
+            if keeper is not None and index < len(turns) and keeper < len(turns[index]):
+                transform = turns[index][keeper]
             fate, note = self._fate(number, role, info)
-            views.append(FileView(index, info, role, fate, similarity, note))
+            views.append(FileView(index, info, role, fate, similarity, note, transform))
         return views
 
     def _fate(self, number: int, role: str, info: dict[str, Any]) -> tuple[str, str]:

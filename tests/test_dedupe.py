@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from datetime import datetime
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import jpeg_bytes, photo_like, run_cli, write_good_images
+from conftest import command_child, jpeg_bytes, photo_like, run_cli, run_main, write_good_images
 from planche.core import commands
 from planche.core.commands import Context
 from planche.core.dedupe import Candidate, choose_keeper, parse_rules
@@ -364,6 +365,63 @@ def test_an_interrupted_run_is_put_back_by_the_next_one(work):
     assert not pending_path(_project(work)).exists()
 
 
+@pytest.mark.parametrize("after", ["tags", "undo"])
+def test_after_a_killed_run_any_change_to_the_project_puts_the_files_back_first(work, after):
+    """Killed by SIGKILL inside its transaction (its files trashed, no journal
+    entry): `planche tags --add` or an undo of something else, not only the next
+    dedupe, finds the pending log and puts the files back before anything else."""
+    from planche.core import read
+
+    photos = work / "photos"
+    project = str(_project(work))
+    before = snapshot(photos)
+    assert run_main("tags", "--project", project, "--add", "Subject/cat").returncode == 0
+    trash = {"action": "trash", "clustering_id": CLUSTERING}
+    killed = command_child(_project(work), "dedupe", trash, kill_at="journal")
+    assert killed == -signal.SIGKILL
+    assert snapshot(photos) != before and pending_path(project).exists()
+    if after == "tags":
+        result = run_main("tags", "--project", project, "--add", "Subject/dog")
+    else:
+        result = run_main("undo", "--project", project)
+    assert result.returncode == 0, result.stderr
+    assert snapshot(photos) == before, "every trashed file is back, byte for byte"
+    assert not pending_path(project).exists()
+    tags = [t["name"] for p in read.tag_tree(project) for t in p["tags"]]
+    if after == "tags":
+        assert tags == ["cat", "dog"]
+    else:
+        assert tags == [], "the undo undid the tag, the last change in the journal"
+        assert "interrupted dedupe was finished: 3 file(s) put back" in result.stdout
+
+
+def test_a_log_left_after_its_run_committed_is_only_removed(work, monkeypatch):
+    """A run that committed (one file could not be trashed) and died before it
+    removed its log: the next command removes the log and leaves the files as
+    the journal says; the file that failed is not tried again behind its back."""
+    from planche.core.commands.dedupe import Dedupe
+
+    photos = work / "photos"
+    before = snapshot(photos)
+    real_access = os.access
+
+    def access(path, mode, *args, **kwargs):
+        return b"b_small" not in os.fsencode(path) and real_access(path, mode, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "access", access)
+        patched.setattr(Dedupe, "settle", lambda self, project, committed: None)
+        files = _files(_run(work, action="trash"))
+    assert files["b_small.jpg"]["status"] == "skipped" and files["a.jpg"]["status"] == "trashed"
+    assert pending_path(_project(work)).exists()
+    commands.run(_project(work), "tag", {"property": "Subject", "path": ["cat"]})
+    assert not pending_path(_project(work)).exists()
+    assert (photos / "b_small.jpg").exists() and not (photos / "a.jpg").exists()
+    commands.undo(_project(work))  # the tag
+    assert commands.undo(_project(work))["command"] == "dedupe"
+    assert snapshot(photos) == before
+
+
 # -- the command line -------------------------------------------------------------------
 
 
@@ -478,8 +536,6 @@ def test_a_mirrored_or_turned_copy_shows_its_similarity_after_the_turn(tmp_path)
     """The similarity to the keeper is the one that matched them (the raw cosine of
     a mirror image is near 0 or below), and the CLI says which turn it took."""
     from PIL import Image
-
-    from conftest import run_main
 
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -7,7 +7,9 @@ core/dedupe/__init__.py) the ops run inside `apply`, with the project open for
 writing (no other dedupe, undo or redo can run meanwhile), behind a pending
 log; the journal entry that commits with them lists exactly what was done.
 `settle`, after the transaction, removes the log, or puts the files back when
-the transaction did not commit. Undo and redo replay the recorded ops the
+the transaction did not commit; a log left by a killed process is finished by
+whatever command changes the project next (`finish_interrupted`, called by
+journal.py before any writing command, undo or redo). Undo and redo replay the recorded ops the
 same way; both look at the disk and do only what is missing, so running
 either again after a kill completes it.
 """
@@ -94,8 +96,9 @@ class DedupePlan(_Dedupe):
         context.progress(ProgressEvent("check", len(work), len(work)))
         if pending_path(project).exists():
             plan.notes.append(
-                f"an interrupted dedupe left {pending_path(project)}: the next dedupe, undo "
-                "or redo brings its files where the journal says"
+                f"an interrupted dedupe left {pending_path(project)}: the next command that "
+                "changes the project (or undo, redo) first brings its files where the "
+                "journal says"
             )
         return plan.as_dict(dry_run=True)
 
@@ -141,7 +144,7 @@ class Dedupe(_Dedupe):
             with open_store(project, read_only=True, wait_s=2.0) as store:
                 recover(store.path, _in_effect(store))
         except PlancheError:
-            pass  # the log stays: the next dedupe, undo or redo finishes it
+            pass  # the log stays: the next writing command, undo or redo finishes it
 
     def summary(self, outcome: dict[str, Any]) -> str:
         counts = outcome["counts"]
@@ -153,6 +156,18 @@ class Dedupe(_Dedupe):
     def folders_read(self, params: dict[str, Any]) -> list[str]:
         action = parse_action(params["action"])
         return [*params["reference"], *([action.folder] if action.folder else [])]
+
+
+def finish_interrupted(store: Store) -> list[str]:
+    """Bring the files of a dedupe, undo or redo that was killed (its pending log
+    is beside the project) to what the journal says; notes on what was done.
+
+    Every writing command, undo and redo calls this first, with the project
+    open (so no other process is acting on files meanwhile), so that whatever
+    runs next after a crash starts from files that match the journal."""
+    if not pending_path(store.path).exists():
+        return []
+    return recover(store.path, _in_effect(store))
 
 
 def _in_effect(store: Store) -> Any:

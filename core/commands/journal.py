@@ -4,6 +4,12 @@ A writing command's changes and its journal entry commit in one transaction;
 undo and redo change the data, the undone command's status and append their
 own entry in one transaction too. A process killed at any instant therefore
 leaves journal and data in step, and the next undo undoes the right thing.
+
+Files are the exception: a dedupe acts on them behind a pending log (see
+core/dedupe/__init__.py). Before any writing command, undo or redo, a log left
+by a killed dedupe is finished first, so the files match the journal again
+before anything else reads or changes them; what that did is added to the
+command's `notes`.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from planche.core.commands.base import COMMANDS, Context, get_command
+from planche.core.commands.dedupe import finish_interrupted
+from planche.core.dedupe.fileops import pending_path
 from planche.core.errors import PlancheError
 from planche.core.progress import ProgressEvent
 from planche.core.store import Store, open_store
@@ -32,6 +40,7 @@ def run(
             # A damaged file is refused before minutes of work, not after.
             with open_store(project, read_only=True) as store:
                 store.check_complete()
+        recovered = _finish_interrupted(project, context)
         prepared = spec.prepare(project, checked, context)
         committed = False
         try:
@@ -39,6 +48,8 @@ def run(
                                 on_wait=_told_waiting(context))  # fmt: skip
             with opened as store, store.transaction():
                 outcome, undo_data = spec.apply(store, checked, prepared, context)
+                if recovered:
+                    outcome["notes"] = [*recovered, *outcome.get("notes", [])]
                 seq = store.append_journal(name, checked, outcome, undo=undo_data)
                 outcome["journal_seq"] = seq
             committed = True
@@ -48,6 +59,15 @@ def run(
         _journal_failure(project, name, checked, exc)
         raise
     return outcome
+
+
+def _finish_interrupted(project: Path, context: Context) -> list[str]:
+    """Finish what a killed dedupe left (its pending log), before the command
+    reads the folder or the project: notes on the files brought back."""
+    if not project.is_file() or not pending_path(project).exists():
+        return []
+    with open_store(project, on_wait=_told_waiting(context)) as store:
+        return finish_interrupted(store)
 
 
 def _told_waiting(context: Context) -> Any:
@@ -87,11 +107,12 @@ def _step_back_or_forth(project: Path | str, *, forward: bool) -> dict[str, Any]
     committed = False
     try:
         with open_store(project) as store, store.transaction():
+            recovered = finish_interrupted(store)
             entries = store.journal()
             target = _redo_target(entries) if forward else _undo_target(entries)
             if target is None:
                 return None
-            target["notes"] = _apply(store, target, forward=forward) or []
+            target["notes"] = [*recovered, *(_apply(store, target, forward=forward) or [])]
             store.set_journal_status(target["seq"], "done" if forward else "undone")
             outcome = {"command": target["command"]}
             if target["notes"]:

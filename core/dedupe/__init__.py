@@ -14,9 +14,10 @@ with the project open for writing, a pending log of the ops is written beside
 the project, the ops are done one by one (each re-checked against its import
 record just before), and the journal entry, listing what was done, commits;
 after the commit the log is removed. Killed before the commit, the next
-dedupe, undo or redo (or the settle step of this one, on an error) finds the
-log, sees no journal entry in effect, and puts the files that had been acted
-on back. Killed after it, the same step sees the entry and only removes the log.
+command that changes the project, undo or redo (or the settle step of this
+one, on an error) finds the log, sees no journal entry in effect, and puts the
+files that had been acted on back. Killed after it, the same step sees the
+entry and only removes the log.
 
 The project's records are left as they were imported: a trashed, moved or
 linked-over file keeps its file row (and its image its tags, vectors and

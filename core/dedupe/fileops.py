@@ -35,6 +35,8 @@ A run, an undo and a redo first write a pending log beside the project
 finishes. After a kill, `recover` reads it and, from the journal, knows what
 the files should be like: an entry for the run that is in effect means done,
 anything else means as before; the ops that had started are brought there.
+A log whose run, undo or redo the journal shows committed is only removed:
+its ops were all finished, or failed whole, before that commit.
 """
 
 from __future__ import annotations
@@ -544,13 +546,16 @@ def recover(project: Path | str, in_effect: Callable[[str], bool]) -> list[str]:
         pending_path(project).unlink(missing_ok=True)
         return []
     forward = in_effect(pending["run_id"])
-    same_way = (pending["direction"] == "forward") == forward
+    if (pending["direction"] == "forward") == forward:
+        # Its transaction committed: every op it started was finished or failed
+        # whole (OpError), as the journal entry says; only the log is left over
+        # (the process was killed before it removed it, or another command of
+        # this process came first).
+        pending_path(project).unlink(missing_ok=True)
+        return []
     notes = []
-    brought = 0
-    for index, finished in sorted(pending["started"].items()):
-        if same_way and finished:
-            continue  # done as the journal says
-        brought += 1
+    brought = len(pending["started"])
+    for index in sorted(pending["started"]):
         op = pending["ops"][index]
         hint = pending["hints"].get(index) or op.get("hint")
         note = redo_op(op, hint)[0] if forward else undo_op(op, hint)

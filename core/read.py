@@ -33,7 +33,7 @@ from planche.core.properties import filters as _filters
 from planche.core.properties import table_io as _table_io
 from planche.core.properties.filters import FilterError, Listing
 from planche.core.properties.kinds import BUILTINS, PROPERTY_TYPES
-from planche.core.properties.values import property_kinds, property_rows
+from planche.core.properties.values import property_kinds, property_rows, tag_paths
 from planche.core.search import choose_model
 from planche.core.store import MapRow, Store, open_store
 
@@ -78,7 +78,8 @@ __all__ = [
     "plan_table",
     "project_info",
     "properties",
-    "property_names",
+    "FilterWords",
+    "filter_words",
     "saved_views",
     "score_colour",
     "strategy",
@@ -436,11 +437,22 @@ def properties(project: Path | str) -> dict[str, Any]:
     return {"properties": made, "builtin": builtin}
 
 
-def property_names(project: Path | str) -> list[str]:
-    """Every name the filter language knows here, for completion."""
+@dataclass(frozen=True)
+class FilterWords:
+    """What the filter box completes: every name the filter language knows,
+    and the tags of each tag property as paths below it (`animal/cat`)."""
+
+    names: tuple[str, ...] = ()
+    tags: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def filter_words(project: Path | str) -> FilterWords:
+    """The names and tag paths the filter language knows here, for completion."""
     with open_store(project, read_only=True) as store:
-        made = [row.name for row in property_kinds(store)]
-    return [*BUILTINS, *_filters.KEYWORDS, *made]
+        made = property_kinds(store)
+        tags = {row.name: tuple(sorted("/".join(names) for _, names in tag_paths(store, row.id)))
+                for row in made if row.type == "tag"}  # fmt: skip
+    return FilterWords((*BUILTINS, *_filters.KEYWORDS, *(row.name for row in made)), tags)
 
 
 def list_images(

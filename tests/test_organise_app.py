@@ -151,10 +151,39 @@ def test_the_grid_layout_puts_each_section_under_its_header():
 def test_the_filter_box_completes_the_term_being_typed():
     from planche.tui.organise.view import TermSuggester
 
-    suggest = TermSuggester(["width", "Rating", "tag"]).get_suggestion
+    words = read.FilterWords(("width", "Rating", "tag", "Subject"),
+                             {"Subject": ("animal", "animal/cat", "big cat")})  # fmt: skip
+    suggest = TermSuggester(words).get_suggestion
     assert asyncio.run(suggest("tag:Subject/a -Rat")) == "tag:Subject/a -Rating"
     assert asyncio.run(suggest("-size,wi")) == "-size,width"
     assert asyncio.run(suggest("width>3")) is None, "an operator typed: nothing to complete"
+    assert asyncio.run(suggest("tag:Sub")) is None, "tags only where the filter is typed"
+
+    in_filter = TermSuggester(words, tags=True).get_suggestion
+    assert asyncio.run(in_filter("tag:Sub")) == "tag:Subject/animal"
+    assert asyncio.run(in_filter("width>3 -tag:subject/animal/c")) == (
+        "width>3 -tag:subject/animal/cat"), "any case, after a minus"  # fmt: skip
+    assert asyncio.run(in_filter("Subject:an")) == "Subject:animal", "a tag property's own tags"
+    assert asyncio.run(in_filter('tag:"Subject/big')) == 'tag:"Subject/big cat"'
+    assert asyncio.run(in_filter('Subject:"big c')) == 'Subject:"big cat"', "a quoted space"
+    assert asyncio.run(in_filter("tag:Subject/big")) is None, "a space needs the quote opened"
+    assert asyncio.run(in_filter("Rating:3")) is None, "Rating has no tags"
+
+
+def test_the_filter_dialog_completes_the_projects_tag_names(rated):
+    images = read.list_images(rated, "folder:a").ids.tolist()[:2]
+    commands.run(rated, "tag", {"property": "Kind", "path": ["landscape", "sea"], "images": images})
+
+    async def steps(pilot):
+        await pilot.press("f")
+        await settle(pilot)
+        box = pilot.app.screen.query_one("#view-where")
+        await pilot.press(*"tag:kind/landscape/s")
+        await settle(pilot)
+        await pilot.press("right")
+        return box.value
+
+    assert run(PlancheApp(rated), steps) == "tag:kind/landscape/sea"
 
 
 def test_suggestions_for_an_open_tag_are_tagged_with_y_and_refused_with_n(rated):

@@ -346,10 +346,6 @@ class PlancheApp(SuggestionActions, TagEditing, App[None]):
     def action_view(self) -> None:
         base = self.base_scope
         within = None if base.kind == "all" else base.image_ids
-        try:
-            names = read.property_names(self.project)
-        except PlancheError:
-            names = []
 
         def chosen(result: tuple[View, read.Listing] | None) -> None:
             if result is None:
@@ -363,7 +359,7 @@ class PlancheApp(SuggestionActions, TagEditing, App[None]):
                 self.notify("No image in this scope passes the filter (F shows them all again).")
             self.query_one("#grid", ThumbnailGrid).focus()
 
-        self.push_screen(ViewScreen(self.project, self.view, within, names, base.title), chosen)
+        self.push_screen(ViewScreen(self.project, self.view, within, base.title), chosen)
 
     def action_clear_view(self) -> None:
         if self.view.active:

@@ -39,23 +39,60 @@ class View:
         return " · ".join(p for p in parts if p)
 
 
-class TermSuggester(Suggester):
-    """Completes the term being typed (the last one) with a property's name; the
-    operator (: = > ...) is the user's to type."""
+def last_term(value: str) -> tuple[int, str]:
+    """Where the term being typed starts, and the term: after the last space or
+    comma outside double quotes (sort keys are comma-separated)."""
+    start, quoted = 0, False
+    for at, char in enumerate(value):
+        if char == '"':
+            quoted = not quoted
+        elif char in " ," and not quoted:
+            start = at + 1
+    return start, value[start:]
 
-    def __init__(self, names: Sequence[str]) -> None:
+
+class TermSuggester(Suggester):
+    """Completes the term being typed (the last one): a property's name, and
+    after `tag:` or a tag property's `Name:` one of its tags. The operator
+    (: = > ...) is the user's to type."""
+
+    def __init__(self, words: read.FilterWords | None = None, tags: bool = False) -> None:
         super().__init__(use_cache=False, case_sensitive=True)
-        self.names = list(names)
+        self.words = words or read.FilterWords()
+        self.tags = tags
 
     async def get_suggestion(self, value: str) -> str | None:
-        last = value.rpartition(" ")[2].rpartition(",")[2]  # sort keys: comma-separated
-        stem = last.lstrip("-")
+        _, term = last_term(value)
+        stem = term.lstrip("-")
+        key, colon, typed = stem.partition(":")
+        if colon and self.tags:
+            return _completed(value, typed, self._tag_values(key))
         if not stem or any(c in stem for c in ':<>=!"'):
             return None
-        for name in self.names:
-            if name.lower().startswith(stem.lower()) and name.lower() != stem.lower():
-                return value + name[len(stem) :]
-        return None
+        return _completed(value, stem, self.words.names)
+
+    def _tag_values(self, key: str) -> list[str]:
+        """What may follow `key:`: every tag as Property/path after `tag:`, a
+        tag property's own paths after its name."""
+        if key.lower() == "tag":
+            return [f"{name}/{path}" for name, paths in self.words.tags.items() for path in paths]
+        for name, paths in self.words.tags.items():
+            if name.lower() == key.lower():
+                return list(paths)
+        return []
+
+
+def _completed(value: str, typed: str, candidates: Sequence[str]) -> str | None:
+    """`value` with `typed` (its end) completed by the first candidate it begins,
+    in any case. A candidate with a space needs the quote the user opened."""
+    quoted = typed.startswith('"')
+    stem = typed[1:] if quoted else typed
+    for candidate in candidates:
+        if not quoted and (" " in candidate or '"' in candidate):
+            continue
+        if candidate.lower().startswith(stem.lower()) and candidate.lower() != stem.lower():
+            return value + candidate[len(stem) :] + ('"' if quoted else "")
+    return None
 
 
 class ViewScreen(ModalScreen[tuple[View, read.Listing] | None]):
@@ -73,23 +110,22 @@ class ViewScreen(ModalScreen[tuple[View, read.Listing] | None]):
     """
 
     def __init__(self, project: Path, view: View, within: Sequence[int] | None,
-                 names: Sequence[str], scope_title: str) -> None:  # fmt: skip
+                 scope_title: str) -> None:  # fmt: skip
         super().__init__()
         self.project = project
         self.view = view
         self.within = within
-        self.names = names
         self.scope_title = scope_title
 
     def compose(self) -> ComposeResult:
         with Vertical(id="view-dialog"):
             yield Label(printable(f"Filter, sort and group {self.scope_title}"), markup=False)
-            yield Input(self.view.where, id="view-where", suggester=TermSuggester(self.names),
+            yield Input(self.view.where, id="view-where", suggester=TermSuggester(tags=True),
                         placeholder="tag:Subject/animal width>1920 -folder:tmp")  # fmt: skip
             yield Input(self.view.sort, id="view-sort", placeholder="sort: -size,name",
-                        suggester=TermSuggester(self.names))  # fmt: skip
+                        suggester=TermSuggester())  # fmt: skip
             yield Input(self.view.group, id="view-group", placeholder="group by: folder",
-                        suggester=TermSuggester(self.names))  # fmt: skip
+                        suggester=TermSuggester())  # fmt: skip
             yield Input("", id="view-name", placeholder="save as: a name (optional)")
             yield Static("", id="view-error", classes="error", markup=False)
             yield Static("Enter applies (all empty: no view) · @name in the filter recalls a "
@@ -98,6 +134,22 @@ class ViewScreen(ModalScreen[tuple[View, read.Listing] | None]):
 
     def on_mount(self) -> None:
         self.query_one("#view-where", Input).focus()
+        self._load_words()
+
+    @work(thread=True, exclusive=True, group="view-words")
+    def _load_words(self) -> None:
+        """The names to complete, read in a worker: the dialog opens at once, and
+        a locked or damaged project only means no completion."""
+        try:
+            words = read.filter_words(self.project)
+        except PlancheError:
+            return
+        self.app.call_from_thread(self._words_loaded, words)
+
+    def _words_loaded(self, words: read.FilterWords) -> None:
+        for box in self.query(Input):
+            if isinstance(box.suggester, TermSuggester):
+                box.suggester.words = words
 
     def on_input_submitted(self, _event: Input.Submitted) -> None:
         view = View(

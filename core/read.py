@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from planche.core.cluster import STRATEGIES, Strategy, get_strategy
-from planche.core.clustering import clustering_tree, score_colour
+from planche.core.clustering import clustering_tree as _clustering_tree
+from planche.core.clustering import score_colour
 from planche.core.errors import BadParameter, PlancheError
 from planche.core.index import HNSW_THRESHOLD, INDEX_KINDS
 from planche.core.ingest import DEFAULT_MAX_PIXELS
@@ -30,6 +31,7 @@ from planche.core.maps import SCOPES as MAP_SCOPES
 from planche.core.maps import scope_ref as _map_scope_ref
 from planche.core.models import EMBEDDER_KINDS, default_model, model_label
 from planche.core.properties import filters as _filters
+from planche.core.properties import members as _members
 from planche.core.properties import table_io as _table_io
 from planche.core.properties.filters import FilterError, Listing
 from planche.core.properties.kinds import BUILTINS, PROPERTY_TYPES
@@ -90,6 +92,7 @@ __all__ = [
     "tag_of_images",
     "tag_tree",
     "thumbnails",
+    "with_cluster_members",
 ]
 
 
@@ -202,10 +205,12 @@ def changed_params(strategy_name: str, params: dict[str, Any]) -> dict[str, Any]
 # -- tags and clusterings -----------------------------------------------------
 
 
-def tag_tree(project: Path | str) -> list[dict[str, Any]]:
-    """Every tag property with its tags (id, parent, name, images), parents first."""
+def tag_tree(project: Path | str, members: bool = False) -> list[dict[str, Any]]:
+    """Every tag property with its tags (id, parent, name, images), parents first;
+    with `members`, each tag's own images and their paths too."""
     with open_store(project, read_only=True) as store:
-        return [
+        tagged = _members.tag_members(store) if members else {}
+        tree = [
             {
                 "property": name,
                 "tags": [
@@ -215,6 +220,47 @@ def tag_tree(project: Path | str) -> list[dict[str, Any]]:
             }
             for pid, name in store.properties()
         ]
+    if members:
+        for prop in tree:
+            for tag in prop["tags"]:
+                tag["members"] = tagged.get(tag["id"], [])
+    return tree
+
+
+def clustering_tree(project: Path | str, members: bool = False) -> list[dict[str, Any]]:
+    """Every clustering with its clusters, children nested under their cluster;
+    with `members`, each cluster's images and their paths too."""
+    tree = _clustering_tree(project)
+    if members:
+        found: list[tuple[int, list[dict[str, Any]]]] = []
+
+        def walk(items: list[dict[str, Any]]) -> None:
+            for item in items:
+                found.append((item["id"], item["clusters"]))
+                for cluster in item["clusters"]:
+                    walk(cluster["children"])
+
+        walk(tree)
+        _with_members(project, found)
+    return tree
+
+
+def with_cluster_members(project: Path | str, clustering_id: int,
+                         clusters: list[dict[str, Any]]) -> None:  # fmt: skip
+    """Give each cluster of one clustering (dicts with its `idx`, as the `cluster`
+    command's outcome lists them) its `id` and `members`: image ids and paths."""
+    _with_members(project, [(clustering_id, clusters)])
+
+
+def _with_members(project: Path | str,
+                  clusterings: list[tuple[int, list[dict[str, Any]]]]) -> None:  # fmt: skip
+    with open_store(project, read_only=True) as store:
+        found = _members.cluster_members(store, [c for c, _ in clusterings])
+    for clustering_id, clusters in clusterings:
+        for cluster in clusters:
+            cluster_id, members = found.get((clustering_id, cluster["idx"]), (None, []))
+            cluster.setdefault("id", cluster_id)
+            cluster["members"] = members
 
 
 def cluster_members(project: Path | str, cluster_id: int) -> list[dict[str, Any]]:

@@ -144,15 +144,28 @@ def test_tags_filter_with_their_children_and_group_an_image_under_each(project):
         {ids["beach.jpg"], ids["sea.png"], ids["hill.jpg"]})  # fmt: skip
 
 
-def test_clusters_list_their_members_with_paths(project):
-    made = commands.run(project, "cluster", {"params": {"k": 2, "seed": 1}, "labels": False})
+def test_clusters_and_tags_list_their_members_with_paths_in_json(project):
+    made = json.loads(_cli(project, "cluster", "--param", "k=2", "--param", "seed=1",
+                           "--no-labels", "--json"))  # fmt: skip
+    assert sum(len(c["members"]) for c in made["clusters"]) == made["images"]
     clusters = json.loads(_cli(project, "clusters", "--json"))
-    cluster_id = clusters[0]["clusters"][0]["id"]
+    listed = clusters[0]["clusters"][0]
+    assert listed["members"] == made["clusters"][0]["members"], "the run and the list agree"
+    cluster_id = listed["id"]
     members = json.loads(_cli(project, "clusters", str(cluster_id), "--members", "--json"))
-    assert members["members"], made
+    assert members["members"] == listed["members"]
     member_ids = {m["image_id"] for m in members["members"]}
     assert set(_ids(project, f"cluster:{cluster_id}")) == member_ids
     assert all(m["paths"] and Path(m["paths"][0]).is_file() for m in members["members"])
+
+    ids = _id_of(project)
+    commands.run(project, "tag", {"property": "Subject", "path": ["nature", "sea"],
+                                  "images": [ids["sea.png"], ids["beach.jpg"]]})  # fmt: skip
+    tags = json.loads(_cli(project, "tags", "--json"))
+    by_name = {t["name"]: t for p in tags for t in p["tags"]}
+    assert [os.path.basename(m["paths"][0]) for m in by_name["sea"]["members"]] == sorted(
+        ["sea.png", "beach.jpg"], key=lambda n: ids[n]), "by image id"  # fmt: skip
+    assert by_name["nature"]["members"] == [], "only the images tagged with the tag itself"
 
 
 @pytest.mark.parametrize(

@@ -101,6 +101,8 @@ def run_cluster(args: argparse.Namespace) -> int:
     }
     # only duplicates counts its work
     summary = run_command(args, "cluster", params, label="cluster", unit="pairs compared")
+    if args.json:
+        read.with_cluster_members(args.project, summary["clustering_id"], summary["clusters"])
     emit(args, summary, text=lambda: print_cluster_summary(summary))
     return 0
 
@@ -114,7 +116,7 @@ def run_clusters(args: argparse.Namespace) -> int:
              text=lambda: [say(printable(m["paths"][0] if m["paths"] else f"image {m['image_id']}"))
                            for m in members])  # fmt: skip
         return 0
-    tree = read.clustering_tree(args.project)
+    tree = read.clustering_tree(args.project, members=args.json)
     emit(args, tree, text=lambda: print_clustering_tree(tree))
     return 0
 

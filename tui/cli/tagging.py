@@ -41,7 +41,7 @@ def run_tags(args: argparse.Namespace) -> int:
     if args.delete_property:
         run_command(args, "delete_property", {"name": args.delete_property}, label="tags")
     _edit(args)
-    listing = read.tag_tree(args.project)
+    listing = read.tag_tree(args.project, members=args.json)
     emit(args, listing, text=lambda: print_tags(listing))
     return 0
 

@@ -382,19 +382,22 @@ class PlancheApp(SuggestionActions, TagEditing, App[None]):
                             "Property:type=value for a new one.", severity="error")  # fmt: skip
                 return
             params = {"property": name.strip(), "value": value.strip(), "images": targets}
-            try:
+
+            def steps(context: commands.Context) -> None:
                 known = {p["name"] for p in read.properties(self.project)["properties"]}
                 if kind.strip() and name.strip() not in known:
                     commands.run(self.project, "add_property",
-                                 {"name": name.strip(), "type": kind.strip().lower()})  # fmt: skip
-                commands.run(self.project, "set_property", params)
-            except PlancheError as exc:
-                self.notify(str(exc), severity="error", timeout=8)
-                return
-            what = f"= {value.strip()}" if value.strip() else "removed"
-            self.notify(f"{name.strip()} {what} on {count(len(targets), 'image')} "
-                        "(ctrl+z takes it back)")  # fmt: skip
-            self.refresh_project(keep_scope=True)
+                                 {"name": name.strip(), "type": kind.strip().lower()},
+                                 context)  # fmt: skip
+                commands.run(self.project, "set_property", params, context)
+
+            def done(_: None) -> None:
+                what = f"= {value.strip()}" if value.strip() else "removed"
+                self.notify(f"{name.strip()} {what} on {count(len(targets), 'image')} "
+                            "(ctrl+z takes it back)")  # fmt: skip
+                self.refresh_project(keep_scope=True)
+
+            self._run_write("setting…", steps, done)
 
         question = (
             f"Set a property on {count(len(targets), 'image')} (Name=value; "
@@ -459,6 +462,17 @@ class PlancheApp(SuggestionActions, TagEditing, App[None]):
             self.call_from_thread(self._finish_job, result, done)
 
         self.run_worker(run, thread=True, group="job", name=title)
+
+    def _run_write(self, title: str, steps: Callable[[commands.Context], Any],
+                   done: Callable[[Any], None]) -> None:  # fmt: skip
+        """A short write (tag, set, rename, undo…) as a job: off the UI thread, so a
+        lock wait shows who holds the project and Escape stops waiting. `steps`
+        gets the command context; `done` its result, unless it failed (notified)."""
+
+        def job(cancel: CancelToken, progress: Any) -> Any:
+            return {"result": steps(self._command_context(cancel, progress))}
+
+        self._run_job(title, job, lambda outcome: done(outcome["result"]))
 
     def _show_progress(self, event: ProgressEvent) -> None:
         bar = self.query_one("#progress", ProgressBar)
@@ -783,14 +797,14 @@ class PlancheApp(SuggestionActions, TagEditing, App[None]):
                 self.notify("Write the tag as Property/tag (or Property/parent/tag).",
                             severity="error")  # fmt: skip
                 return
-            try:
-                params = {"property": prop, "path": path, "images": targets}
-                commands.run(self.project, "tag", params)
-            except PlancheError as exc:
-                self.notify(str(exc), severity="error")
-                return
-            self.notify(f"Tagged {count(len(targets), 'image')} {prop}/{'/'.join(path)}")
-            self.refresh_project(keep_scope=True)
+            params = {"property": prop, "path": path, "images": targets}
+
+            def done(_: Any) -> None:
+                self.notify(f"Tagged {count(len(targets), 'image')} {prop}/{'/'.join(path)}")
+                self.refresh_project(keep_scope=True)
+
+            self._run_write("tagging…", lambda c: commands.run(self.project, "tag", params, c),
+                            done)  # fmt: skip
 
         self.push_screen(
             PromptScreen(f"Tag {len(targets)} image(s) as:", placeholder="Subject/animal/cat"),
@@ -802,16 +816,15 @@ class PlancheApp(SuggestionActions, TagEditing, App[None]):
             self.notify("Open a tag in the tree first: its images can then be untagged.")
             return
         targets = self._target_images()
-        try:
-            commands.run(self.project, "untag", {"tag_id": self.scope.ref, "images": targets})
-        except PlancheError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        self.notify(f"Removed the tag from {len(targets)} image(s)")
-        self._load_scope(
-            lambda: read.tag_images(self.project, int(self.scope.ref), self.scope.title)  # type: ignore[arg-type]
-        )
-        self.refresh_project(keep_scope=True)
+        tag_id, title = int(self.scope.ref), self.scope.title  # type: ignore[arg-type]
+        params = {"tag_id": tag_id, "images": targets}
+
+        def done(_: Any) -> None:
+            self.notify(f"Removed the tag from {count(len(targets), 'image')}")
+            self.refresh_project(scope_loader=lambda: read.tag_images(self.project, tag_id, title))
+
+        self._run_write("untagging…", lambda c: commands.run(self.project, "untag", params, c),
+                        done)  # fmt: skip
 
     # -- import ---------------------------------------------------------------
 
@@ -898,22 +911,21 @@ class PlancheApp(SuggestionActions, TagEditing, App[None]):
         self.push_screen(HelpScreen(rows))
 
     def action_undo(self) -> None:
-        self._undo_redo(commands.undo, "Undid", "Nothing to undo.")
+        self._undo_redo(commands.undo, "Undid", "Nothing to undo.", "undoing…")
 
     def action_redo(self) -> None:
-        self._undo_redo(commands.redo, "Redid", "Nothing to redo.")
+        self._undo_redo(commands.redo, "Redid", "Nothing to redo.", "redoing…")
 
-    def _undo_redo(self, operation: Callable[[Path], Any], verb: str, nothing: str) -> None:
-        try:
-            entry = operation(self.project)
-        except PlancheError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        if entry is None:
-            self.notify(nothing)
-            return
-        self.notify(f"{verb} {entry['command'].replace('_', ' ')}")
-        self.refresh_project(keep_scope=True)
+    def _undo_redo(self, operation: Callable[[Path], Any], verb: str, nothing: str,
+                   title: str) -> None:  # fmt: skip
+        def done(entry: dict[str, Any] | None) -> None:
+            if entry is None:
+                self.notify(nothing)
+                return
+            self.notify(f"{verb} {entry['command'].replace('_', ' ')}")
+            self.refresh_project(keep_scope=True)
+
+        self._run_write(title, lambda _: operation(self.project), done)
 
     def action_show_all(self) -> None:
         self._load_scope(lambda: read.all_images(self.project))

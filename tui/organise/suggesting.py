@@ -9,7 +9,6 @@ import os
 from typing import Any
 
 from planche.core import commands, read
-from planche.core.errors import PlancheError
 from planche.core.progress import CancelToken
 from planche.core.text import count, printable
 
@@ -74,17 +73,21 @@ class SuggestionActions:
         if not targets:
             return
         tag_id = int(self.scope.ref)
-        try:
+
+        def steps(context: Any) -> None:
             if accept:
                 path = read.tag_path(self.project, tag_id)
                 commands.run(self.project, "tag", {"property": path[0], "path": list(path[1:]),
-                                                   "images": targets})  # fmt: skip
+                                                   "images": targets}, context)  # fmt: skip
             else:
                 commands.run(self.project, "refuse_suggestions",
-                             {"tag_id": tag_id, "images": targets})  # fmt: skip
-        except PlancheError as exc:
-            self.notify(str(exc), severity="error")
-            return
+                             {"tag_id": tag_id, "images": targets}, context)  # fmt: skip
+
+        self._run_write("tagging…" if accept else "refusing…", steps,
+                        lambda _: self._answered(tag_id, targets, accept))  # fmt: skip
+
+    def _answered(self, tag_id: int, targets: list[int], accept: bool) -> None:
+        """The answered images leave the suggestions; the cursor stays in place."""
         grid = self.query_one("#grid")
         gone, cursor = set(targets), grid.cursor
         kept = [(i, c) for i, c in zip(grid.image_ids, grid.captions, strict=True)

@@ -5,10 +5,10 @@ command (ctrl+z)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from planche.core import commands, read
-from planche.core.errors import PlancheError
 from planche.core.text import printable
 from planche.tui.screens import ConfirmScreen, PromptScreen
 
@@ -17,19 +17,26 @@ class TagEditing:
     """Mixed into PlancheApp: uses its tree, notifications and project reload."""
 
     project: Any
+    _run_write: Any
 
     def _tree_item(self) -> dict[str, Any]:
         node = self.query_one("#tree").cursor_node
         return dict(node.data or {}) if node is not None else {}
 
-    def _run_edit(self, name: str, params: dict[str, Any], done: str) -> None:
-        try:
-            commands.run(self.project, name, params)
-        except PlancheError as exc:
-            self.notify(str(exc), severity="error", timeout=8)
-            return
-        self.notify(f"{done} (ctrl+z takes it back)")
-        self.refresh_project(keep_scope=True)
+    def _run_edit(self, name: str, params: dict[str, Any] | Callable[[], dict[str, Any]],
+                  done: str) -> None:  # fmt: skip
+        """Run one edit in a worker; `params` may be a function, to look up tags
+        there too (off the UI thread)."""
+
+        def steps(context: Any) -> Any:
+            given = params() if callable(params) else params
+            return commands.run(self.project, name, given, context)
+
+        def finished(_: Any) -> None:
+            self.notify(f"{done} (ctrl+z takes it back)")
+            self.refresh_project(keep_scope=True)
+
+        self._run_write("editing…", steps, finished)
 
     def action_rename_in_tree(self) -> None:
         item = self._tree_item()
@@ -63,22 +70,19 @@ class TagEditing:
             target = answer.strip()
             merge = target.startswith("=")
             target = target.lstrip("=").strip()
-            try:
-                if merge:
-                    into = read.tag_id_for(self.project, target)
-                    params = {"tag_id": item["ref"], "into": into}
-                    self._run_edit("merge_tag", params, f"Merged {'/'.join(path)} into {target}")
-                    return
-                parent = read.tag_id_for(self.project, target) if "/" in target else None
-            except PlancheError as exc:
-                self.notify(str(exc), severity="error", timeout=8)
+            if merge:
+                into = lambda: {"tag_id": item["ref"],  # noqa: E731 - looked up in the worker
+                                "into": read.tag_id_for(self.project, target)}  # fmt: skip
+                self._run_edit("merge_tag", into, f"Merged {'/'.join(path)} into {target}")
                 return
-            if parent is None and target != path[0]:
+            if "/" not in target and target != path[0]:
                 self.notify(f"Write {path[0]}/PARENT, or {path[0]} alone for the top.",
                             severity="error")  # fmt: skip
                 return
-            self._run_edit("move_tag", {"tag_id": item["ref"], "parent_id": parent},
-                           f"Moved {'/'.join(path)} under {target}")  # fmt: skip
+            under = lambda: {"tag_id": item["ref"],  # noqa: E731 - looked up in the worker
+                             "parent_id": read.tag_id_for(self.project, target)
+                             if "/" in target else None}  # fmt: skip
+            self._run_edit("move_tag", under, f"Moved {'/'.join(path)} under {target}")
 
         question = (
             f"Move {'/'.join(path)} under (Property/parent, or {path[0]} for the "

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from planche.core.errors import BadParameter
 from planche.core.properties.kinds import (
@@ -418,16 +420,25 @@ def list_images(
     for index, name in enumerate(columns):
         listing.columns[name] = result.column(2 + index).to_pylist()
     if group and group.strip():
-        labels = result.column(1).to_pylist()
-        sections: list[tuple[str, list[int]]] = []
-        for image_id, label in zip(ids.tolist(), labels, strict=True):
-            label = NO_VALUE if label is None or label == "" else label
-            if not sections or sections[-1][0] != label:
-                sections.append((label, []))
-            sections[-1][1].append(image_id)
-        listing.groups = [(label, np.array(members, np.int64)) for label, members in sections]
-        listing.ids = np.array(list(dict.fromkeys(ids.tolist())), np.int64)
+        listing.groups = _sections(ids, result.column(1))
+        # an image in several sections is listed once, where it first shows
+        _, first = np.unique(ids, return_index=True)
+        listing.ids = ids[np.sort(first)]
     return listing
+
+
+def _sections(ids: np.ndarray, labels: pa.ChunkedArray) -> list[tuple[str, np.ndarray]]:
+    """(label, ids) for each run of one label in the sorted rows, found by
+    comparing neighbours in Arrow: no Python step per row (1M rows, 300 groups)."""
+    if not len(labels):
+        return []
+    missing = pc.or_kleene(pc.is_null(labels), pc.equal(labels, ""))
+    labels = pc.if_else(missing, pa.scalar(NO_VALUE), labels.cast(pa.string()))
+    flat = labels.combine_chunks()
+    changed = pc.not_equal(flat.slice(1), flat.slice(0, len(flat) - 1))
+    starts = np.flatnonzero(changed.to_numpy(zero_copy_only=False)) + 1
+    names = flat.take(pa.array(np.concatenate([[0], starts]))).to_pylist()
+    return list(zip(names, np.split(ids, starts), strict=True))
 
 
 def saved_views(store: Store) -> dict[str, dict[str, str]]:

@@ -12,11 +12,13 @@ import re
 from pathlib import Path
 
 from test_dedupe import snapshot, template, work  # noqa: F401 - the fixtures
+from textual.widgets import Input
 
 from conftest import settle
 from planche.core import commands
 from planche.tui.app import PlancheApp
 from planche.tui.dedupe.card import FileCard
+from planche.tui.dedupe.move import MoveScreen
 from planche.tui.dedupe.review import Review
 from planche.tui.dedupe.screen import ReviewScreen
 from planche.tui.images import ImageMode
@@ -53,7 +55,9 @@ def test_a_review_shows_the_keeper_chosen_by_hand_and_carries_it_to_dedupe(work)
     params = review.dedupe_params()
     assert params["keepers"] == [views[small].info["path"]]
     assert len(params["leave"]) == 1 and params["action"] == "trash"
-    assert review.next_action() == "tag" and review.dedupe_params()["action"] == "tag"
+    assert review.next_action() == "tag"
+    review.choose_action("tag")
+    assert review.dedupe_params()["action"] == "tag"
 
 
 def _run_app(folder: Path, size, steps):  # noqa: ANN001
@@ -116,6 +120,58 @@ def test_review_keep_by_hand_act_and_undo_in_the_app(work):  # noqa: F811
     assert "a.jpg" in after and "a_big.jpg" not in after, "the chosen keeper stays"
     assert "b_small.jpg" in after and "b.jpg" in after, "the group left alone is untouched"
     assert snapshot(photos) == before, "ctrl+z puts every file back"
+
+
+def test_a_move_asks_for_its_folder_refuses_one_in_the_photos_and_moves_there(work):  # noqa: F811
+    photos, moved = work / "photos", work / "moved"
+
+    async def steps(app, pilot):
+        await pilot.press("D")
+        await settle(pilot)
+        review = app.screen
+        await pilot.press("a", "a", "a")  # tag, hard link, symbolic link
+        await settle(pilot)
+        symlinking = _text(review.query_one("#review-status"))
+        await pilot.press("a")  # move: asks for the folder
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, MoveScreen), "move asks for its folder"
+        dialog.query_one(Input).value = str(photos / "dupes")
+        await pilot.press("enter")
+        await settle(pilot)
+        refused = (app.screen is dialog, dialog.message)
+        dialog.query_one(Input).value = str(moved)
+        await pilot.press("enter")
+        await settle(pilot)
+        back = app.screen is review
+        status = _text(review.query_one("#review-status"))
+        cards = []
+        for _ in range(len(review.review.groups)):
+            cards += _card_texts(review)
+            await pilot.press("n")
+            await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        question = _text(app.screen.query_one("#question"))
+        await pilot.press("y")
+        await settle(pilot)
+        return symlinking, refused, back, status, cards, question
+
+    symlinking, refused, back, status, cards, question = _run_app(work, (160, 48), steps)
+    assert "action: symlink" in symlinking
+    still_open, message = refused
+    assert still_open, "a refused folder keeps the dialog open"
+    assert "outside" in message and str(photos) in message, message
+    assert not (photos / "dupes").exists()
+    assert back and f"action: move into {moved}" in status, status
+    # the plan shows where each copy goes, below its path in the imported folder
+    assert any("a_copy.jpg" in t and "WOULD MOVE → edits/a_copy.jpg" in t for t in cards), cards
+    assert any("b_small.jpg" in t and "WOULD MOVE → b_small.jpg" in t for t in cards), cards
+    assert f"Move 3 files into {moved}" in question
+    assert (moved / "edits" / "a_copy.jpg").is_file() and (moved / "b_small.jpg").is_file()
+    assert not (photos / "b_small.jpg").exists() and (photos / "b.jpg").exists()
+    dedupe = [e for e in commands.history(work / "p.duckdb") if e["command"] == "dedupe"]
+    assert dedupe[-1]["params"]["action"] == f"move:{moved}", "as `--action move:DIR` gives it"
 
 
 def test_not_duplicates_from_the_review_is_remembered(work):  # noqa: F811

@@ -32,7 +32,17 @@ from planche.core.dedupe.fileops import (
     undo_op,
 )
 from planche.core.dedupe.keeper import DEFAULT_RULES, parse_rules
-from planche.core.dedupe.plan import ACTIONS_ALLOWED, DID, Plan, folders, make_plan, parse_action
+from planche.core.dedupe.plan import (
+    ACTIONS_ALLOWED,
+    DID,
+    Plan,
+    check_target,
+    folders,
+    make_plan,
+    move_target,
+    parse_action,
+    source_roots,
+)
 from planche.core.errors import BadParameter, PlancheError
 from planche.core.progress import ProgressEvent
 from planche.core.store import Store, open_store
@@ -101,6 +111,32 @@ class DedupePlan(_Dedupe):
                 "journal says"
             )
         return plan.as_dict(dry_run=True)
+
+
+@command
+class DedupeTarget(Command):
+    name = "dedupe_target"
+    description = ("where dedupe's move:DIR would put files, the folder checked as dedupe "
+                   "checks it (changes nothing)")  # fmt: skip
+    writes = False
+    fields = (
+        Field("folder", str, required=True, help="the folder to move the copies into"),
+        Field("paths", str, many=True, default=[], nullable=False,
+              help="files of the project: where each would go"),
+    )  # fmt: skip
+
+    def read(self, project: Path, params: dict[str, Any], context: Context) -> dict[str, Any]:
+        """{"action": "move:DIR" as dedupe takes it, "folder", "targets": {path: target}};
+        BadParameter (as `dedupe --action move:DIR` says it) for a folder that is a
+        file, or lies in a folder the files were imported from."""
+        if not params["folder"].strip():
+            raise BadParameter("folder", params["folder"], "a folder")
+        action = parse_action(f"move:{params['folder']}")
+        with open_store(project, read_only=True) as store:
+            roots = source_roots(store)
+        check_target(action.folder, roots)
+        targets = {path: move_target(path, action.folder, roots) for path in params["paths"]}
+        return {"action": action.text, "folder": action.folder, "targets": targets}
 
 
 @command

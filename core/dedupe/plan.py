@@ -239,7 +239,7 @@ def make_plan(
         vector_ids, vectors = store.read_embeddings(model, only=ids)
         roots = source_roots(store) if action.name == "move" else []
     if action.name == "move":
-        _check_target(action.folder, roots)
+        check_target(action.folder, roots)
     plan = Plan(action, rules, references, model.label, threshold, clustering_id)
     turns = _turns(GridLayout.of(model), invariance)
     by_image: dict[int, list[dict[str, Any]]] = {}
@@ -322,7 +322,9 @@ def source_roots(store: Store) -> list[str]:
     return sorted(roots)
 
 
-def _check_target(folder: str, roots: list[str]) -> None:
+def check_target(folder: str, roots: list[str]) -> None:
+    """BadParameter when a move's target folder lies in (or is) a folder the
+    files were imported from (`source_roots`), as spelt or once links are resolved."""
     real = os.path.realpath(folder)
     for root in roots:
         for candidate, base in ((folder, root), (real, os.path.realpath(root))):
@@ -481,8 +483,14 @@ def _op(entry: FileEntry, keeper: FileEntry, action: Action, roots: list[str]) -
         "keeper_mtime": k.mtime, "keeper_sha256": keeper.sha256,
     }  # fmt: skip
     if action.name == "move":
-        root = max((r for r in roots if inside(c.path, r)), key=len, default=None)
-        relative = os.path.relpath(c.path, root) if root else c.path.lstrip(os.sep)
-        op["target"] = os.path.join(action.folder, relative)
+        op["target"] = move_target(c.path, action.folder, roots)
         op["root"] = action.folder
     return op
+
+
+def move_target(path: str, folder: str, roots: list[str]) -> str:
+    """Where `move:folder` puts the file at `path`: its path relative to the
+    folder it was imported from (the innermost of `roots`), inside `folder`."""
+    root = max((r for r in roots if inside(path, r)), key=len, default=None)
+    relative = os.path.relpath(path, root) if root else path.lstrip(os.sep)
+    return os.path.join(folder, relative)

@@ -49,8 +49,9 @@ def _date(value: Any) -> str:
     return str(value)[:16]
 
 
-def card_text(view: FileView, rule: str) -> Text:
-    """The card's lines: name, folder, size and resolution, dates, similarity, fate."""
+def card_text(view: FileView, rule: str, target: str | None = None) -> Text:
+    """The card's lines: name, folder, size and resolution, dates, similarity, fate
+    (with `target`, where a move would put it, as the review shows it)."""
     info = view.info
     path = str(info["path"])
     text = Text(no_wrap=True, overflow="ellipsis")
@@ -74,6 +75,8 @@ def card_text(view: FileView, rule: str) -> Text:
     else:
         text.append(view.fate.upper() if view.fate.startswith("would") else view.fate,
                     style=FATE_STYLE.get(view.fate, "bold red"))  # fmt: skip
+        if target:
+            text.append(f" → {printable(target)}", style="bold")
         if view.note:
             text.append(f" · {printable(view.note)}", style="yellow")
     return text
@@ -111,10 +114,10 @@ class FileCard(Vertical):
             yield MapThumbnail(classes="card-picture")
         yield Static("", classes="card-text", markup=False)
 
-    def show_text(self, view: FileView, rule: str) -> None:
+    def show_text(self, view: FileView, rule: str, target: str | None = None) -> None:
         self.path = str(view.info["path"])
         self.set_class(view.role == "keeper", "-keeper")
-        self.query_one(".card-text", Static).update(card_text(view, rule))
+        self.query_one(".card-text", Static).update(card_text(view, rule, target))
 
     @property
     def picture_box(self) -> tuple[int, int]:

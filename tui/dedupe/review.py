@@ -12,12 +12,14 @@ with the same choices.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
-ACTIONS = ("trash", "tag", "hardlink", "symlink")
+ACTIONS = ("trash", "tag", "hardlink", "symlink", "move")
 # The verb of each action, as the status line and the confirmation say it.
-VERBS = {"trash": "trash", "tag": "tag", "hardlink": "hard-link", "symlink": "symlink"}
+VERBS = {"trash": "trash", "tag": "tag", "hardlink": "hard-link", "symlink": "symlink",
+         "move": "move"}  # fmt: skip
 WOULD = {action: f"would {verb}" for action, verb in VERBS.items()}
 
 
@@ -32,6 +34,7 @@ class FileView:
     similarity: float | None
     note: str = ""
     transform: str | None = None  # how it looks next to the keeper: mirrored, turned left...
+    target: str | None = None  # move: where it would go
 
 
 @dataclass
@@ -39,6 +42,9 @@ class Review:
     plan: dict[str, Any]
     params: dict[str, Any]  # the dedupe_plan parameters the plan was made with
     action: str = "trash"
+    # move: the folder (absolute, checked by `dedupe_target`) and each file's target
+    folder: str = ""
+    targets: dict[str, str] = field(default_factory=dict)
     chosen: dict[int, int] = field(default_factory=dict)  # group number -> file index
     left: set[int] = field(default_factory=set)
     dismissed: set[int] = field(default_factory=set)
@@ -77,7 +83,8 @@ class Review:
             if keeper is not None and index < len(turns) and keeper < len(turns[index]):
                 transform = turns[index][keeper]
             fate, note = self._fate(number, role, info)
-            views.append(FileView(index, info, role, fate, similarity, note, transform))
+            target = self.targets.get(info["path"]) if fate == WOULD["move"] else None
+            views.append(FileView(index, info, role, fate, similarity, note, transform, target))
         return views
 
     def _fate(self, number: int, role: str, info: dict[str, Any]) -> tuple[str, str]:
@@ -116,9 +123,29 @@ class Review:
         self.left.add(number)
         return True
 
-    def next_action(self) -> str:
-        self.action = ACTIONS[(ACTIONS.index(self.action) + 1) % len(ACTIONS)]
-        return self.action
+    def next_action(self, after: str | None = None) -> str:
+        """The action after this one (or `after`) in the cycle; it is not chosen
+        yet (`choose_action`; `move` needs its folder first: `choose_move`)."""
+        return ACTIONS[(ACTIONS.index(after or self.action) + 1) % len(ACTIONS)]
+
+    def choose_action(self, action: str) -> None:
+        self.action = action
+
+    def choose_move(self, checked: dict[str, Any]) -> None:
+        """Move into the folder `dedupe_target` checked (its outcome)."""
+        self.action, self.folder, self.targets = "move", checked["folder"], checked["targets"]
+
+    @property
+    def action_text(self) -> str:
+        """The action as `dedupe` takes it: trash, move:DIR, ..."""
+        return f"move:{self.folder}" if self.action == "move" else self.action
+
+    def paths(self) -> list[str]:
+        return [str(info["path"]) for group in self.groups for info in group["files"]]
+
+    def relative_target(self, target: str) -> str:
+        """A move's target inside the folder, as the cards show it."""
+        return os.path.relpath(target, self.folder) if self.folder else target
 
     def counts(self) -> dict[str, int]:
         """Files by fate over every group."""
@@ -133,7 +160,7 @@ class Review:
         base = {k: v for k, v in self.params.items() if k != "action"}
         keepers = [self.group_by_number(n)["files"][i]["path"] for n, i in self.chosen.items()]
         leave = [self.group_by_number(n)["files"][0]["path"] for n in sorted(self.left)]
-        return {**base, "action": self.action, "keepers": keepers, "leave": leave}
+        return {**base, "action": self.action_text, "keepers": keepers, "leave": leave}
 
     def group_by_number(self, number: int) -> dict[str, Any]:
         return next(g for g in self.groups if g["group"] == number)

@@ -4,7 +4,8 @@ Keys: left/right (h/l) move between the files, k keeps the current file (the
 keeper chosen by hand), s leaves the group alone (again: not), x marks the
 group as not duplicates (remembered in the project, undoable), n/p or
 PageDown/PageUp go to the next or previous group, a changes the action
-(trash, tag, hard link, symbolic link), i finds the groups again with mirrored,
+(trash, tag, hard link, symbolic link, move: asks for the folder, checked as
+`planche dedupe --action move:DIR` checks it), i finds the groups again with mirrored,
 then turned, then both kinds of copies (the choices made so far start afresh),
 Enter asks to act on every group as reviewed, Escape (or q) leaves without
 acting.
@@ -33,6 +34,7 @@ from planche.core import commands, read
 from planche.core.errors import PlancheError
 from planche.core.text import count, printable
 from planche.tui.dedupe.card import FileCard, picture_strips
+from planche.tui.dedupe.move import MoveScreen
 from planche.tui.dedupe.review import VERBS, Review
 from planche.tui.images import decode_picture
 from planche.tui.screens import ConfirmScreen
@@ -132,7 +134,8 @@ class ReviewScreen(Screen[dict[str, Any] | None]):
             await box.mount_all(cards)
         rule = review.rule_text(group)
         for card, view in zip(cards, window, strict=True):
-            card.show_text(view, rule)
+            target = review.relative_target(view.target) if view.target else None
+            card.show_text(view, rule, target)
             card.set_class(view.index == self.current, "-current")
         self._update_header(group, len(views), first, len(window))
         self.call_after_refresh(self._load_pictures, [c for c in cards])
@@ -158,8 +161,11 @@ class ReviewScreen(Screen[dict[str, Any] | None]):
         acted = sum(n for fate, n in counts.items() if fate.startswith("would"))
         invariance = review.params.get("invariance") or "none"
         seen = "" if invariance == "none" else f" · {_INVARIANCE_TEXT[invariance]}"
+        action = review.action
+        if action == "move":
+            action = f"move into {printable(review.folder)}"
         status = (
-            f"action: {review.action}{seen} · Enter: {VERBS[review.action]} {count(acted, 'file')} "
+            f"action: {action}{seen} · Enter: {VERBS[review.action]} {count(acted, 'file')} "
             f"in {count(len(review.groups), 'group')}; "
             f"{count(len(review.chosen), 'keeper')} chosen by hand, "
             f"{count(len(review.left), 'group')} left alone · ctrl+z undoes it after"
@@ -267,19 +273,42 @@ class ReviewScreen(Screen[dict[str, Any] | None]):
     @work(thread=True, exclusive=True, group="review-plan", exit_on_error=False)
     def _replan(self, params: dict[str, Any]) -> None:
         plan = self._command("dedupe_plan", params)
-        if plan is not None:
-            self.app.call_from_thread(self._replanned, plan, params)
+        if plan is None:
+            return
+        moved = None
+        if self.review.action == "move":  # where the files of the new groups would go
+            paths = Review(plan, params).paths()
+            moved = self._command("dedupe_target", {"folder": self.review.folder, "paths": paths})
+        self.app.call_from_thread(self._replanned, plan, params, moved)
 
-    async def _replanned(self, plan: dict[str, Any], params: dict[str, Any]) -> None:
-        self.review = Review(plan, params, action=self.review.action)
+    async def _replanned(
+        self, plan: dict[str, Any], params: dict[str, Any], moved: dict[str, Any] | None
+    ) -> None:
+        action = self.review.action if self.review.action != "move" or moved else "trash"
+        self.review = Review(plan, params, action=action)
+        if moved is not None:
+            self.review.choose_move(moved)
         self.position = self.current = 0
         self._notify(f"{count(len(plan['groups']), 'group')} "
                      f"({_INVARIANCE_TEXT[params['invariance']]}).")  # fmt: skip
         await self._show_group()
 
     async def action_action(self) -> None:
-        self.review.next_action()
-        await self._show_group()
+        review = self.review
+        upcoming = review.next_action()
+        if upcoming != "move":
+            review.choose_action(upcoming)
+            await self._show_group()
+            return
+
+        async def chosen(checked: dict[str, Any] | None) -> None:
+            if checked is None:  # no folder: the cycle goes on past move
+                review.choose_action(review.next_action(after="move"))
+            else:
+                review.choose_move(checked)
+            await self._show_group()
+
+        self.app.push_screen(MoveScreen(self.project, review.paths(), review.folder), chosen)
 
     def action_not_duplicates(self) -> None:
         if not self.review.groups:
@@ -307,10 +336,12 @@ class ReviewScreen(Screen[dict[str, Any] | None]):
         if not acted:
             self._notify("Nothing to do: every file is kept or left alone.", "warning")
             return
-        verb = {"trash": "Move", "tag": "Tag", "hardlink": "Replace", "symlink": "Replace"}
+        verb = {"trash": "Move", "tag": "Tag", "hardlink": "Replace", "symlink": "Replace",
+                "move": "Move"}  # fmt: skip
+        into = f" into {review.folder}, below their paths in the imported folder"
         how = {"trash": " to the trash", "tag": " as Duplicates/copy",
                "hardlink": " with hard links to their keepers",
-               "symlink": " with symbolic links to their keepers"}  # fmt: skip
+               "symlink": " with symbolic links to their keepers", "move": into}  # fmt: skip
         question = (f"{verb[review.action]} {count(acted, 'file')}{how[review.action]}? "
                     "Each is checked again first; ctrl+z puts everything back.")  # fmt: skip
 

@@ -23,7 +23,7 @@ import numpy as np
 from planche.core.cluster import STRATEGIES, Strategy, get_strategy
 from planche.core.clustering import clustering_tree as _clustering_tree
 from planche.core.clustering import score_colour
-from planche.core.errors import BadParameter, PlancheError
+from planche.core.errors import BadParameter, PlancheError, ProjectLocked
 from planche.core.index import HNSW_THRESHOLD, INDEX_KINDS
 from planche.core.ingest import DEFAULT_MAX_PIXELS
 from planche.core.maps import METHODS as MAP_METHODS
@@ -70,6 +70,7 @@ __all__ = [
     "import_errors",
     "index_status",
     "journal",
+    "journal_head",
     "known_models",
     "latest_map",
     "list_images",
@@ -83,6 +84,7 @@ __all__ = [
     "FilterWords",
     "filter_words",
     "saved_views",
+    "scope_again",
     "score_colour",
     "strategy",
     "tag_id_for",
@@ -301,6 +303,37 @@ def cluster_images(project: Path | str, cluster_id: int) -> Scope:
         ids = store.cluster_member_ids(cluster_id) if row else np.zeros(0, np.int64)
     title = f"cluster {row.idx} {row.label or ''}".strip() if row else "cluster"
     return Scope(f"{title} (id {cluster_id})", tuple(ids.tolist()), "cluster", cluster_id)
+
+
+def scope_again(project: Path | str, scope: Scope) -> Scope:
+    """The same scope read again after a change (maybe by another process): a
+    folder, tag or cluster with the images it has now; a list (search results, a
+    selection) keeps its order, without the images gone since."""
+    with open_store(project, read_only=True) as store:
+        if scope.kind == "all":
+            ids = store.all_image_ids().tolist()
+        elif scope.kind == "folder":
+            ids = store.images_under(str(scope.ref)).tolist()
+        elif scope.kind == "tag":
+            ids = store.images_with_tag(int(scope.ref or 0)).tolist()
+        elif scope.kind == "cluster":
+            found = store.cluster(int(scope.ref or 0)) is not None
+            ids = store.cluster_member_ids(int(scope.ref or 0)).tolist() if found else []
+        else:
+            there = set(store.image_paths(list(scope.image_ids)))
+            ids = [i for i in scope.image_ids if i in there]
+    return Scope(scope.title, tuple(ids), scope.kind, scope.ref)
+
+
+def journal_head(project: Path | str) -> int | None:
+    """The number of the project's last journal entry (every write adds one):
+    whether it changed since last asked. None while another process holds it."""
+    try:
+        with open_store(project, read_only=True, wait_s=0.3) as store:
+            entries = store.con.execute("SELECT max(seq) FROM journal").fetchall()
+    except ProjectLocked:
+        return None
+    return int(entries[0][0] or 0)
 
 
 def folder_tree(project: Path | str) -> list[tuple[str, int]]:

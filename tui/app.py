@@ -45,10 +45,12 @@ from planche.tui.organise.suggesting import SuggestionActions
 from planche.tui.organise.tag_editing import TagEditing
 from planche.tui.params_pane import ParamsPane
 from planche.tui.screens import ConfirmScreen, HelpScreen, PreviewScreen, PromptScreen
-from planche.tui.tree_pane import ProjectTree
+from planche.tui.tree_pane import ProjectTree, TreeContents
+from planche.tui.tree_pane import read_contents as read_tree
 
 SEARCH_RESULTS = 200
 NEIGHBOURS = 8
+WATCH_S = 1.0  # how often the app looks for changes made by other processes
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,7 @@ class PlancheApp(SuggestionActions, TagEditing, App[None]):
         self.query_one("#progress", ProgressBar).display = False
         self.query_one("#grid", ThumbnailGrid).focus()
         self.set_interval(1.0, self._poll_graph_build)
+        self.set_interval(WATCH_S, self._watch_project)
         if self.pending_import is not None:
             folder, self.pending_import = self.pending_import, None
 
@@ -207,6 +210,9 @@ class PlancheApp(SuggestionActions, TagEditing, App[None]):
             self._update_status()
 
     _status_note = ""
+    _base_captions: tuple[str, ...] = ()  # captions given with the base scope (scores)
+    _seen_head: int | None = None  # the journal's last entry when last read
+    _disk_stamp: tuple[int, ...] = ()  # the project's files on disk when last checked
     _graph_build: str | None = None  # what the session is doing to the search graph
 
     def _poll_graph_build(self) -> None:
@@ -268,53 +274,88 @@ class PlancheApp(SuggestionActions, TagEditing, App[None]):
         """Reload counts, models and the tree, then show `scope_loader`'s scope,
         the current one (`keep_scope`) or all images."""
         try:
+            head = read.journal_head(self.project)
             info = read.project_info(self.project)
             models = read.models(self.project)
+            captions = None
             if scope_loader is not None:
                 scope = scope_loader()
-            elif keep_scope and self.base_scope.image_ids:
-                scope = self.base_scope
+            elif keep_scope:
+                scope = read.scope_again(self.project, self.base_scope)
+                if scope.kind in ("search", "suggest") and scope == self.base_scope:
+                    captions = list(self._base_captions)  # scores, not names
             else:
                 scope = read.all_images(self.project)
-            shown = self._viewed(scope)
+            shown = self._viewed(scope, captions)
+            tree = read_tree(self.project)
         except PlancheError as exc:
             self.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
             return
-        self.call_from_thread(self._apply_project, info, models, scope, shown)
+        self._seen_head = head
+        self.call_from_thread(self._apply_project, info, models, scope, shown, tree, keep_scope)
+
+    def _watch_project(self) -> None:
+        """Every second: has another process (the CLI, another app) changed the
+        project? Then read it again, keeping the scope and the cursor's place.
+        A file that has not changed on disk costs a stat, nothing more."""
+        if self._cancel is None and self.project.exists():
+            self._check_for_changes()
+
+    @work(thread=True, exclusive=True, group="watch")
+    def _check_for_changes(self) -> None:
+        stamp = _disk_stamp(self.project)
+        if stamp == self._disk_stamp:
+            return
+        try:
+            head = read.journal_head(self.project)
+        except PlancheError:
+            return  # a damaged or vanished project is told by whatever reads it next
+        if head is None:
+            return  # written right now: look again on the next tick
+        self._disk_stamp = stamp
+        if head != self._seen_head:
+            self._seen_head = head
+            self.call_from_thread(self.refresh_project, keep_scope=True)
 
     def _apply_project(self, info: dict[str, Any], models: list[dict[str, Any]],
-                       scope: read.Scope, shown: _Shown) -> None:  # fmt: skip
+                       scope: read.Scope, shown: _Shown, tree: TreeContents,
+                       keep_place: bool = False) -> None:  # fmt: skip
         self._image_count = info["images"]
         self.models = [m for m in models if m["vectors"]]
         if self.models and self.model_id not in {m["id"] for m in self.models}:
             default = [m for m in self.models if m["default"]]
             self.model_id = (default or self.models)[-1]["id"]
-        self.query_one("#tree", ProjectTree).reload(self.project)
+        self.query_one("#tree", ProjectTree).show(tree)
         self.base_scope = scope
-        self._show_in_grid(shown)
+        self._show_in_grid(shown, keep_place)
 
-    def show_scope(self, scope: read.Scope, captions: list[str] | None = None) -> None:
-        """Show a scope, through the view when there is one (in a worker)."""
+    def show_scope(self, scope: read.Scope, captions: list[str] | None = None,
+                   listing: read.Listing | None = None,
+                   keep_place: bool = False) -> None:  # fmt: skip
+        """Show a scope, through the view when there is one; read in a worker."""
         self.base_scope = scope
-        if self.view.active:
-            self._show_viewed(scope, captions)
-            return
-        self._show_in_grid(_Shown(scope, captions))
+        self._base_captions = tuple(captions or ())
+        self._show_scope(scope, captions, listing, keep_place)
 
     @work(thread=True, exclusive=True, group="scope")
-    def _show_viewed(self, scope: read.Scope, captions: list[str] | None) -> None:
+    def _show_scope(self, scope: read.Scope, captions: list[str] | None,
+                    listing: read.Listing | None, keep_place: bool) -> None:  # fmt: skip
         try:
-            shown = self._viewed(scope, captions)
+            shown = self._viewed(scope, captions, listing)
         except PlancheError as exc:
             self.call_from_thread(self.notify, str(exc), severity="error")
             return
-        self.call_from_thread(self._show_in_grid, shown)
+        self.call_from_thread(self._show_in_grid, shown, keep_place)
 
     def _viewed(self, scope: read.Scope, captions: list[str] | None = None,
                 listing: read.Listing | None = None) -> _Shown:  # fmt: skip
-        """What the grid shows of `scope` through the view (worker thread)."""
+        """What the grid shows of `scope` through the view, captions read
+        (worker thread)."""
         view = self.view
         if not view.active:
+            if captions is None:
+                names = read.captions(self.project, list(scope.image_ids))
+                captions = [printable(names.get(i, str(i))) for i in scope.image_ids]
             return _Shown(scope, captions)
         if listing is None:
             within = None if scope.kind == "all" else scope.image_ids
@@ -326,19 +367,27 @@ class PlancheApp(SuggestionActions, TagEditing, App[None]):
             ids = tuple(int(i) for _, members in listing.groups for i in members)
             sections = [(label, len(members)) for label, members in listing.groups]
         given = dict(zip(scope.image_ids, captions, strict=True)) if captions else {}
-        names = read.captions(self.project, [i for i in ids[:50_000] if i not in given])
+        names = read.captions(self.project, [i for i in ids if i not in given])
         shown = [given.get(i) or printable(names.get(i, str(i))) for i in ids]
         title = f"{scope.title} · {view.describe()}"
         return _Shown(read.Scope(title, ids, "filter", view.where), shown, sections)
 
-    def _show_in_grid(self, shown: _Shown) -> None:
+    def _show_in_grid(self, shown: _Shown, keep_place: bool = False) -> None:
+        """Put `shown` in the grid; with `keep_place` (the same scope read again),
+        the cursor stays on its image and the selection on what is still there."""
         self.scope = shown.scope
         grid = self.query_one("#grid", ThumbnailGrid)
+        current, selected = grid.current_image_id, grid.selected
         captions = shown.captions
         if captions is None:
-            names = read.captions(self.project, list(shown.scope.image_ids[:50_000]))
-            captions = [printable(names.get(i, str(i))) for i in shown.scope.image_ids]
+            captions = [str(i) for i in shown.scope.image_ids]
         grid.set_images(shown.scope.image_ids, captions, shown.sections)
+        if keep_place and current is not None:
+            if selected:
+                grid.select_images(selected)
+            position = {image_id: n for n, image_id in enumerate(grid.image_ids)}
+            if current in position:
+                grid.cursor = position[current]
         self._update_status()
 
     # -- the view: filter, sort, group ------------------------------------------
@@ -351,11 +400,8 @@ class PlancheApp(SuggestionActions, TagEditing, App[None]):
             if result is None:
                 return
             self.view, listing = result
-            if not self.view.active:
-                self._show_in_grid(_Shown(base, None))
-                return
-            self._show_in_grid(self._viewed(base, None, listing))
-            if not self.scope.image_ids:
+            self.show_scope(base, None, listing if self.view.active else None)
+            if self.view.active and not listing.ids.size:
                 self.notify("No image in this scope passes the filter (F shows them all again).")
             self.query_one("#grid", ThumbnailGrid).focus()
 
@@ -364,7 +410,7 @@ class PlancheApp(SuggestionActions, TagEditing, App[None]):
     def action_clear_view(self) -> None:
         if self.view.active:
             self.view = View()
-            self._show_in_grid(_Shown(self.base_scope, None))
+            self.show_scope(self.base_scope)
 
     def action_set_property(self) -> None:
         targets = self._target_images()
@@ -929,6 +975,19 @@ class PlancheApp(SuggestionActions, TagEditing, App[None]):
 
     def action_show_all(self) -> None:
         self._load_scope(lambda: read.all_images(self.project))
+
+
+def _disk_stamp(project: Path) -> tuple[int, ...]:
+    """Size and modification time of the project file and its write-ahead log:
+    any commit changes one of them."""
+    stamp: list[int] = []
+    for path in (project, project.with_name(project.name + ".wal")):
+        try:
+            found = path.stat()
+            stamp += [found.st_size, found.st_mtime_ns]
+        except OSError:
+            stamp += [-1, -1]
+    return tuple(stamp)
 
 
 def run_app(project: Path, images: str = "auto", import_folder: Path | None = None) -> None:

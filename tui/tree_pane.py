@@ -7,6 +7,7 @@ are rich `Text`, never markup, with control characters escaped.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,20 @@ from textual.widgets.tree import TreeNode
 
 from planche.core import read
 from planche.core.text import printable
+
+
+@dataclass(frozen=True)
+class TreeContents:
+    """What the tree shows, read from the project (in a worker, never on the UI thread)."""
+
+    folders: list[tuple[str, int]]
+    tags: list[dict[str, Any]]
+    clusterings: list[dict[str, Any]]
+
+
+def read_contents(project: Path) -> TreeContents:
+    return TreeContents(read.folder_tree(project), read.tag_tree(project),
+                        read.clustering_tree(project))  # fmt: skip
 
 
 class ProjectTree(Tree[dict[str, Any]]):
@@ -31,22 +46,38 @@ class ProjectTree(Tree[dict[str, Any]]):
         text = Text(printable(label)) if isinstance(label, str) else label
         return text.split()[0]
 
-    def reload(self, project: Path) -> None:
-        """Rebuild from the project, keeping which sections were open."""
+    def show(self, contents: TreeContents) -> None:
+        """Rebuild from what `read_contents` read, keeping which nodes were open
+        and the node under the cursor (by what it stands for)."""
         expanded = {str(n.label) for n in self._all_nodes() if n.is_expanded}
+        current = self.cursor_node.data if self.cursor_node is not None else None
         self.clear()
         root = self.root
         root.add_leaf(Text("All images", style="bold"), data={"kind": "all"})
-        self._add_folders(root.add("Folders", data={"kind": "section"}), project)
-        self._add_tags(root.add("Tags", data={"kind": "section"}), project)
+        self._add_folders(root.add("Folders", data={"kind": "section"}), contents.folders)
+        self._add_tags(root.add("Tags", data={"kind": "section"}), contents.tags)
         clusters = root.add("Clusterings", data={"kind": "section"})
-        for node in read.clustering_tree(project):
+        for node in contents.clusterings:
             self._add_clustering(clusters, node)
         for node in self._all_nodes():
             if str(node.label) in expanded or node.data.get("kind") == "section":
                 node.expand()
         if clusters.children:  # the newest clustering open, to show what was just made
             clusters.children[-1].expand()
+        if current and current.get("kind") != "section":
+            self._put_cursor_on(current)
+
+    def _put_cursor_on(self, data: dict[str, Any]) -> None:
+        wanted = (data.get("kind"), data.get("ref"), data.get("name"))
+        for node in self._all_nodes():
+            if node.data and (node.data.get("kind"), node.data.get("ref"),
+                              node.data.get("name")) == wanted:  # fmt: skip
+                parent = node.parent
+                while parent is not None:
+                    parent.expand()
+                    parent = parent.parent
+                self.call_after_refresh(self.move_cursor, node)
+                return
 
     def _all_nodes(self) -> list[TreeNode[dict[str, Any]]]:
         found, stack = [], [self.root]
@@ -56,8 +87,8 @@ class ProjectTree(Tree[dict[str, Any]]):
             stack.extend(node.children)
         return found
 
-    def _add_folders(self, section: TreeNode[dict[str, Any]], project: Path) -> None:
-        folders = read.folder_tree(project)
+    def _add_folders(self, section: TreeNode[dict[str, Any]],
+                     folders: list[tuple[str, int]]) -> None:  # fmt: skip
         if not folders:
             return
         # Show paths below the deepest folder they all share (its parent when one).
@@ -80,8 +111,8 @@ class ProjectTree(Tree[dict[str, Any]]):
             if not node.children and node is not section:
                 node.allow_expand = False
 
-    def _add_tags(self, section: TreeNode[dict[str, Any]], project: Path) -> None:
-        for prop in read.tag_tree(project):
+    def _add_tags(self, section: TreeNode[dict[str, Any]], tags: list[dict[str, Any]]) -> None:
+        for prop in tags:
             data = {"kind": "property", "name": prop["property"]}
             prop_node = section.add(Text(printable(prop["property"])), data=data)
             nodes: dict[int | None, TreeNode[dict[str, Any]]] = {None: prop_node}

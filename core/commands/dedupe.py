@@ -1,6 +1,8 @@
 """`dedupe`: keep one file of each duplicate group by rules and act on the
 others (trash, move, hard or symbolic link, or only tag them), journaled and
-undoable; `dedupe_plan`: the same run as a dry run, which reads only.
+undoable; `dedupe_plan`: the same run as a dry run, which reads only;
+`dedupe_target`: a move's folder checked as `dedupe` checks it, and where
+each file would go (for a review that asks for the folder).
 
 File operations cannot share the project's transaction, so (see
 core/dedupe/__init__.py) the ops run inside `apply`, with the project open for

@@ -39,7 +39,7 @@ DID = {"trash": "trashed", "move": "moved", "hardlink": "hard-linked", "symlink"
 TRANSFORMS = {
     "identity": None, "mirror": "mirrored", "flip": "flipped", "rot90": "turned left",
     "rot180": "turned upside down", "rot270": "turned right",
-    "transpose": "turned and mirrored", "antitranspose": "turned and mirrored",
+    "transpose": "turned, mirrored", "antitranspose": "turned, mirrored",
 }  # fmt: skip
 # A turn is named only when it matches better than the file as it is by this
 # much: a picture that is nearly its own mirror image is not "mirrored".

@@ -63,9 +63,10 @@ def card_text(view: FileView, rule: str, target: str | None = None) -> Text:
     text.append(f"modified {_date(info['modified'])}\n", style="dim")
     if view.role == "keeper":
         text.append("the keeper\n", style="dim")
+    elif view.similarity is not None and view.transform:  # after the turn that matched them
+        text.append(f"similarity {view.similarity:.3f} · {view.transform}\n")
     elif view.similarity is not None:
-        turned = f" {view.transform}" if view.transform else ""
-        text.append(f"similarity to the keeper {view.similarity:.3f}{turned}\n")
+        text.append(f"similarity to the keeper {view.similarity:.3f}\n")
     else:
         text.append("\n")
     if view.role == "keeper":
@@ -95,7 +96,8 @@ class FileCard(Vertical):
         & > .card-frame { height: 1fr; width: 100%; align: center middle; }
         & .card-picture { width: auto; height: auto; }
         & > MapThumbnail { height: 1fr; }
-        & > .card-text { height: 7; width: 100%; }
+        /* One line each, cut at the end: a long name never pushes the fate out. */
+        & > .card-text { height: 7; width: 100%; text-wrap: nowrap; text-overflow: ellipsis; }
         &.-keeper { border: round $success; }
         &.-current { border: heavy $accent; }
     }

@@ -1,4 +1,5 @@
-"""A grid of image thumbnails drawn as half-cell blocks, for 100,000 images and more.
+"""A grid of image thumbnails, for 100,000 images and more: half-cell blocks, or kitty
+graphics drawn through Unicode placeholders where the terminal has them.
 
 Why one Line-API view: one image widget per thumbnail does not scale in Textual
 (measured here: 2,000 widgets took 1.6 s to start and 0.5 s per page; 10,000 took
@@ -23,14 +24,26 @@ source nor decodes a JPEG.
 
 Refreshing: moving the cursor repaints only the two cells it leaves and enters, and a
 loaded batch repaints only the visible cells it fills; only scrolling repaints the view.
+
+Sharp thumbnails (`graphics="kitty"`, see tui/kitty.py): the worker encodes each
+thumbnail as a PNG instead of half-cell strips; when `render_line` first draws a tile,
+its picture is transmitted to the terminal once (per image and tile size) and the
+tile's lines are placeholder characters, so scrolling only redraws text. The pictures
+the terminal holds are an LRU; those it evicts are deleted from the terminal.
+
+Zoom (`+`, `-`) switches between the tile sizes of `ZOOM_SIZES`; decoded thumbnails are
+dropped (they are decoded for one size), rendered strips and sent pictures are kept.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from io import BytesIO
@@ -53,6 +66,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.worker import get_current_worker
 
+from planche.tui import kitty
 from planche.tui.grid_layout import GridLayout, Header
 
 __all__ = ["ThumbnailGrid", "ThumbnailSource"]
@@ -70,7 +84,10 @@ class ThumbnailSource(Protocol):
 # (until `forget_thumbnails`), so a broken thumbnail cannot make the grid loop.
 _MISSING: Final = "missing"  # the source returned nothing for this id
 _FAILED: Final = "failed"  # the bytes did not decode
-_Pixels = np.ndarray | str
+# Kitty mode: the picture was transmitted and its payload dropped; if the terminal's
+# LRU forgets it, the marker goes and the thumbnail is fetched again.
+_SENT: Final = "sent"
+_Pixels = np.ndarray | str | kitty.Picture
 
 _BATCH = 64  # ids per source call: one screen of 16x8 cells at 160x48 fits in one call
 _PREFETCH_SCREENS = 2  # rows loaded above and below the viewport, in screens
@@ -82,6 +99,12 @@ _MAX_SOURCE_PIXELS = 4096 * 4096  # a "thumbnail" claiming more is corrupt or ho
 # The last column of a cell stays background: without it, side-by-side landscape
 # thumbnails touch and read as one picture.
 _GUTTER = 1
+# Tile sizes (columns, lines with the caption) that + and - step through. The largest
+# fits two across the app's grid at 160 columns (87 wide) and shows a 16:9 picture
+# 42 columns wide.
+ZOOM_SIZES: Final = ((10, 5), (16, 8), (24, 11), (43, 15))
+_KITTY_PAYLOADS = 2000  # encoded PNGs not yet sent (~25 KB each): the prefetch window
+_KITTY_MIN_SENT = 600  # pictures the terminal keeps at least (see SentImages)
 
 
 def _pack(r: int, g: int, b: int) -> int:
@@ -194,6 +217,14 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         Binding("pagedown", "cursor_page_down", "Page down", show=False),
         Binding("home", "cursor_first", "First", show=False),
         Binding("end", "cursor_last", "Last", show=False),
+        Binding("h", "cursor_left", "Left", show=False),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("l", "cursor_right", "Right", show=False),
+        Binding("g", "g_prefix", "g g: first", show=False),
+        Binding("G", "cursor_last", "Last", show=False),
+        Binding("plus,equals_sign", "zoom(1)", "Zoom in", show=False),
+        Binding("minus", "zoom(-1)", "Zoom out", show=False),
         Binding("shift+up", "cursor_up(True)", "Extend up", show=False),
         Binding("shift+down", "cursor_down(True)", "Extend down", show=False),
         Binding("shift+left", "cursor_left(True)", "Extend left", show=False),
@@ -307,6 +338,10 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         *,
         cell_width: int = 16,
         cell_height: int = 8,
+        graphics: str | None = None,
+        kitty_output: Callable[[str], None] | None = None,
+        kitty_cache: int = _KITTY_MIN_SENT,
+        tmux: bool | None = None,
         name: str | None = None,
         id: str | None = None,  # noqa: A002 - Textual's own parameter name
         classes: str | None = None,
@@ -331,10 +366,24 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         self._inflight: set[int] = set()
         self._fetch_queued = False
         self._look: _Look | None = None
-        self._placeholders: dict[tuple[_Look, str], tuple[Strip, ...]] = {}
+        self._placeholders: dict[tuple[_Look, str, int, int], tuple[Strip, ...]] = {}
         # Serialises source calls: an exclusive worker that was cancelled keeps running
         # until its current batch ends (threads cannot be killed).
         self._source_lock = threading.Lock()
+        # "kitty" or "halfcell"; None: the app's `image_mode.grid`, read when first needed.
+        if graphics not in (None, "kitty", "halfcell"):
+            raise ValueError(f"graphics must be 'kitty' or 'halfcell', not {graphics!r}")
+        self._graphics = graphics
+        self._graphics_note = ""
+        self._kitty: kitty.SentImages | None = None
+        self._kitty_output = kitty_output
+        self._kitty_cache = kitty_cache
+        self._tmux = bool(os.environ.get("TMUX")) if tmux is None else tmux
+        self._cell_pixels = (10, 20)
+        self._g_pending = False
+        self._graphics_resolved = False
+        self._zoom = next((i for i, (w, _) in enumerate(ZOOM_SIZES) if w >= cell_width),
+                          len(ZOOM_SIZES) - 1)  # fmt: skip
 
     # ------------------------------------------------------------------ public API
 
@@ -382,6 +431,29 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         """Cells per row at the current width."""
         return self._columns
 
+    @property
+    def zoom(self) -> int:
+        """The index of the tile size in `ZOOM_SIZES` (+ and - step through them)."""
+        return self._zoom
+
+    @property
+    def graphics(self) -> str:
+        """How thumbnails are drawn: "kitty" (placeholders) or "halfcell"."""
+        self._resolve_graphics()
+        return "kitty" if self._kitty is not None else "halfcell"
+
+    @property
+    def graphics_note(self) -> str:
+        """Why the grid fell back to half-cells where kitty was asked for ("" if not)."""
+        self._resolve_graphics()
+        return self._graphics_note
+
+    @property
+    def kitty_images(self) -> kitty.SentImages | None:
+        """The pictures sent to the terminal (kitty mode), keyed (image id, columns, rows)."""
+        self._resolve_graphics()
+        return self._kitty
+
     def set_images(self, image_ids: Sequence[int], captions: Sequence[str] | None = None,
                    sections: Sequence[tuple[str, int]] | None = None) -> None:  # fmt: skip
         """Show `image_ids` (captioned by `captions`, default the id); cursor to the first,
@@ -428,12 +500,16 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         if image_ids is None:
             self._pixels.clear()
             self._strips.clear()
+            if self._kitty is not None:
+                self._kitty.clear()
         else:
             gone = set(image_ids)
             for image_id in gone:
                 self._pixels.pop(image_id, None)
             for key in [k for k in self._strips if k[0] in gone]:
                 del self._strips[key]
+            if self._kitty is not None:
+                self._kitty.discard([k for k in self._kitty.keys() if k[0] in gone])  # noqa: SIM118
         self._inflight.clear()
         self.refresh()
         self._schedule_fetch()
@@ -441,12 +517,74 @@ class ThumbnailGrid(ScrollView, can_focus=True):
     # ------------------------------------------------------------------ layout
 
     def _update_layout(self) -> None:
+        self._resolve_graphics()
         width = self.scrollable_content_region.width
         self._columns = max(1, width // self._cell_width)
         self._layout = GridLayout(len(self._ids), self._columns, self._cell_height,
                                   self._sections)  # fmt: skip
         self._rows = self._layout.rows
         self.virtual_size = Size(width, self._layout.height)
+        if self._kitty is not None:
+            # Never evict a picture on screen: keep three screens of tiles at least.
+            screen = (self._page_rows() + 1) * self._columns
+            self._kitty.max_images = max(self._kitty_cache, 3 * screen)
+
+    def _tile_cells(self) -> tuple[int, int]:
+        """(columns, lines) of a cell's picture: without the gutter and the caption."""
+        return self._cell_width - _GUTTER, self._cell_height - 1
+
+    # ------------------------------------------------------------------ graphics
+
+    def _resolve_graphics(self) -> None:
+        """Settle kitty or half-cells once, from the constructor or the app's image mode."""
+        if self._graphics_resolved:
+            return
+        try:
+            app = self.app
+        except Exception:  # noqa: BLE001 - not attached yet: decide later
+            return
+        self._graphics_resolved = True
+        mode = getattr(app, "image_mode", None)
+        wanted = self._graphics or getattr(mode, "grid", "halfcell")
+        self._cell_pixels = getattr(mode, "cell_pixels", self._cell_pixels)
+        if wanted != "kitty":
+            return
+        system = app.console.color_system
+        if system not in ("truecolor", "256"):
+            # The image id rides in the foreground colour: 16 colours cannot carry it.
+            self._graphics_note = f"{system or 'no'} colours: the grid draws half-cells"
+            return
+        self._kitty = kitty.SentImages(
+            self._write_kitty,
+            truecolor=system == "truecolor",
+            tmux=self._tmux,
+            max_images=self._kitty_cache,
+            # Ids are global to the terminal (every tmux pane shares them): start
+            # somewhere else than another planche would.
+            first_slot=0 if self._kitty_output is not None else random.randrange(kitty.SLOTS),
+            on_evict=self._kitty_evicted,
+        )
+
+    def _write_kitty(self, data: str) -> None:
+        if self._kitty_output is not None:
+            self._kitty_output(data)
+            return
+        # The driver's writer thread also writes the frames: the pictures reach the
+        # terminal before the frame whose placeholders show them.
+        driver = getattr(self.app, "_driver", None)
+        if driver is not None:
+            # A closing terminal: nothing left to show pictures on.
+            with contextlib.suppress(Exception):
+                driver.write(data)
+
+    def _kitty_evicted(self, key: object) -> None:
+        image_id, columns, rows = key  # type: ignore[misc]
+        if (columns, rows) == self._tile_cells() and self._pixels.get(image_id) is _SENT:
+            del self._pixels[image_id]
+
+    def on_unmount(self) -> None:
+        if self._kitty is not None:
+            self._kitty.clear()
 
     def on_resize(self, event: events.Resize) -> None:
         self._update_layout()
@@ -535,7 +673,16 @@ class ThumbnailGrid(ScrollView, can_focus=True):
             style = look.selected if selected else look.caption
         return Segment(fit_caption(safe_text(text), self._cell_width), style)
 
+    def _queue_fetch(self, image_id: int) -> None:
+        if image_id not in self._inflight and not self._fetch_queued:
+            # Reached a cell nobody is loading (e.g. after the theme changed):
+            # load it after this repaint, not during it.
+            self._fetch_queued = True
+            self.call_later(self._schedule_fetch)
+
     def _cell_strips(self, index: int, look: _Look) -> tuple[Strip, ...]:
+        if self._kitty is not None:
+            return self._kitty_strips(index, look)
         image_id = self._ids[index]
         key = (image_id, self._cell_width, self._cell_height, look.background)
         strips = self._strips.get(key)
@@ -543,12 +690,8 @@ class ThumbnailGrid(ScrollView, can_focus=True):
             self._strips.move_to_end(key)
             return strips
         pixels = self._pixels.get(image_id)
-        if pixels is None:
-            if image_id not in self._inflight and not self._fetch_queued:
-                # Reached a cell nobody is loading (e.g. after the theme changed):
-                # load it after this repaint, not during it.
-                self._fetch_queued = True
-                self.call_later(self._schedule_fetch)
+        if pixels is None or isinstance(pixels, kitty.Picture):
+            self._queue_fetch(image_id)
             return self._placeholder(look, "")
         self._pixels.move_to_end(image_id)
         if isinstance(pixels, str):
@@ -559,9 +702,37 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         self._remember_strips(key, strips)
         return strips
 
+    def _kitty_strips(self, index: int, look: _Look) -> tuple[Strip, ...]:
+        """A tile as placeholder text; its picture is transmitted the first time."""
+        assert self._kitty is not None
+        image_id = self._ids[index]
+        columns, rows = self._tile_cells()
+        tile = (image_id, columns, rows)
+        ident = self._kitty.get(tile)
+        if ident is None:
+            pixels = self._pixels.get(image_id)
+            if isinstance(pixels, kitty.Picture):
+                ident = self._kitty.send(tile, pixels, columns, rows)
+                self._pixels[image_id] = _SENT  # the payload is not needed again
+            elif isinstance(pixels, str) and pixels is not _SENT:
+                return self._placeholder(look, "?" if pixels == _FAILED else "·")
+            else:  # not loaded yet, or sent and since deleted from the terminal
+                self._pixels.pop(image_id, None)
+                self._queue_fetch(image_id)
+                return self._placeholder(look, "")
+        key = (image_id, self._cell_width, self._cell_height, look.background, ident.number)
+        strips = self._strips.get(key)
+        if strips is None:
+            background = _fill_style(look.background)
+            strips = kitty.tile_strips(ident, columns, rows, self._cell_width, background)
+            self._remember_strips(key, strips)
+        else:
+            self._strips.move_to_end(key)
+        return strips
+
     def _placeholder(self, look: _Look, mark: str) -> tuple[Strip, ...]:
         """A panel-coloured block inset by one column, with `mark` in its middle."""
-        cached = self._placeholders.get((look, mark))
+        cached = self._placeholders.get((look, mark, self._cell_width, self._cell_height))
         if cached is not None:
             return cached
         if len(self._placeholders) > 16:  # old looks (themes) are never needed again
@@ -574,8 +745,9 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         for y in range(lines):
             text = mark.center(inner) if y == (lines - 1) // 2 and mark else " " * inner
             strips.append(Strip([pad_left, Segment(text, look.placeholder), pad_right], w))
-        self._placeholders[look, mark] = tuple(strips)
-        return self._placeholders[look, mark]
+        key = (look, mark, self._cell_width, self._cell_height)
+        self._placeholders[key] = tuple(strips)
+        return self._placeholders[key]
 
     def _remember_strips(self, key: tuple, strips: tuple[Strip, ...]) -> None:
         self._strips[key] = strips
@@ -605,14 +777,23 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         self._fetch_queued = False
         if not self.is_mounted:
             return
-        missing = [i for i in self._wanted_ids() if i not in self._pixels]
+        self._resolve_graphics()
+        sent, tile = self._kitty, self._tile_cells()
+        missing = [
+            i
+            for i in self._wanted_ids()
+            if i not in self._pixels and (sent is None or (i, *tile) not in sent)
+        ]
         if not missing or self._inflight.issuperset(missing):
             return
         look = self._look or self._make_look()
         key = (self._cell_width, self._cell_height, look.background)
+        # Kitty: the picture's pixels at most (the terminal scales it to the tile).
+        box = None if sent is None else (tile[0] * self._cell_pixels[0],
+                                         tile[1] * self._cell_pixels[1])  # fmt: skip
         self._inflight = set(missing)
         self.run_worker(
-            lambda: self._load(missing, key),
+            lambda: self._load(missing, key, box),
             name="thumbnail-grid",
             group="thumbnail-grid",
             thread=True,
@@ -620,8 +801,11 @@ class ThumbnailGrid(ScrollView, can_focus=True):
             exit_on_error=False,
         )
 
-    def _load(self, image_ids: list[int], key: tuple[int, int, int]) -> None:
-        """Worker thread: fetch, decode and render `image_ids` a batch at a time."""
+    def _load(
+        self, image_ids: list[int], key: tuple[int, int, int], box: tuple[int, int] | None
+    ) -> None:
+        """Worker thread: fetch, decode and render `image_ids` a batch at a time (or,
+        with a pixel `box`, encode them as PNGs for kitty)."""
         worker = get_current_worker()
         cell_width, cell_height, background = key
         for batch in batched(image_ids, _BATCH):
@@ -641,8 +825,11 @@ class ThumbnailGrid(ScrollView, can_focus=True):
                 if data is None:
                     pixels[image_id] = _MISSING
                     continue
-                box = (cell_width - _GUTTER, 2 * (cell_height - 1))
-                decoded = decode_thumbnail(data, *box)
+                if box is not None:
+                    pixels[image_id] = kitty.encode_picture(data, *box) or _FAILED
+                    time.sleep(0)
+                    continue
+                decoded = decode_thumbnail(data, cell_width - _GUTTER, 2 * (cell_height - 1))
                 pixels[image_id] = decoded
                 if not isinstance(decoded, str):
                     strips[image_id] = render_cell(decoded, cell_width, cell_height - 1, background)
@@ -654,11 +841,14 @@ class ThumbnailGrid(ScrollView, can_focus=True):
 
     @on(_Loaded)
     def _on_loaded(self, message: _Loaded) -> None:
-        for image_id, pixels in message.pixels.items():
-            self._pixels[image_id] = pixels
-            self._pixels.move_to_end(image_id)
-            self._inflight.discard(image_id)
-        while len(self._pixels) > _PIXEL_CACHE:
+        if message.key[:2] == (self._cell_width, self._cell_height):
+            for image_id, pixels in message.pixels.items():
+                self._pixels[image_id] = pixels
+                self._pixels.move_to_end(image_id)
+                self._inflight.discard(image_id)
+        # else: decoded for a tile size left since (a zoom): only the strips are kept
+        limit = _PIXEL_CACHE if self._kitty is None else _KITTY_PAYLOADS
+        while len(self._pixels) > limit:
             self._pixels.popitem(last=False)
         for image_id, strips in message.strips.items():
             self._remember_strips((image_id, *message.key), strips)
@@ -735,6 +925,45 @@ class ThumbnailGrid(ScrollView, can_focus=True):
 
     def action_cursor_last(self, extend: bool = False) -> None:
         self._move_cursor(len(self._ids) - 1, extend)
+
+    def action_g_prefix(self) -> None:
+        """`g g` goes to the first image (vim); any other key in between cancels."""
+        if self._g_pending:
+            self._g_pending = False
+            self.action_cursor_first()
+        else:
+            self._g_pending = True
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key != "g":
+            self._g_pending = False
+
+    def action_zoom(self, step: int) -> None:
+        self.zoom_to(self._zoom + step)
+
+    def zoom_to(self, level: int) -> None:
+        """Show tiles of `ZOOM_SIZES[level]`, the cursor's image where it was on screen."""
+        level = max(0, min(level, len(ZOOM_SIZES) - 1))
+        if ZOOM_SIZES[level] == (self._cell_width, self._cell_height):
+            self._zoom = level
+            return
+        view = max(1, self.scrollable_content_region.height)
+        share = 0.0
+        if self._ids:
+            _, top = self._layout.cell_top(self._cursor)
+            share = min(max((top - self.scroll_y) / view, 0.0), 1.0)
+        self._zoom = level
+        self._cell_width, self._cell_height = ZOOM_SIZES[level]
+        self._pixels.clear()  # decoded for the old size (strips and sent pictures stay)
+        self._inflight.clear()
+        self._update_layout()
+        if self._ids:
+            _, top = self._layout.cell_top(self._cursor)
+            y = max(0, round(top - share * view))
+            self.scroll_to(y=y, animate=False, force=True)
+            self._scroll_to_cursor()
+        self.refresh()
+        self._schedule_fetch()
 
     def action_toggle_selection(self) -> None:
         image_id = self.current_image_id

@@ -4,8 +4,12 @@ textual-image decides the terminal's protocol once, when it is first imported,
 by probing the terminal: a terminal that never answers stalls that import for
 about 2 s, and a pty that reports a 0x0 size makes it raise. So it is imported
 once, before the app starts, inside a guard; a forced mode picks its widget
-class directly. The grid never uses these protocols (tmux keeps only 10-20
-sixel images): it draws its own half-cell thumbnails.
+class directly.
+
+The grid follows the same choice with its own code: kitty graphics with Unicode
+placeholders (tui/kitty.py) where the mode is TGP (forced, or auto when the probe
+found it), half-cells otherwise (a grid of sixels breaks in tmux, which keeps only
+10-20 of them, and does not fit a Line-API view that redraws single lines).
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ class ImageMode:
         self.requested = mode
         self.widget_class: Any = None
         self.note = ""
+        # What the thumbnail grid draws: "kitty" (placeholders) or "halfcell".
+        self.grid = "halfcell"
+        # A terminal cell in pixels (the probe's answer; VT340's 10x20 without one).
+        self.cell_pixels = (10, 20)
         if mode == "none":
             return
         try:
@@ -37,12 +45,27 @@ class ImageMode:
         }[mode]
         if os.environ.get("COLORTERM", "").lower() not in ("truecolor", "24bit"):
             self.note = "no truecolor announced (COLORTERM): colours may look coarse"
+        self.grid = "kitty" if self.widget_class is widget.TGPImage or (
+            mode == "auto" and _auto_is_tgp()) else "halfcell"  # fmt: skip
+        try:
+            from textual_image._terminal import get_cell_size
+
+            size = get_cell_size()  # cached by the probe, which ran on import
+            if size.width > 0 and size.height > 0:
+                self.cell_pixels = (size.width, size.height)
+        except Exception:  # noqa: BLE001 - a private helper of textual-image; keep the default
+            pass
 
     @property
     def name(self) -> str:
         if self.widget_class is None:
             return "none" if self.requested == "none" else "halfcell (fallback)"
         return self.widget_class.__name__.replace("Image", "").lower() or "auto"
+
+    def status(self, grid: str | None = None) -> str:
+        """What the status line says: the grid's drawing (`grid`, default this mode's
+        choice; the grid may fall back) and the preview's."""
+        return f"grid {grid or self.grid} · preview {self.name}"
 
     def widget(self, picture: Any) -> Any:
         """A widget showing a PIL picture, or a line saying images are off."""
@@ -51,6 +74,16 @@ class ImageMode:
         if self.widget_class is None:
             return Static("(images are off: --images none)", id="preview-image", markup=False)
         return self.widget_class(picture, id="preview-image")
+
+
+def _auto_is_tgp() -> bool:
+    """Whether textual-image's probe chose TGP (it prefers sixel when both answer)."""
+    try:
+        from textual_image.renderable import Image as Auto
+        from textual_image.renderable.tgp import Image as TGP
+    except Exception:  # noqa: BLE001 - see ImageMode
+        return False
+    return Auto is TGP
 
 
 def decode_picture(data: bytes) -> Any:

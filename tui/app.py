@@ -251,7 +251,7 @@ class PlancheApp(SuggestionActions, TagEditing, App[None]):
             f"index {self.index_kind}"
             + (f" · graph {printable(self._graph_build)}" if self._graph_build else ""),
             f"scope: {printable(self.scope.title)} ({len(self.scope.image_ids):,})",
-            f"images: {self.image_mode.name}",
+            f"images: {self.image_mode.status(self.query_one('#grid', ThumbnailGrid).graphics)}",
         ]
         grid = self.query_one("#grid", ThumbnailGrid)
         if grid.selected:

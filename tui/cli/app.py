@@ -23,9 +23,12 @@ def add_parsers(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     app.add_argument("target", nargs="?", type=Path, metavar="PATH",
                      help="project file or folder (default: --project)")  # fmt: skip
-    app.add_argument("--images", choices=MODES,
-                     default="auto", help="how the preview draws pictures (default: auto); "
-                     "the grid always uses half-cells")  # fmt: skip
+    app.add_argument("--images", choices=MODES, default="auto",
+                     help="how pictures are drawn (default: auto, from probing the terminal). "
+                     "The grid follows it: tgp draws sharp thumbnails with kitty graphics "
+                     "through Unicode placeholders (kitty 0.28+, also inside tmux with "
+                     "allow-passthrough on, and over SSH); sixel, halfcell and none draw "
+                     "half-cell thumbnails; the preview uses the protocol itself")  # fmt: skip
 
 
 def run_open(args: argparse.Namespace) -> int:

@@ -273,18 +273,35 @@ def test_ctrl_z_and_ctrl_y_undo_and_redo_a_tagging(pixels_project):
     assert after_tag == [1, 2] and after_undo == [] and after_redo == [1, 2]
 
 
-def test_an_invalid_form_says_why_when_the_form_is_hidden(pixels_project):
+def test_below_120_columns_c_opens_the_form_which_says_why_it_refuses(pixels_project):
     async def steps(pilot):
-        pilot.app.query_one("#param-k").value = "0"
+        app = pilot.app
         await pilot.press("c")
         await settle(pilot)
-        with open_store(pilot.app.project, read_only=True) as store:
+        opened = (app.query_one("#params").display, app.query_one("#grid").display,
+                  app.focused.id)  # fmt: skip
+        app.focused.value = "0"
+        await pilot.press("enter")
+        await settle(pilot)
+        refused = [n.message for n in app._notifications]
+        with open_store(app.project, read_only=True) as store:
+            made_before = len(store.clusterings())
+        app.focused.value = "3"
+        await pilot.press("enter")
+        await settle(pilot)
+        with open_store(app.project, read_only=True) as store:
             made = len(store.clusterings())
-        return [n.message for n in pilot.app._notifications], made
+        closed = (app.query_one("#params").display, app.query_one("#grid").display,
+                  app.focused.id)  # fmt: skip
+        return opened, refused, made_before, made, closed
 
-    messages, made = run(PlancheApp(pixels_project), steps, size=(80, 24))
-    assert made == 0
-    assert any(m.startswith("Not clustered: k='0'") for m in messages), messages
+    opened, refused, made_before, made, closed = run(PlancheApp(pixels_project), steps,
+                                                     size=(80, 24))  # fmt: skip
+    assert opened == (True, False, "param-k"), "c shows the form in the grid's place, at k"
+    assert made_before == 0
+    assert any(m.startswith("Not clustered: k='0'") for m in refused), refused
+    assert made == 1, "Enter in a box runs the form"
+    assert closed == (False, True, "grid"), "and the grid comes back"
 
 
 def test_a_large_project_searches_at_once_while_the_graph_builds(pixels_project, monkeypatch):

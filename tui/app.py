@@ -43,6 +43,7 @@ from planche.tui.map import Colouring, MapScreen, colouring_options, load_colour
 from planche.tui.organise import View, ViewScreen
 from planche.tui.organise.suggesting import SuggestionActions
 from planche.tui.organise.tag_editing import TagEditing
+from planche.tui.panes import PaneKeys
 from planche.tui.params_pane import ParamsPane
 from planche.tui.screens import ConfirmScreen, HelpScreen, PreviewScreen, PromptScreen
 from planche.tui.tree_pane import ProjectTree, TreeContents
@@ -50,6 +51,8 @@ from planche.tui.tree_pane import read_contents as read_tree
 
 SEARCH_RESULTS = 200
 NEIGHBOURS = 8
+# Keys that must win over the focused widget's own (see tui/panes.py).
+PRIORITY_KEYS = frozenset({"tab", "shift+tab", "escape"})
 WATCH_S = 1.0  # how often the app looks for changes made by other processes
 
 
@@ -83,7 +86,7 @@ def _runner(app: App[Any], action: str) -> Callable[[], Any]:
     return run
 
 
-class PlancheApp(SuggestionActions, TagEditing, App[None]):
+class PlancheApp(PaneKeys, SuggestionActions, TagEditing, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "planche"
     COMMANDS = App.COMMANDS | {PlancheCommands}
@@ -114,17 +117,29 @@ class PlancheApp(SuggestionActions, TagEditing, App[None]):
         ("n", "refuse_suggestion", None, "refuse the selected suggestions for good"),
         ("ctrl+z", "undo", None, "undo the last change to tags or clusterings"),
         ("ctrl+y", "redo", None, "redo what undo took back"),
-        ("escape", "cancel_work", None, "stop the running work"),
+        ("1", "focus_pane('tree')", None, "go to the tree of folders, tags and clusterings"),
+        ("2", "focus_pane('grid')", None, "go to the grid"),
+        ("3", "focus_pane('params')", None, "go to the search and clustering form"),
+        ("tab", "next_pane", None, "the next pane"),
+        ("shift+tab", "previous_pane", None, "the previous pane"),
+        (
+            "escape",
+            "escape",
+            None,
+            "stop the running work; else close the form, leave a box, clear the selection",
+        ),
         ("question_mark", "help", "Help", "this help"),
         ("q", "quit", "Quit", "quit"),
     )
     BINDINGS = [
-        Binding(key, action, label or description, show=label is not None)
+        Binding(
+            key, action, label or description, show=label is not None, priority=key in PRIORITY_KEYS
+        )  # fmt: skip
         for key, action, label, description in ACTIONS
     ]
 
     # What stays on over the map (a screen without the grid the others act on).
-    ON_THE_MAP = frozenset({"help", "quit", "cancel_work"})
+    ON_THE_MAP = frozenset({"help", "quit", "escape"})
 
     def __init__(
         self,
@@ -536,15 +551,6 @@ class PlancheApp(SuggestionActions, TagEditing, App[None]):
             done(result)
         self._update_status()
 
-    def action_cancel_work(self) -> None:
-        if self._cancel is not None:
-            self._cancel.cancel()
-            self.notify("Stopping after the current step…")
-            return
-        grid = self.query_one("#grid", ThumbnailGrid)
-        if self.focused is not grid:
-            grid.focus()
-
     # -- search -------------------------------------------------------------
 
     def action_focus_search(self) -> None:
@@ -615,6 +621,14 @@ class PlancheApp(SuggestionActions, TagEditing, App[None]):
     # -- clustering -----------------------------------------------------------
 
     def action_cluster(self) -> None:
+        if self.screen.has_class("narrow") and not self.form_open:
+            # no room for the form beside the grid: show it first, c again runs it
+            self.action_focus_pane("params")
+            fields = self.query("#param-fields Input")
+            if fields:
+                self.call_after_refresh(fields.first().focus)
+            self.notify("Check the parameters; Enter in a box runs them, Escape closes.")
+            return
         self.query_one("#params", ParamsPane).request_cluster()
 
     def action_recluster(self) -> None:
@@ -628,6 +642,9 @@ class PlancheApp(SuggestionActions, TagEditing, App[None]):
         self.action_cluster()
 
     def on_params_pane_cluster_requested(self, event: ParamsPane.ClusterRequested) -> None:
+        if self.form_open:
+            self._close_form()
+            self.query_one("#grid").focus()
         grid = self.query_one("#grid", ThumbnailGrid)
         within = self.scope.ref if self.scope.kind == "cluster" else None
         ids: list[int] | None = None
@@ -954,6 +971,11 @@ class PlancheApp(SuggestionActions, TagEditing, App[None]):
     def action_help(self) -> None:
         keys = {"slash": "/", "question_mark": "?"}
         rows = [(keys.get(key, key), text) for key, _, _, text in self.ACTIONS]
+        rows += [("", ""), ("", "in the grid:")]
+        rows += [(b.key.replace(",", " "), b.description)  # every key of the grid, as declared
+                 for b in ThumbnailGrid.BINDINGS if isinstance(b, Binding)]  # fmt: skip
+        rows += [("", ""), ("", "in the form:"), ("up down", "the previous or next box"),
+                 ("enter", "search, or run the clustering")]  # fmt: skip
         self.push_screen(HelpScreen(rows))
 
     def action_undo(self) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
@@ -18,7 +19,30 @@ from planche.core.errors import BadParameter
 from planche.core.text import printable
 
 
+class StrategySelect(Select[str], inherit_bindings=False):
+    """The strategy list opens with Enter or space; up and down move between the
+    form's fields, as everywhere in the form."""
+
+    BINDINGS = [Binding("enter,space", "show_overlay", "Show menu", show=False)]
+
+
 class ParamsPane(VerticalScroll):
+    """Search and clustering; up and down move between its boxes (Tab moves
+    between the app's panes)."""
+
+    BINDINGS = [
+        Binding("down", "field(1)", "Next field", show=False),
+        Binding("up", "field(-1)", "Previous field", show=False),
+    ]
+
+    def action_field(self, step: int) -> None:
+        fields = [w for w in self.query("Input, Select, Button") if w.focusable]
+        if self.app.focused in fields:
+            index = fields.index(self.app.focused) + step
+            if 0 <= index < len(fields):
+                fields[index].focus()
+                fields[index].scroll_visible()
+
     class SearchRequested(Message):
         def __init__(self, text: str) -> None:
             super().__init__()
@@ -36,7 +60,7 @@ class ParamsPane(VerticalScroll):
         yield Static("Enter searches · s: images like the current one", classes="hint",
                      markup=False)  # fmt: skip
         yield Label("Cluster", classes="pane-title")
-        yield Select(
+        yield StrategySelect(
             [
                 (Text(f"{name}: {read.strategy(name).description}"), name)
                 for name in sorted(read.STRATEGIES)

@@ -1,0 +1,161 @@
+"""The app's keyboard model: one key per pane, Tab from pane to pane, up and
+down inside the form, Escape in the order a person expects, and focus back
+where it was after a dialog."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import threading
+
+import pytest
+
+from conftest import settle, write_good_images
+from planche.core.embedders import load_embedder
+from planche.core.ingest import import_folder
+from planche.tui.app import PlancheApp
+from planche.tui.grid import ThumbnailGrid
+from planche.tui.organise import ViewScreen
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    root = tmp_path_factory.mktemp("keys")
+    write_good_images(root / "photos", 8)
+    project = root / "project.duckdb"
+    import_folder(root / "photos", project, embedder=load_embedder("pixels"))
+    return project
+
+
+@pytest.fixture
+def project(template, tmp_path):
+    copy = tmp_path / "project.duckdb"
+    shutil.copy(template, copy)
+    return copy
+
+
+def run(project, steps, size=(160, 48)):
+    async def main():
+        async with PlancheApp(project).run_test(size=size) as pilot:
+            await settle(pilot)
+            return await steps(pilot)
+
+    return asyncio.run(main())
+
+
+def _where(app) -> str:
+    """The pane (tree, grid, params) holding the focus, and the widget's id."""
+    widget, pane = app.focused, None
+    while widget is not None and pane is None:
+        pane = widget.id if widget.id in ("tree", "grid", "params") else None
+        widget = widget.parent
+    return f"{pane}:{app.focused.id}"
+
+
+def test_pane_keys_tab_and_the_forms_arrows(project):
+    async def steps(pilot):
+        app, seen = pilot.app, []
+        for key in ("tab", "tab", "tab", "shift+tab", "1", "3", "2", "escape", "1", "2"):
+            await pilot.press(key)
+            await pilot.pause()
+            seen.append(_where(app))
+        await pilot.press("3", "down")
+        await pilot.pause()
+        seen.append(_where(app))
+        await pilot.press("down")
+        await pilot.pause()
+        seen.append(_where(app))
+        await pilot.press("up", "up")
+        await pilot.pause()
+        seen.append(_where(app))
+        await pilot.press("tab")  # from the form, Tab goes on to the next pane
+        await pilot.pause()
+        seen.append(_where(app))
+        return seen
+
+    seen = run(project, steps)
+    assert seen[:6] == ["params:search-text", "tree:tree", "grid:grid", "tree:tree",
+                        "tree:tree", "params:search-text"], seen  # fmt: skip
+    assert seen[6] == "params:search-text", "in a box, 2 is typed, not a pane key"
+    assert seen[7:10] == ["grid:grid", "tree:tree", "grid:grid"], seen
+    assert seen[10:] == ["params:strategy", "params:param-k", "params:search-text", "tree:tree"]
+
+
+def test_escape_stops_work_before_it_clears_the_selection_and_leaves_boxes(project):
+    started = threading.Event()
+
+    async def steps(pilot):
+        app = pilot.app
+        grid = app.query_one(ThumbnailGrid)
+        grid.focus()
+        await pilot.press("space", "right", "space")
+        stopped = []
+
+        def job(cancel, progress):
+            started.set()
+            while not cancel.cancelled:
+                threading.Event().wait(0.02)
+            stopped.append(True)
+            return None
+
+        app._run_job("long work…", job, lambda _: None)
+        await pilot.pause(0.1)
+        await pilot.press("escape")
+        await settle(pilot)
+        after_first = (bool(stopped), len(grid.selected))
+        await pilot.press("escape")
+        await pilot.pause()
+        after_second = len(grid.selected)
+        await pilot.press("slash")
+        await pilot.pause()
+        in_box = _where(app)
+        await pilot.press(*"abc")  # typed into the box: no key of the app fires
+        await pilot.pause()
+        typed = app.focused.value
+        await pilot.press("escape")
+        await pilot.pause()
+        return after_first, after_second, in_box, typed, _where(app), len(app.screen_stack)
+
+    first, second, in_box, typed, left, screens = run(project, steps)
+    assert first == (True, 2), "the first Escape stops the work and keeps the selection"
+    assert second == 0, "the next one clears the selection"
+    assert in_box == "params:search-text" and typed == "abc", (in_box, typed)
+    assert left == "grid:grid" and screens == 1, "Escape leaves the box for the grid"
+
+
+def test_focus_comes_back_where_it_was_after_a_dialog(project):
+    async def steps(pilot):
+        app, found = pilot.app, []
+        await pilot.press("1")
+        for key in ("t", "p", "f"):
+            await pilot.press(key)
+            await settle(pilot)
+            dialog = app.screen
+            if isinstance(dialog, ViewScreen):  # Tab moves inside a dialog, not the panes
+                await pilot.press("tab")
+                found.append(f"dialog:{app.focused.id}")
+            await pilot.press("escape")
+            await settle(pilot)
+            found.append(_where(app))
+        return found
+
+    found = run(project, steps, size=(80, 24))
+    assert found == ["tree:tree", "tree:tree", "dialog:view-sort", "tree:tree"], found
+
+
+def test_help_lists_every_key_of_the_app_and_the_grid(project):
+    from textual.binding import Binding
+
+    from planche.tui.screens import HelpScreen
+
+    async def steps(pilot):
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, HelpScreen)
+        return str(pilot.app.screen.query_one("Static").render())
+
+    text = run(project, steps)
+    for _key, _action, _label, description in PlancheApp.ACTIONS:
+        assert description in text, description
+    for binding in ThumbnailGrid.BINDINGS:
+        assert isinstance(binding, Binding) and binding.description in text, binding

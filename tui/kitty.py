@@ -210,7 +210,7 @@ def encode_picture(data: bytes, max_width: int, max_height: int) -> Picture | No
             if rgb.size != size:
                 rgb = rgb.resize(size, Image.Resampling.LANCZOS)
             out = BytesIO()
-            rgb.save(out, format="PNG", compress_level=6)
+            rgb.save(out, format="PNG", compress_level=3)
     except Exception:  # noqa: BLE001 - any broken file is a placeholder, never a crash
         return None
     return Picture(base64.standard_b64encode(out.getvalue()).decode("ascii"), *size)

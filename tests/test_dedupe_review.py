@@ -261,3 +261,23 @@ def test_i_finds_mirrored_copies_and_shows_their_similarity_after_the_mirror(tmp
         assert found and float(found[2]) > 0.95, text
         mirrored = mirrored_keeper != ("p_mirrored.jpg" in text)
         assert found[3] == (" · mirrored" if mirrored else ""), text
+
+
+def test_d_reviews_the_duplicates_of_the_filtered_view_only(work):  # noqa: F811
+    async def steps(app, pilot):
+        await pilot.press("f")
+        await settle(pilot)
+        typed = ["space" if c == " " else c for c in "name:b_ or name:b.jpg"]  # group B alone
+        await pilot.press(*typed, "enter")
+        await settle(pilot)
+        shown = len(app.query_one("#grid").image_ids)
+        await pilot.press("D")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ReviewScreen)
+        groups = screen.review.groups
+        return shown, [sorted(Path(f["path"]).name for f in g["files"]) for g in groups]
+
+    shown, groups = _run_app(work, (160, 48), steps)
+    assert shown == 2
+    assert groups == [["b.jpg", "b_small.jpg"]], "group A is not in the view"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -322,3 +324,46 @@ def _tag_paths(project):
                 current = by_id.get(current["parent"])
             found.append(tuple(names))
     return found
+
+
+def test_a_tag_waits_for_a_locked_project_in_the_background(rated):
+    """Another process takes the project: `t` says who it waits for, the grid
+    still moves, and the tag lands once the holder lets go."""
+    holders: list[subprocess.Popen] = []
+
+    async def steps(pilot):
+        app = pilot.app
+        grid = app.query_one(ThumbnailGrid)
+        grid.focus()
+        holders.append(subprocess.Popen(
+            [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+             "print('open', flush=True); time.sleep(60)", str(rated)],
+            stdout=subprocess.PIPE, text=True,
+        ))  # fmt: skip
+        assert holders[0].stdout.readline().strip() == "open"
+        await pilot.press("t")
+        await pilot.pause(0.1)
+        await pilot.press(*"Kind/held", "enter")
+        status = ""
+        for _ in range(60):
+            await pilot.pause(0.05)
+            status = str(app.query_one("#status").render())
+            if "waiting for the project" in status:
+                break
+        before = grid.cursor
+        await pilot.press("right")
+        moved = grid.cursor != before
+        holders[0].kill()
+        holders[0].wait()
+        await settle(pilot)
+        return status, moved
+
+    try:
+        status, moved = run(PlancheApp(rated), steps)
+    finally:
+        for holder in holders:
+            holder.kill()
+            holder.wait()
+    assert "waiting for the project" in status and f"PID {holders[0].pid}" in status, status
+    assert moved, "the grid answers keys while the write waits"
+    assert read.list_images(rated, "tag:Kind/held").ids.size == 1, "the tag lands afterwards"

@@ -641,17 +641,27 @@ class PlancheApp(PaneKeys, SuggestionActions, TagEditing, App[None]):
             self.show_scope(read.cluster_images(self.project, node.data["ref"]))
         self.action_cluster()
 
+    def _has_selection(self) -> bool:
+        return len(self.query_one("#grid", ThumbnailGrid).selected) > 1
+
+    def _scope_images(self) -> list[int] | None:
+        """What an action on "the current scope" works on: the selection (two or
+        more), else the images shown (a filtered view, folder, tag, search or
+        cluster); None for all images."""
+        if self._has_selection():
+            return sorted(self.query_one("#grid", ThumbnailGrid).selected)
+        if self.scope.kind == "all":
+            return None
+        return list(self.scope.image_ids)
+
     def on_params_pane_cluster_requested(self, event: ParamsPane.ClusterRequested) -> None:
         if self.form_open:
             self._close_form()
             self.query_one("#grid").focus()
-        grid = self.query_one("#grid", ThumbnailGrid)
-        within = self.scope.ref if self.scope.kind == "cluster" else None
-        ids: list[int] | None = None
-        if grid.selected and len(grid.selected) > 1:
-            ids, within = sorted(grid.selected), None
-        elif self.scope.kind in ("folder", "tag", "search", "filter"):
-            ids = list(self.scope.image_ids)
+        # A cluster shown whole is clustered again as its child; anything else by its ids.
+        reclustered = self.scope.kind == "cluster" and not self._has_selection()
+        within = self.scope.ref if reclustered else None
+        ids = None if reclustered else self._scope_images()
         model_id = self.model_id
 
         def job(cancel: CancelToken, progress: Any) -> Any:
@@ -798,9 +808,13 @@ class PlancheApp(PaneKeys, SuggestionActions, TagEditing, App[None]):
     # -- duplicates -----------------------------------------------------------
 
     def action_dedupe(self) -> None:
-        """Find the duplicate groups of the project, then review them one by one."""
+        """Find the duplicate groups of the scope (the project, or the filtered view,
+        folder, tag or selection shown), then review them one by one."""
         project = self.project
         params: dict[str, Any] = {"action": "trash"}
+        ids = self._scope_images()
+        if ids is not None:
+            params["images"] = ids
 
         def job(cancel: CancelToken, progress: Any) -> Any:
             context = self._command_context(cancel, progress)
@@ -829,11 +843,12 @@ class PlancheApp(PaneKeys, SuggestionActions, TagEditing, App[None]):
         def done(outcome: dict[str, Any]) -> None:
             counts = outcome["counts"]
             quiet = ("groups", "files", "kept", "left", "skipped")
-            acted = sum(n for status, n in counts.items() if status not in quiet)
+            done_text = [f"{count(n, 'file')} {status}" for status, n in counts.items()
+                         if status not in quiet and n]  # fmt: skip
             skipped = counts.get("skipped", 0)
-            note = f", {count(skipped, 'file')} skipped (changed or unreadable)" if skipped else ""
-            self.notify(f"{count(acted, 'file')} {outcome['action']}: done{note} "
-                        "(ctrl+z puts them back)")  # fmt: skip
+            if skipped:
+                done_text.append(f"{count(skipped, 'file')} skipped (changed or unreadable)")
+            self.notify(f"{', '.join(done_text) or 'Nothing done'} (ctrl+z puts them back)")
             self.refresh_project()
 
         self._run_job("acting on the duplicates…", job, done)

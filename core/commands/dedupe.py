@@ -67,6 +67,8 @@ _GROUPS = (
           help="files chosen by hand: each is its group's keeper (a review's choice)"),
     Field("leave", str, many=True, default=[], nullable=False,
           help="files whose groups are left alone (a review's skip)"),
+    Field("images", int, many=True, ref="image",
+          help="only duplicates among these images (a filtered view, a folder, a tag)"),
 )  # fmt: skip
 _ACTION_HELP = "trash, move:DIR, hardlink, symlink or tag[:PROPERTY/TAG]"
 

@@ -38,7 +38,7 @@ def run(
     try:
         if project.is_file():
             # A damaged file is refused before minutes of work, not after.
-            with open_store(project, read_only=True) as store:
+            with open_store(project, read_only=True, on_wait=_told_waiting(context)) as store:
                 store.check_complete()
         recovered = _finish_interrupted(project, context)
         prepared = spec.prepare(project, checked, context)

@@ -215,16 +215,20 @@ def make_plan(
     references = folders(params["reference"], "reference")
     clustering_id = params["clustering_id"]
     invariance = params.get("invariance") or "none"
+    within = params.get("images")
     if clustering_id is not None:
         with open_store(project, read_only=True) as store:
             groups, model_id, threshold, invariance = _stored_groups(store, clustering_id)
+        if within is not None:  # a stored group, as far as it lies in the scope
+            wanted = set(within)
+            groups = [kept for g in groups if len(kept := [i for i in g if i in wanted]) > 1]
     else:
         threshold = params["threshold"]
         found = prepare_clustering(
             project, "duplicates",
             {"threshold": -1.0 if threshold is None else threshold, "invariance": invariance},
             embedder=params["embedder"], labels=False, progress=_files_only(progress),
-            cancel=cancel, session=session,
+            cancel=cancel, session=session, image_ids=within,
         )  # fmt: skip
         groups = [[int(i) for i in c.members] for c in found.clusters]
         model_id, threshold = found.model_id, found.params["threshold"]

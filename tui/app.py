@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
@@ -48,6 +47,7 @@ from planche.tui.params_pane import ParamsPane
 from planche.tui.screens import ConfirmScreen, HelpScreen, PreviewScreen, PromptScreen
 from planche.tui.tree_pane import ProjectTree, TreeContents
 from planche.tui.tree_pane import read_contents as read_tree
+from planche.tui.workers import background
 
 SEARCH_RESULTS = 200
 NEIGHBOURS = 8
@@ -282,7 +282,7 @@ class PlancheApp(PaneKeys, SuggestionActions, TagEditing, App[None]):
 
     # -- loading ------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="load")
+    @background("load")
     def refresh_project(
         self, keep_scope: bool = False, scope_loader: Callable[[], read.Scope] | None = None
     ) -> None:
@@ -316,7 +316,7 @@ class PlancheApp(PaneKeys, SuggestionActions, TagEditing, App[None]):
         if self._cancel is None and self.project.exists():
             self._check_for_changes()
 
-    @work(thread=True, exclusive=True, group="watch")
+    @background("watch")
     def _check_for_changes(self) -> None:
         stamp = _disk_stamp(self.project)
         if stamp == self._disk_stamp:
@@ -325,6 +325,9 @@ class PlancheApp(PaneKeys, SuggestionActions, TagEditing, App[None]):
             head = read.journal_head(self.project)
         except PlancheError:
             return  # a damaged or vanished project is told by whatever reads it next
+        except Exception:
+            self._disk_stamp = stamp  # told once (by the worker's guard), not every second
+            raise
         if head is None:
             return  # written right now: look again on the next tick
         self._disk_stamp = stamp
@@ -352,7 +355,7 @@ class PlancheApp(PaneKeys, SuggestionActions, TagEditing, App[None]):
         self._base_captions = tuple(captions or ())
         self._show_scope(scope, captions, listing, keep_place)
 
-    @work(thread=True, exclusive=True, group="scope")
+    @background("scope")
     def _show_scope(self, scope: read.Scope, captions: list[str] | None,
                     listing: read.Listing | None, keep_place: bool) -> None:  # fmt: skip
         try:
@@ -478,7 +481,7 @@ class PlancheApp(PaneKeys, SuggestionActions, TagEditing, App[None]):
         if kind in loaders:
             self._load_scope(loaders[kind])
 
-    @work(thread=True, exclusive=True, group="scope")
+    @background("scope")
     def _load_scope(self, loader: Callable[[], read.Scope]) -> None:
         try:
             scope = loader()
@@ -945,7 +948,7 @@ class PlancheApp(PaneKeys, SuggestionActions, TagEditing, App[None]):
     def on_thumbnail_grid_opened(self, event: ThumbnailGrid.Opened) -> None:
         self._open_preview(event.image_id)
 
-    @work(thread=True, exclusive=True, group="preview")
+    @background("preview")
     def _open_preview(self, image_id: int) -> None:
         from planche.tui.screens import load_picture
 

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -20,6 +19,7 @@ from textual.widgets import Input, Label, Static
 from planche.core import commands, read
 from planche.core.errors import PlancheError
 from planche.core.text import printable
+from planche.tui.workers import background
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ class ViewScreen(ModalScreen[tuple[View, read.Listing] | None]):
         self.query_one("#view-where", Input).focus()
         self._load_words()
 
-    @work(thread=True, exclusive=True, group="view-words")
+    @background("view-words")
     def _load_words(self) -> None:
         """The names to complete, read in a worker: the dialog opens at once, and
         a locked or damaged project only means no completion."""
@@ -158,7 +158,7 @@ class ViewScreen(ModalScreen[tuple[View, read.Listing] | None]):
         self.query_one("#view-error", Static).update("checking…")
         self._check(view, self.query_one("#view-name", Input).value.strip())
 
-    @work(thread=True, exclusive=True, group="view")
+    @background("view")
     def _check(self, view: View, save_as: str) -> None:
         try:
             recalled = view.where.strip()

@@ -343,8 +343,18 @@ def folder_tree(project: Path | str) -> list[tuple[str, int]]:
 
 
 def image_details(project: Path | str, image_id: int) -> dict[str, Any] | None:
+    """An image's record, its tags, and each of its files as imported (path,
+    size, modification time) with whether the file is still there."""
     with open_store(project, read_only=True) as store:
-        return store.image_record(image_id)
+        record = store.image_record(image_id)
+        if record is None:
+            return None
+        record["files"] = [
+            {"path": f["path"], "size": f["size"], "mtime": f["mtime"],
+             "present": os.path.isfile(f["path"])}
+            for f in store.file_details([image_id])
+        ]  # fmt: skip
+    return record
 
 
 def captions(project: Path | str, image_ids: list[int]) -> dict[int, str]:

@@ -6,10 +6,12 @@ import asyncio
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from conftest import settle, tree_nodes, write_good_images
+from planche.core import read
 from planche.core.embedders import load_embedder
 from planche.core.ingest import import_folder
 from planche.core.store import open_store
@@ -152,19 +154,46 @@ def test_tag_three_images_and_find_them_after_reopening(pixels_project):
     assert run(PlancheApp(pixels_project), reopen) == (1, 2, 3)
 
 
-def test_preview_and_help_screens(pixels_project):
+def _preview_text(app) -> str:
+    return str(app.screen.query_one("#preview-info Static").render())
+
+
+def test_preview_steps_opens_neighbours_and_shows_a_gone_file(pixels_project):
+    grid_ids: list[int] = []
+
     async def steps(pilot):
+        app = pilot.app
+        grid = app.query_one(ThumbnailGrid)
+        grid_ids.extend(grid.image_ids[:2])
+        second_image = read.image_details(app.project, grid_ids[1])
+        Path(second_image["paths"][0]).unlink()  # the second image's file is gone
         await pilot.press("enter")
         await settle(pilot)
-        preview = isinstance(pilot.app.screen, PreviewScreen)
-        text = str(pilot.app.screen.query_one("#preview-info Static").render()) if preview else ""
+        first = (isinstance(app.screen, PreviewScreen), _preview_text(app))
+        neighbours = [o.id for o in app.screen.query_one("#neighbours").options]
+        await pilot.press("right")
+        await settle(pilot)
+        second = (_preview_text(app), app.screen.query("#preview-picture Static").first().render(),
+                  grid.cursor, len(app.screen_stack))  # fmt: skip
+        app.screen.query_one("#neighbours").focus()
+        await pilot.press("enter")  # the nearest neighbour of the second image
+        await settle(pilot)
+        opened = _preview_text(app)
         await pilot.press("escape", "question_mark")
         helped = isinstance(pilot.app.screen, HelpScreen)
         await pilot.press("escape")
-        return preview, text, helped
+        return first, neighbours, second, opened, helped
 
-    preview, text, helped = run(PlancheApp(pixels_project), steps)
-    assert preview and "img_0000.jpg" in text and "nearest" in text
+    first, neighbours, second, opened, helped = run(PlancheApp(pixels_project), steps)
+    preview, text = first
+    assert preview and f"image {grid_ids[0]}" in text and "img_0000.jpg" in text
+    assert " kB · modified " in text, "each file's size and time"
+    assert neighbours and str(grid_ids[0]) not in neighbours, "nearest, without itself"
+    text, note, cursor, screens = second
+    assert f"image {grid_ids[1]}" in text and "the file is gone" in text, text
+    assert "thumbnail stored at import" in str(note), "the stored thumbnail stands in"
+    assert cursor == 1 and screens == 2, "right steps in place, the grid's cursor follows"
+    assert opened.startswith("image ") and f"image {grid_ids[1]}\n" not in opened
     assert helped
 
 

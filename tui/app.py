@@ -309,6 +309,16 @@ class PlancheApp(PaneKeys, SuggestionActions, TagEditing, App[None]):
         self._seen_head = head
         self.call_from_thread(self._apply_project, info, models, scope, shown, tree, keep_scope)
 
+    def _note_own_writes(self) -> None:
+        """After the app's own work (worker thread): what it wrote is not news for
+        the watch (`done` refreshes what it changed)."""
+        try:
+            stamp, head = _disk_stamp(self.project), read.journal_head(self.project)
+        except Exception:  # noqa: BLE001 - the watch looks again on its next tick
+            return
+        if head is not None:
+            self._disk_stamp, self._seen_head = stamp, head
+
     def _watch_project(self) -> None:
         """Every second: has another process (the CLI, another app) changed the
         project? Then read it again, keeping the scope and the cursor's place.
@@ -523,6 +533,7 @@ class PlancheApp(PaneKeys, SuggestionActions, TagEditing, App[None]):
                     severity="error", timeout=10,
                 )  # fmt: skip
                 result = None
+            self._note_own_writes()
             self.call_from_thread(self._finish_job, result, done)
 
         self.run_worker(run, thread=True, group="job", name=title)
@@ -946,10 +957,23 @@ class PlancheApp(PaneKeys, SuggestionActions, TagEditing, App[None]):
     # -- preview and help -----------------------------------------------------
 
     def on_thumbnail_grid_opened(self, event: ThumbnailGrid.Opened) -> None:
-        self._open_preview(event.image_id)
+        self.open_preview(event.image_id)
+
+    def open_preview(self, image_id: int) -> None:
+        """Preview an image: a new screen, or in place when one is open."""
+        self._open_preview(image_id)
+
+    def step_preview(self, step: int) -> None:
+        """The grid's next (1) or previous (-1) image, in the open preview."""
+        grid = self.query_one("#grid", ThumbnailGrid)
+        target = grid.cursor + step
+        if 0 <= target < len(grid.image_ids):
+            grid.cursor = target
+            self._open_preview(grid.image_ids[target])
 
     @background("preview")
     def _open_preview(self, image_id: int) -> None:
+        from planche.tui.images import decode_picture
         from planche.tui.screens import load_picture
 
         try:
@@ -959,13 +983,17 @@ class PlancheApp(PaneKeys, SuggestionActions, TagEditing, App[None]):
             return
         if details is None:
             return
-        picture = None
+        picture, note = None, ""
         for path in details["paths"]:
             try:
                 picture = load_picture(path)
                 break
             except (OSError, PlancheError, Exception):  # noqa: BLE001 - show what we can
                 continue
+        if picture is None:  # every file gone or unreadable: the thumbnail stored at import
+            stored = read.thumbnails(self.project, [image_id]).get(image_id)
+            picture = decode_picture(stored) if stored else None
+            note = "the file cannot be read: this is the thumbnail stored at import"
         neighbours: list[dict[str, Any]] = []
         if self.models:  # the nearest images, by the search command (the session's index)
             params = {"images": [str(image_id)], "k": NEIGHBOURS, "model_id": self.model_id}
@@ -973,18 +1001,20 @@ class PlancheApp(PaneKeys, SuggestionActions, TagEditing, App[None]):
                 found = commands.run(self.project, "search", params, self._command_context())
             except PlancheError:
                 found = {"results": []}  # the preview shows the image all the same
-            neighbours = found["results"]
-        self.call_from_thread(self._show_preview, details, picture, neighbours)
+            neighbours = [h for h in found["results"] if h["image_id"] != image_id]
+        self.call_from_thread(self._show_preview, details, picture, neighbours, note)
 
-    def _show_preview(
-        self, details: dict[str, Any], picture: Any, neighbours: list[dict[str, Any]]
-    ) -> None:
+    def _show_preview(self, details: dict[str, Any], picture: Any,
+                      neighbours: list[dict[str, Any]], note: str = "") -> None:  # fmt: skip
         widget = (
             self.image_mode.widget(picture)
             if picture is not None
             else Static("(the file cannot be read)", id="preview-image", markup=False)
         )
-        self.push_screen(PreviewScreen(details, widget, neighbours))
+        if isinstance(self.screen, PreviewScreen):
+            self.screen.show(details, widget, neighbours, note)
+            return
+        self.push_screen(PreviewScreen(details, widget, neighbours, note))
 
     def action_help(self) -> None:
         keys = {"slash": "/", "question_mark": "?"}

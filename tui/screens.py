@@ -7,6 +7,7 @@ characters escaped.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.text import Text
@@ -14,10 +15,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Input, Label, Static
+from textual.widgets import Button, Footer, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
 
 from planche.core import read
-from planche.core.text import printable
+from planche.core.text import file_size, printable
 
 
 class PromptScreen(ModalScreen[str | None]):
@@ -90,28 +92,47 @@ class HelpScreen(ModalScreen[None]):
 
 
 class PreviewScreen(Screen[None]):
-    """One image, large, with its metadata, tags and nearest neighbours."""
+    """One image, large, with its metadata, tags and nearest neighbours. Right and
+    left (l, h) step to the grid's next and previous image in place; Enter on a
+    neighbour opens it."""
 
     BINDINGS = [
         Binding("escape,q", "close", "Back"),
+        Binding("right,l", "step(1)", "Next"),
+        Binding("left,h", "step(-1)", "Previous"),
         Binding("s", "similar", "Similar images"),
     ]
 
     def __init__(
-        self, details: dict[str, Any], image_widget: Any, neighbours: list[dict[str, Any]]
-    ) -> None:
-        """`neighbours`: the search command's results ({"image_id", "similarity", "paths"})."""
+        self, details: dict[str, Any], image_widget: Any, neighbours: list[dict[str, Any]],
+        note: str = "",
+    ) -> None:  # fmt: skip
+        """`neighbours`: the search command's results ({"image_id", "similarity", "paths"});
+        `note`: said above the picture (e.g. that the file is gone)."""
         super().__init__()
         self.details = details
         self.image_widget = image_widget
         self.neighbours = neighbours
+        self.note = note
+
+    def show(self, details: dict[str, Any], image_widget: Any,
+             neighbours: list[dict[str, Any]], note: str = "") -> None:  # fmt: skip
+        """Another image in the same screen (a step, a neighbour opened)."""
+        self.details, self.image_widget, self.neighbours, self.note = (
+            details, image_widget, neighbours, note)  # fmt: skip
+        self.call_next(self.recompose)
 
     def compose(self) -> ComposeResult:
         d = self.details
         info = Text()
         info.append(f"image {d['id']}\n", style="bold")
-        for path in d["paths"]:
-            info.append(f"{printable(path)}\n")
+        for f in d.get("files") or [{"path": p} for p in d["paths"]]:
+            info.append(f"{printable(f['path'])}\n")
+            if "size" in f:
+                when = datetime.fromtimestamp(f["mtime"], UTC).strftime("%Y-%m-%d %H:%M")
+                gone = "" if f["present"] else " · the file is gone"
+                info.append(f"  {file_size(f['size'])} · modified {when} UTC{gone}\n",
+                            style="dim")  # fmt: skip
         info.append(
             f"\n{d['width']} x {d['height']} {printable(str(d['format']))} "
             f"({printable(str(d['mode']))})\n"
@@ -123,16 +144,31 @@ class PreviewScreen(Screen[None]):
             info.append("\ntags\n", style="bold")
             for prop, path in d["tags"]:
                 info.append(f"  {printable(prop)}: {printable(' / '.join(path))}\n")
-        if self.neighbours:
-            info.append("\nnearest\n", style="bold")
-            for hit in self.neighbours:
-                name = printable(hit["paths"][0].rsplit("/", 1)[-1]) if hit["paths"] else "?"
-                info.append(f"  {hit['similarity']:.3f}  {name}  (id {hit['image_id']})\n")
         with Horizontal():
-            yield self.image_widget
+            with Vertical(id="preview-picture"):
+                if self.note:
+                    yield Static(self.note, classes="hint", markup=False)
+                yield self.image_widget
             with VerticalScroll(id="preview-info"):
                 yield Static(info)
+                if self.neighbours:
+                    yield Label("nearest (Enter opens one)", classes="pane-title")
+                    yield OptionList(*(self._neighbour(hit) for hit in self.neighbours),
+                                     id="neighbours")  # fmt: skip
         yield Footer()
+
+    @staticmethod
+    def _neighbour(hit: dict[str, Any]) -> Option:
+        name = printable(hit["paths"][0].rsplit("/", 1)[-1]) if hit["paths"] else "?"
+        return Option(Text(f"{hit['similarity']:.3f}  {name}  (id {hit['image_id']})"),
+                      id=str(hit["image_id"]))  # fmt: skip
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id is not None:
+            self.app.open_preview(int(event.option.id))  # type: ignore[attr-defined]
+
+    def action_step(self, step: int) -> None:
+        self.app.step_preview(step)  # type: ignore[attr-defined]
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from planche.core.properties.kinds import BUILTINS, PROPERTY_TYPES
 from planche.core.properties.values import property_kinds, property_rows, tag_paths
 from planche.core.search import choose_model
 from planche.core.store import MapRow, Store, open_store
+from planche.core.text import file_size
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -55,6 +57,7 @@ __all__ = [
     "Scope",
     "StoreThumbnails",
     "all_images",
+    "CAPTION_KINDS",
     "captions",
     "changed_params",
     "cluster_images",
@@ -357,11 +360,33 @@ def image_details(project: Path | str, image_id: int) -> dict[str, Any] | None:
     return record
 
 
-def captions(project: Path | str, image_ids: list[int]) -> dict[int, str]:
-    """The file name of each image, for grid captions."""
+CAPTION_KINDS = ("name", "size", "resolution", "date")
+
+
+def captions(project: Path | str, image_ids: list[int], kind: str = "name") -> dict[int, str]:
+    """What the grid writes under each image: its file name, file size,
+    resolution, or date (taken, else the file's modification time, UTC); an
+    image's first file by path stands for it."""
+    if kind not in CAPTION_KINDS:
+        raise BadParameter("captions", kind, " or ".join(CAPTION_KINDS))
     with open_store(project, read_only=True) as store:
-        paths = store.image_paths(image_ids)
-    return {i: os.path.basename(p[0]) for i, p in paths.items() if p}
+        if kind == "name":
+            paths = store.image_paths(image_ids)
+            return {i: os.path.basename(p[0]) for i, p in paths.items() if p}
+        rows = store.file_details(image_ids)
+    found: dict[int, str] = {}
+    for row in rows:  # by image, then path: the first row of an image stands for it
+        if row["image_id"] in found:
+            continue
+        if kind == "size":
+            text = file_size(row["size"])
+        elif kind == "resolution":
+            text = f"{row['width']}x{row['height']}"
+        else:
+            when = row["exif_date"] or datetime.fromtimestamp(row["mtime"], UTC)
+            text = when.strftime("%Y-%m-%d %H:%M")
+        found[row["image_id"]] = text
+    return found
 
 
 class StoreThumbnails:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -159,3 +161,59 @@ def test_help_lists_every_key_of_the_app_and_the_grid(project):
         assert description in text, description
     for binding in ThumbnailGrid.BINDINGS:
         assert isinstance(binding, Binding) and binding.description in text, binding
+
+
+def test_copy_open_and_reveal_the_current_image_and_switch_captions(project, tmp_path,
+                                                                    monkeypatch):  # fmt: skip
+    opened = tmp_path / "opened.txt"
+    opener = tmp_path / "viewer.sh"
+    opener.write_text(f'#!/bin/sh\nprintf "%s" "$1" > {opened}\n')
+    opener.chmod(0o755)
+    monkeypatch.setenv("PLANCHE_OPENER", str(opener))
+
+    async def steps(pilot):
+        app = pilot.app
+        grid = app.query_one(ThumbnailGrid)
+        grid.focus()
+        await pilot.press("right", "Y")
+        await settle(pilot)
+        copied = app.clipboard
+        await pilot.press("o")
+        await settle(pilot)
+        for _ in range(20):
+            if opened.exists():
+                break
+            await pilot.pause(0.05)
+        await pilot.press("R")
+        await settle(pilot)
+        await pilot.pause(0.1)
+        tree = app.query_one("#tree")
+        revealed = (_where(app), tree.cursor_node.data)
+        captions = [grid.captions[1]]
+        for _ in range(4):
+            await pilot.press("C")
+            await settle(pilot)
+            captions.append(grid.captions[1])
+        return copied, revealed, captions, grid.current_image_id
+
+    copied, revealed, captions, image_id = run(project, steps)
+    from planche.core import read
+
+    path = read.image_details(project, image_id)["paths"][0]
+    assert copied == path, "Y copies the current image's path"
+    assert opened.read_text() == path, "o runs $PLANCHE_OPENER on it"
+    assert revealed == ("tree:tree", {"kind": "folder", "ref": str(Path(path).parent)})
+    name, size, resolution, date, back = captions
+    assert name == Path(path).name and back == name, captions
+    assert size.endswith(" kB") and "x" in resolution and date[:2] == "20", captions
+
+
+def test_without_a_display_o_copies_the_path_instead(monkeypatch):
+    from planche.tui.image_actions import opener_command
+
+    for name in ("PLANCHE_OPENER", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    if sys.platform != "darwin":
+        assert opener_command("/x/a.jpg") is None, "over SSH: nothing to open it on"
+    monkeypatch.setenv("PLANCHE_OPENER", "feh --scale-down")
+    assert opener_command("/x/a b.jpg") == ["feh", "--scale-down", "/x/a b.jpg"]

@@ -37,6 +37,7 @@ from planche.core.session import Session
 from planche.core.text import count, printable
 from planche.tui.dedupe.screen import ReviewScreen
 from planche.tui.grid import ThumbnailGrid
+from planche.tui.image_actions import ImageActions
 from planche.tui.images import ImageMode
 from planche.tui.map import Colouring, MapScreen, colouring_options, load_colouring
 from planche.tui.organise import View, ViewScreen
@@ -86,7 +87,7 @@ def _runner(app: App[Any], action: str) -> Callable[[], Any]:
     return run
 
 
-class PlancheApp(PaneKeys, SuggestionActions, TagEditing, App[None]):
+class PlancheApp(PaneKeys, ImageActions, SuggestionActions, TagEditing, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "planche"
     COMMANDS = App.COMMANDS | {PlancheCommands}
@@ -110,6 +111,10 @@ class PlancheApp(PaneKeys, SuggestionActions, TagEditing, App[None]):
         ("D", "dedupe", None, "review the duplicate groups: keep one, trash the others"),
         ("a", "show_all", None, "show all images"),
         ("f", "view", "Filter", "filter, sort and group the grid by any property"),
+        ("C", "cycle_captions", None, "captions: name, size, resolution, date (or score)"),
+        ("Y", "copy_path", None, "copy the current image's path (works over SSH too)"),
+        ("o", "open_image", None, "open the current image in the system's viewer"),
+        ("R", "reveal_folder", None, "show the current image's folder in the tree"),
         ("F", "clear_view", None, "show the scope without its filter, sort or grouping"),
         ("p", "set_property", None, "set a typed property on the selected images (Rating=4)"),
         ("S", "suggest", None, "suggest images for the open tag (y tags them, n refuses)"),
@@ -380,10 +385,12 @@ class PlancheApp(PaneKeys, SuggestionActions, TagEditing, App[None]):
         """What the grid shows of `scope` through the view, captions read
         (worker thread)."""
         view = self.view
+        if self.caption_kind not in (None, "score"):
+            captions = None  # the kind of caption chosen with C, read for every image
         if not view.active:
             if captions is None:
-                names = read.captions(self.project, list(scope.image_ids))
-                captions = [printable(names.get(i, str(i))) for i in scope.image_ids]
+                names = self.caption_texts(list(scope.image_ids))
+                captions = [names.get(i, str(i)) for i in scope.image_ids]
             return _Shown(scope, captions)
         if listing is None:
             within = None if scope.kind == "all" else scope.image_ids
@@ -395,8 +402,8 @@ class PlancheApp(PaneKeys, SuggestionActions, TagEditing, App[None]):
             ids = tuple(int(i) for _, members in listing.groups for i in members)
             sections = [(label, len(members)) for label, members in listing.groups]
         given = dict(zip(scope.image_ids, captions, strict=True)) if captions else {}
-        names = read.captions(self.project, [i for i in ids if i not in given])
-        shown = [given.get(i) or printable(names.get(i, str(i))) for i in ids]
+        names = self.caption_texts([i for i in ids if i not in given])
+        shown = [given.get(i) or names.get(i, str(i)) for i in ids]
         title = f"{scope.title} · {view.describe()}"
         return _Shown(read.Scope(title, ids, "filter", view.where), shown, sections)
 

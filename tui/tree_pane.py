@@ -67,7 +67,11 @@ class ProjectTree(Tree[dict[str, Any]]):
         if current and current.get("kind") != "section":
             self._put_cursor_on(current)
 
-    def _put_cursor_on(self, data: dict[str, Any]) -> None:
+    def reveal_folder(self, folder: str) -> bool:
+        """Put the cursor on a folder's node (its parents opened); False if absent."""
+        return self._put_cursor_on({"kind": "folder", "ref": folder})
+
+    def _put_cursor_on(self, data: dict[str, Any]) -> bool:
         wanted = (data.get("kind"), data.get("ref"), data.get("name"))
         for node in self._all_nodes():
             if node.data and (node.data.get("kind"), node.data.get("ref"),
@@ -77,7 +81,8 @@ class ProjectTree(Tree[dict[str, Any]]):
                     parent.expand()
                     parent = parent.parent
                 self.call_after_refresh(self.move_cursor, node)
-                return
+                return True
+        return False
 
     def _all_nodes(self) -> list[TreeNode[dict[str, Any]]]:
         found, stack = [], [self.root]

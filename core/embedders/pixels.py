@@ -142,19 +142,38 @@ class PixelsEmbedder:
         rgb = image.convert("RGB")
         if self.version < 3:
             return self._block_of(rgb.resize((64, 64), Image.Resampling.BOX))
-        ycbcr = np.asarray(rgb, dtype=np.float32) @ _YCBCR.T + _YCBCR_OFFSET
-        height, width = ycbcr.shape[:2]
-        blocks = []
-        for left, top, right, bottom in view_boxes(width, height):
-            luma_rows = _axis_filter(height, top, bottom, _LUMA_GRID)
-            luma_cols = _axis_filter(width, left, right, _LUMA_GRID)
-            chroma_rows = _axis_filter(height, top, bottom, _CHROMA_GRID)
-            chroma_cols = _axis_filter(width, left, right, _CHROMA_GRID)
-            luma = luma_rows @ ycbcr[:, :, 0] @ luma_cols.T
-            chroma = [chroma_rows @ ycbcr[:, :, c] @ chroma_cols.T for c in (1, 2)]
-            block = self._block(luma.ravel(), np.concatenate([c.ravel() for c in chroma]))
-            blocks.append(block / max(float(np.linalg.norm(block)), 1e-12))
-        return (np.concatenate(blocks) / np.sqrt(len(blocks))).astype(np.float32)
+        return self._views(np.asarray(rgb, dtype=np.float32))
+
+    def _views(self, pixels: np.ndarray) -> np.ndarray:
+        """v3's vector from an (H, W, 3) RGB array: every view's grids at once."""
+        height, width = pixels.shape[:2]
+        rows, luma_cols, chroma_cols = _view_filters(width, height)
+        views = len(VIEWS)
+        # Y, Cb, Cr planes, then each view's grids as two products per side.
+        planes = np.moveaxis(pixels @ _YCBCR.T + _YCBCR_OFFSET, 2, 0)  # (3, H, W)
+        luma_rows = views * _LUMA_GRID
+        luma = (rows[:luma_rows] @ planes[0]).reshape(views, _LUMA_GRID, width) @ luma_cols
+        chroma = (rows[luma_rows:] @ planes[1:]).reshape(2, views, _CHROMA_GRID, width)
+        chroma = np.moveaxis(chroma @ chroma_cols, 0, 1)  # (views, 2, C, C)
+        blocks = self._blocks(luma.reshape(views, -1), chroma.reshape(views, -1))
+        norms = np.linalg.norm(blocks, axis=1, keepdims=True)
+        blocks /= np.maximum(norms, 1e-12)
+        return (blocks.ravel() / np.sqrt(views)).astype(np.float32)
+
+    def _blocks(self, luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+        """`_block` (v2 and later) for rows of luma and chroma grids at once."""
+        brightness = luma.mean(axis=1, keepdims=True)
+        luma = luma - brightness
+        length = np.linalg.norm(luma, axis=1, keepdims=True)
+        contrast = length / np.sqrt(luma.shape[1])
+        luma = luma / np.maximum(length, 1e-6)
+        chroma = (chroma - 128.0) / (100.0 * np.sqrt(chroma.shape[1]))
+        layout = np.clip((contrast - _FLAT) / (_TEXTURED - _FLAT), 0.0, 1.0)
+        angle = np.pi * np.clip((brightness - 16.0) / 219.0, 0.0, 1.0)
+        flat = (1.0 - layout) * np.concatenate([np.cos(angle), np.sin(angle)], axis=1)
+        return np.concatenate(
+            [layout * _LUMA_WEIGHT * luma, _CHROMA_WEIGHT * chroma, _LUMA_WEIGHT * flat], axis=1
+        ).astype(np.float32)
 
     def _block_of(self, small: Image.Image) -> np.ndarray:
         """v1's or v2's vector (not normalised), from a 64x64 picture."""
@@ -214,7 +233,24 @@ _WORK = 64
 _BLUR = 1.5
 
 
-@lru_cache(maxsize=4096)  # thumbnails come in few sizes: most pictures share filters
+@lru_cache(maxsize=1024)  # thumbnails come in few sizes: most pictures share filters
+def _view_filters(width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """v3's filters for a picture of this size: the rows of every view's luma
+    grid then of every view's chroma grid (views x (L + C), height); the
+    columns, transposed, of each view's luma grid (views, width, L) and chroma
+    grid (views, width, C)."""
+    boxes = view_boxes(width, height)
+    rows = [_axis_filter(height, top, bottom, _LUMA_GRID) for _, top, _, bottom in boxes]
+    rows += [_axis_filter(height, top, bottom, _CHROMA_GRID) for _, top, _, bottom in boxes]
+    luma = [_axis_filter(width, left, right, _LUMA_GRID).T for left, _, right, _ in boxes]
+    chroma = [_axis_filter(width, left, right, _CHROMA_GRID).T for left, _, right, _ in boxes]
+    found = (np.concatenate(rows), np.stack(luma), np.stack(chroma))
+    for array in found:
+        array.flags.writeable = False
+    return found
+
+
+@lru_cache(maxsize=4096)
 def _axis_filter(size: int, start: float, stop: float, cells: int) -> np.ndarray:
     """(cells, size): the grid cells of [start, stop) of a side of `size` pixels."""
     return _blurred_down(cells) @ _tent(size, start, stop)

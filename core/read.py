@@ -74,6 +74,7 @@ __all__ = [
     "index_status",
     "journal",
     "journal_head",
+    "embedder_for_new_images",
     "known_models",
     "latest_map",
     "list_images",
@@ -181,6 +182,28 @@ def journal(project: Path | str) -> list[dict[str, Any]]:
     """Every journal entry, oldest first."""
     with open_store(project, read_only=True) as store:
         return store.journal()
+
+
+def embedder_for_new_images() -> dict[str, Any]:
+    """What the app embeds a new project's images with: the default CLIP where
+    its weights are on this machine (text search, labels), else the weight-free
+    pixels embedder (similar images and copies, no text search). Slow the first
+    time (it imports open_clip): call it from a worker."""
+    from planche.core.embedders.clip import DEFAULT_MODEL, DEFAULT_PRETRAINED
+    from planche.core.embedders.weights import cached_release
+
+    try:
+        found = cached_release(DEFAULT_MODEL, DEFAULT_PRETRAINED)
+    except Exception:  # noqa: BLE001 - no usable cache is the same as no weights
+        found = None
+    if found is not None:
+        return {"embedder": "clip", "model": DEFAULT_MODEL, "pretrained": DEFAULT_PRETRAINED,
+                "label": f"CLIP {DEFAULT_MODEL} ({DEFAULT_PRETRAINED})",
+                "note": "text search, similar images, labels"}  # fmt: skip
+    return {"embedder": "pixels", "model": None, "pretrained": None,
+            "label": "the pixels embedder",
+            "note": "no CLIP weights on this machine: similar images and copies, "
+                    "no text search"}  # fmt: skip
 
 
 def known_models(every_release: bool = False) -> list[dict[str, Any]]:

@@ -204,11 +204,16 @@ def test_a_folder_opens_by_importing_it(tmp_path):
     project = folder / ".planche.duckdb"
 
     async def steps(pilot):
+        await settle(pilot)
+        offer = str(pilot.app.screen.query_one("#dialog Label").render())
         await pilot.press("y")  # the app offers the import first
         await settle(pilot, rounds=200)
-        return pilot.app.query_one(ThumbnailGrid).image_ids, pilot.app.export_screenshot()
+        grid = pilot.app.query_one(ThumbnailGrid)
+        return offer, grid.image_ids, pilot.app.export_screenshot()
 
-    ids, screen = run(PlancheApp(project, import_folder=folder), steps)
+    offer, ids, screen = run(PlancheApp(project, import_folder=folder), steps)
+    assert "embedded with the pixels embedder" in offer, "it says which embedder, first"
+    assert "no CLIP weights on this machine" in offer, offer
     assert len(ids) == 6
     assert "\x1b[2J" not in screen
 

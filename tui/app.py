@@ -39,6 +39,7 @@ from planche.tui.dedupe.screen import ReviewScreen
 from planche.tui.grid import ThumbnailGrid
 from planche.tui.image_actions import ImageActions
 from planche.tui.images import ImageMode
+from planche.tui.importing import ImportActions
 from planche.tui.map import Colouring, MapScreen, colouring_options, load_colouring
 from planche.tui.organise import View, ViewScreen
 from planche.tui.organise.suggesting import SuggestionActions
@@ -87,7 +88,7 @@ def _runner(app: App[Any], action: str) -> Callable[[], Any]:
     return run
 
 
-class PlancheApp(PaneKeys, ImageActions, SuggestionActions, TagEditing, App[None]):
+class PlancheApp(PaneKeys, ImageActions, ImportActions, SuggestionActions, TagEditing, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "planche"
     COMMANDS = App.COMMANDS | {PlancheCommands}
@@ -211,18 +212,7 @@ class PlancheApp(PaneKeys, ImageActions, SuggestionActions, TagEditing, App[None
         self.set_interval(WATCH_S, self._watch_project)
         if self.pending_import is not None:
             folder, self.pending_import = self.pending_import, None
-
-            def answer(yes: bool | None) -> None:
-                if yes:
-                    self._start_import(folder)
-                else:
-                    self.exit()
-
-            question = (
-                f"{printable(str(folder))} is not a planche project yet. Import its images "
-                f"into a new project ({printable(self.project.name)} inside it)?"
-            )
-            self.push_screen(ConfirmScreen(question), answer)
+            self.offer_import(folder)
         elif self.project.exists():
             self.refresh_project()
         else:
@@ -328,13 +318,17 @@ class PlancheApp(PaneKeys, ImageActions, SuggestionActions, TagEditing, App[None
         """Every second: has another process (the CLI, another app) changed the
         project? Then read it again, keeping the scope and the cursor's place.
         A file that has not changed on disk costs a stat, nothing more."""
-        if self._cancel is None and self.project.exists():
+        if (self._cancel is None or self.filling_grid) and self.project.exists():
             self._check_for_changes()
 
     @background("watch")
     def _check_for_changes(self) -> None:
         stamp = _disk_stamp(self.project)
         if stamp == self._disk_stamp:
+            return
+        if self.filling_grid:  # an import commits batches before its journal entry
+            self._disk_stamp = stamp
+            self.call_from_thread(self.refresh_project, keep_scope=True)
             return
         try:
             head = read.journal_head(self.project)
@@ -926,40 +920,6 @@ class PlancheApp(PaneKeys, ImageActions, SuggestionActions, TagEditing, App[None
                         done)  # fmt: skip
 
     # -- import ---------------------------------------------------------------
-
-    def action_import_folder(self) -> None:
-        def start(folder: str | None) -> None:
-            if folder:
-                self._start_import(Path(folder).expanduser())
-
-        self.push_screen(PromptScreen("Import the folder:", placeholder="~/Pictures"), start)
-
-    def _start_import(self, folder: Path) -> None:
-        # New images get vectors from the current model's kind (the session keeps
-        # the embedder loaded), or from the weight-free pixels embedder in a new
-        # project. A released model is named by its name and release; a kind's
-        # own latest version (or default model) serves otherwise.
-        model = self._current_model()
-        params: dict[str, Any] = {"folder": str(folder.absolute()), "embedder": "pixels"}
-        if model is not None:
-            params["embedder"] = model["embedder"]
-            if model["pretrained"]:
-                params |= {"model": model["name"], "pretrained": model["pretrained"]}
-
-        def job(cancel: CancelToken, progress: Any) -> Any:
-            return commands.run(
-                self.project, "import", params, self._command_context(cancel, progress)
-            )
-
-        def done(summary: dict[str, Any]) -> None:
-            message = (
-                f"Imported {summary['new']} new images ({len(summary['failed'])} failed, "
-                f"{summary['duplicates']} duplicates)"
-            )
-            self.notify(message, severity="warning" if summary["failed"] else "information")
-            self.refresh_project()
-
-        self._run_job(f"importing {folder}…", job, done)
 
     # -- preview and help -----------------------------------------------------
 

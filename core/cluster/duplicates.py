@@ -64,10 +64,11 @@ class DuplicatesStrategy(Strategy):
         invariance = params["invariance"]
         layout = GridLayout.of(data.model)
         check_invariance(invariance, layout, data.model.label)
+        copies, sizes = _files(data, sizes=layout is not None and layout.aligned)
         if layout is None or (not layout.aligned and invariance == "none"):
             pairs = similar_pairs(data.vectors, threshold, data.progress, data.cancel)
         else:
-            aspects = _aspects(data) if layout.aligned else None
+            aspects = _aspects(data, sizes) if layout.aligned else None
             pairs = turned_pairs(
                 data.vectors, layout, threshold, invariance, data.progress, data.cancel, aspects
             )
@@ -75,7 +76,7 @@ class DuplicatesStrategy(Strategy):
         sizes = np.bincount(labels)
         groups = [Group(data.ids[labels == c]) for c in np.flatnonzero(sizes >= 2)]
         grouped = set(np.concatenate([g.members for g in groups]).tolist()) if groups else set()
-        for image_id, paths in _byte_copies(data).items():
+        for image_id, paths in copies.items():
             if image_id not in grouped:
                 groups.append(
                     Group(np.array([image_id]), label=f"same bytes at {len(paths)} paths")
@@ -112,18 +113,27 @@ def _components(n: int, rows: list[np.ndarray], cols: list[np.ndarray]) -> np.nd
     return connected_components(graph, directed=False)[1]
 
 
-def _aspects(data: ClusterInput) -> np.ndarray | None:
+def _files(
+    data: ClusterInput, sizes: bool
+) -> tuple[dict[int, list[str]], dict[int, tuple[int, int]]]:
+    """The images with several files (their paths), and, when asked, each
+    image's width and height; one read of the project."""
+    ids = data.ids.tolist()
+    with open_store(data.project, read_only=True) as store:
+        if not sizes:
+            paths = store.image_paths(ids)
+            return {i: p for i, p in paths.items() if len(p) > 1}, {}
+        details = store.file_details(ids)
+    found: dict[int, list[str]] = {}
+    for row in details:  # by image, then path
+        found.setdefault(row["image_id"], []).append(row["path"])
+    shown = {row["image_id"]: (row["width"], row["height"]) for row in details}
+    return {i: p for i, p in found.items() if len(p) > 1}, shown
+
+
+def _aspects(data: ClusterInput, sizes: dict[int, tuple[int, int]]) -> np.ndarray | None:
     """Width / height of each picture (as shown), for aligning crops; None when
     some are unknown (vectors without images)."""
-    with open_store(data.project, read_only=True) as store:
-        details = store.file_details(data.ids.tolist())
-    sizes = {row["image_id"]: (row["width"], row["height"]) for row in details}
     if any(not sizes.get(i, (0, 0))[1] for i in data.ids.tolist()):
         return None
     return np.array([sizes[i][0] / sizes[i][1] for i in data.ids.tolist()], dtype=np.float64)
-
-
-def _byte_copies(data: ClusterInput) -> dict[int, list[str]]:
-    with open_store(data.project, read_only=True) as store:
-        paths = store.image_paths(data.ids.tolist())
-    return {image_id: p for image_id, p in paths.items() if len(p) > 1}

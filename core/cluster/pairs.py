@@ -26,6 +26,7 @@ turns the pairs into groups.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 
 import numpy as np
 
@@ -128,9 +129,7 @@ def _bound_vectors(vectors: np.ndarray) -> np.ndarray:
     # Uncentred: the axes that carry the most of |x|^2 leave the smallest rest.
     # One BLAS thread: on a busy 2-core machine several made this small
     # eigendecomposition take ~2 s instead of ~0.03 s (as for the map's PCA).
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         _, eigenvectors = np.linalg.eigh((sample.T @ sample).astype(np.float64))
     basis = np.ascontiguousarray(eigenvectors[:, ::-1][:, :axes], dtype=np.float32)
     bound = np.empty((len(vectors), axes + 1), dtype=np.float32)
@@ -141,6 +140,14 @@ def _bound_vectors(vectors: np.ndarray) -> np.ndarray:
     rest = np.einsum("ij,ij->i", vectors, vectors) - np.einsum("ij,ij->i", head, head)
     bound[:, axes] = np.sqrt(np.maximum(rest, 0) + _ROUNDING / 10)
     return bound
+
+
+@cache
+def _blas_controller():  # noqa: ANN202 - a threadpoolctl.ThreadpoolController
+    """Finding the loaded BLAS libraries takes about 20 ms: done once per process."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _verified(

@@ -486,12 +486,16 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _warm_imports(skip_peer: bool) -> None:
     """Module imports are paid once per process by every way: none is timed."""
+    import pyarrow as pa
     import scipy.sparse.csgraph  # noqa: F401 - the strategy's connected components
 
     import planche.core.cluster  # noqa: F401
     import planche.core.clustering  # noqa: F401
     import planche.core.ingest  # noqa: F401
 
+    # pyarrow imports pandas (when installed) the first time it turns a Python
+    # list into an array, which the import's first write does: about 0.3 s.
+    pa.array([0])
     if not skip_peer:
         import imagededup.methods  # noqa: F401
 

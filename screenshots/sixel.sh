@@ -18,6 +18,14 @@ cp "$work/demo.duckdb" "$work/shot.duckdb"
 "$shot" screenshots/map-atlas-zoomed.png --wait 8 --keys "M sleep:6 a sleep:4 plus plus sleep:4" \
   --env COLORTERM=truecolor -- .venv/bin/planche open "$work/shot.duckdb"
 
+# The grid at its largest thumbnails (xterm has no kitty graphics: half-cells), and
+# the preview with its sharp (sixel) picture, one step on.
+cp "$work/demo.duckdb" "$work/shot.duckdb"
+"$shot" screenshots/grid-zoomed.png --wait 8 --keys "plus plus plus sleep:4" \
+  --env COLORTERM=truecolor -- .venv/bin/planche open "$work/shot.duckdb"
+"$shot" screenshots/preview.png --wait 8 --keys "Return sleep:4 Right sleep:4" \
+  --env COLORTERM=truecolor -- .venv/bin/planche open "$work/shot.duckdb"
+
 # A filtered, grouped grid: a Rating set on a folder, then f with a filter and a grouping.
 cp "$work/demo.duckdb" "$work/shot.duckdb"
 .venv/bin/planche properties --add Rating:number --project "$work/shot.duckdb" > /dev/null

@@ -144,11 +144,10 @@ class PreviewScreen(Screen[None]):
             info.append("\ntags\n", style="bold")
             for prop, path in d["tags"]:
                 info.append(f"  {printable(prop)}: {printable(' / '.join(path))}\n")
+        if self.note:
+            info.append(f"\n{printable(self.note)}\n", style="bold yellow")
         with Horizontal():
-            with Vertical(id="preview-picture"):
-                if self.note:
-                    yield Static(self.note, classes="hint", markup=False)
-                yield self.image_widget
+            yield self.image_widget
             with VerticalScroll(id="preview-info"):
                 yield Static(info)
                 if self.neighbours:

@@ -58,6 +58,26 @@ def project(tmp_path: Path) -> Path:
     return tmp_path / "project.duckdb"
 
 
+def imported_once(tmp_path_factory: Any, name: str, count: int) -> Path:
+    """A folder of `count` good images imported (pixels) into a project, made once
+    for a test module: copy it for each test with `project_copy`."""
+    from planche.core.embedders import load_embedder
+    from planche.core.ingest import import_folder
+
+    root = tmp_path_factory.mktemp(name)
+    write_good_images(root / "photos", count)
+    made = root / "project.duckdb"
+    import_folder(root / "photos", made, embedder=load_embedder("pixels"))
+    return made
+
+
+def project_copy(template: Path, tmp_path: Path) -> Path:
+    """A test's own copy of a module's project (the photos stay where they are)."""
+    copy = tmp_path / "project.duckdb"
+    shutil.copy(template, copy)
+    return copy
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120):
     """Run the installed `planche` entry point as a user would, in a subprocess."""
     full_env = {**os.environ, **(env or {})}

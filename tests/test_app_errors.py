@@ -5,32 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 
 import pytest
 
-from conftest import settle, write_good_images
+from conftest import imported_once, project_copy, settle
 from planche.core import read
-from planche.core.embedders import load_embedder
-from planche.core.ingest import import_folder
 from planche.tui.app import PlancheApp
 from planche.tui.grid import ThumbnailGrid
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
-    root = tmp_path_factory.mktemp("errors")
-    write_good_images(root / "photos", 4)
-    project = root / "project.duckdb"
-    import_folder(root / "photos", project, embedder=load_embedder("pixels"))
-    return project
+    return imported_once(tmp_path_factory, "errors", 4)
 
 
 @pytest.fixture
 def project(template, tmp_path):
-    copy = tmp_path / "project.duckdb"
-    shutil.copy(template, copy)
-    return copy
+    return project_copy(template, tmp_path)
 
 
 def _boom(*_args, **_kwargs):

@@ -5,16 +5,13 @@ where it was after a dialog."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-from conftest import settle, write_good_images
-from planche.core.embedders import load_embedder
-from planche.core.ingest import import_folder
+from conftest import imported_once, project_copy, settle
 from planche.tui.app import PlancheApp
 from planche.tui.grid import ThumbnailGrid
 from planche.tui.organise import ViewScreen
@@ -22,18 +19,12 @@ from planche.tui.organise import ViewScreen
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
-    root = tmp_path_factory.mktemp("keys")
-    write_good_images(root / "photos", 8)
-    project = root / "project.duckdb"
-    import_folder(root / "photos", project, embedder=load_embedder("pixels"))
-    return project
+    return imported_once(tmp_path_factory, "keys", 8)
 
 
 @pytest.fixture
 def project(template, tmp_path):
-    copy = tmp_path / "project.duckdb"
-    shutil.copy(template, copy)
-    return copy
+    return project_copy(template, tmp_path)
 
 
 def run(project, steps, size=(160, 48)):

@@ -4,14 +4,11 @@ within a couple of seconds, without a key pressed, and the grid keeps its place.
 from __future__ import annotations
 
 import asyncio
-import shutil
 
 import pytest
 
-from conftest import settle, write_good_images
+from conftest import imported_once, project_copy, settle
 from planche.core import commands, read
-from planche.core.embedders import load_embedder
-from planche.core.ingest import import_folder
 from planche.tui.app import PlancheApp
 from planche.tui.grid import ThumbnailGrid
 from planche.tui.tree_pane import ProjectTree
@@ -19,18 +16,12 @@ from planche.tui.tree_pane import ProjectTree
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
-    root = tmp_path_factory.mktemp("live")
-    write_good_images(root / "photos", 10)
-    project = root / "project.duckdb"
-    import_folder(root / "photos", project, embedder=load_embedder("pixels"))
-    return project
+    return imported_once(tmp_path_factory, "live", 10)
 
 
 @pytest.fixture
 def project(template, tmp_path):
-    copy = tmp_path / "project.duckdb"
-    shutil.copy(template, copy)
-    return copy
+    return project_copy(template, tmp_path)
 
 
 def _labels(tree: ProjectTree) -> list[str]:

@@ -31,7 +31,7 @@ from planche.core.decode import (
 )
 from planche.core.embed import prepare_decoded
 from planche.core.embedders.base import Embedder, cpu_decode_size, prepare_file
-from planche.core.errors import BadParameter
+from planche.core.errors import BadParameter, Cancelled
 from planche.core.index import update_index_if_present
 from planche.core.parallel import default_workers, ordered_map
 from planche.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
@@ -155,8 +155,14 @@ def import_folder(
     started = time.monotonic()
     summary = ImportSummary(folder=str(folder.absolute()), project=str(project))
 
-    def say_waiting(holder: str) -> None:
-        progress(ProgressEvent("wait", 0, None, holder))
+    told: list[str] = []
+
+    def say_waiting(holder: str) -> None:  # once; Escape stops the wait
+        if cancel.cancelled:
+            raise Cancelled(f"stopped waiting for the project (held by {holder})")
+        if not told:
+            told.append(holder)
+            progress(ProgressEvent("wait", 0, None, holder))
 
     def open_project(create: bool = False):  # noqa: ANN202 - a context manager
         return open_store(project, create=create, wait_s=_IMPORT_LOCK_WAIT_S, on_wait=say_waiting)

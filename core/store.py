@@ -339,7 +339,6 @@ def _connect(
 ) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + wait_s
     started = time.monotonic()
-    told = False
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only)
@@ -359,9 +358,8 @@ def _connect(
             holder = f"PID {match['pid']}, {Path(match['prog']).name}"
             if time.monotonic() >= deadline:
                 raise ProjectLocked(path, holder, time.monotonic() - started) from None
-            if on_wait is not None and not told:
-                on_wait(holder)
-                told = True
+            if on_wait is not None:
+                on_wait(holder)  # each retry: it may stop the wait by raising
             time.sleep(_LOCK_RETRY_S)
         except duckdb.Error as exc:
             raise ProjectInvalid(path, _first_line(str(exc))) from None
@@ -421,7 +419,8 @@ def open_store(
     `create` makes a new project where none exists; otherwise a missing file is
     an error. A read-only open coexists with other read-only opens. `wait_s` is
     how long to wait for another process's lock (default: $PLANCHE_LOCK_WAIT or 5 s);
-    `on_wait` is told once who holds it, so a front end can say why it pauses.
+    `on_wait` is told who holds it at each retry (every 0.1 s), so a front end can
+    say why it pauses, and stop waiting by raising (Cancelled).
     """
     if wait_s is None:
         wait_s = _lock_wait_from_environment()

@@ -97,6 +97,34 @@ def test_a_second_process_gets_a_clear_refusal_naming_the_holder(project):
         assert store.counts()["images"] == 0
 
 
+def test_a_command_waiting_for_a_held_project_stops_when_cancelled(project):
+    import threading
+
+    from planche.core import commands
+    from planche.core.errors import Cancelled
+    from planche.core.progress import CancelToken
+
+    with open_store(project, create=True):
+        pass
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+         "print('open', flush=True); time.sleep(30)", str(project)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    told = []
+    cancel = CancelToken()
+    context = commands.Context(progress=told.append, cancel=cancel)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        threading.Timer(0.5, cancel.cancel).start()
+        with pytest.raises(Cancelled, match=f"held by PID {holder.pid}"):
+            commands.run(project, "add_property", {"name": "Rating", "type": "number"}, context)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert [e.phase for e in told] == ["wait"], "told once who holds it, then stopped"
+
+
 def test_a_failed_write_leaves_the_project_as_it_was(project):
     with open_store(project, create=True) as store:
         store.write_import_batch([_image(1)], [FileRow("/a.png", f"{1:064x}", 1, 1.0)], [])

@@ -20,7 +20,7 @@ from typing import Any
 from planche.core.commands.base import COMMANDS, Context, get_command
 from planche.core.commands.dedupe import finish_interrupted
 from planche.core.dedupe.fileops import pending_path
-from planche.core.errors import PlancheError
+from planche.core.errors import Cancelled, PlancheError
 from planche.core.progress import ProgressEvent
 from planche.core.store import Store, open_store
 
@@ -71,8 +71,15 @@ def _finish_interrupted(project: Path, context: Context) -> list[str]:
 
 
 def _told_waiting(context: Context) -> Any:
+    """Say once who holds the project; stop waiting when the user cancels."""
+    told: list[str] = []
+
     def on_wait(holder: str) -> None:
-        context.progress(ProgressEvent("wait", 0, None, holder))
+        if context.cancel.cancelled:
+            raise Cancelled(f"stopped waiting for the project (held by {holder})")
+        if not told:
+            told.append(holder)
+            context.progress(ProgressEvent("wait", 0, None, holder))
 
     return on_wait
 

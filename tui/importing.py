@@ -33,10 +33,20 @@ class ImportActions:
                     "note": "the project's model"}  # fmt: skip
         return read.embedder_for_new_images()
 
-    @background("import-offer")
+    def _looking_for_weights(self) -> None:
+        # Finding out means importing open_clip: seconds on a slow disk, said meanwhile.
+        self._status_note = "looking for CLIP weights on this machine…"
+        self._update_status()
+
     def offer_import(self, folder: Path) -> None:
         """At start on a folder that is no project yet: ask, naming the embedder."""
+        self._looking_for_weights()
+        self._offer_import(folder)
+
+    @background("import-offer")
+    def _offer_import(self, folder: Path) -> None:
         choice = self._import_choice()
+        self.call_from_thread(self._done_looking)
         question = (
             f"{printable(str(folder))} is not a planche project yet. Import its images into a "
             f"new project ({printable(self.project.name)} inside it), embedded with "
@@ -52,11 +62,17 @@ class ImportActions:
         self.call_from_thread(self.push_screen, ConfirmScreen(question), answer)
 
     def action_import_folder(self) -> None:
+        self._looking_for_weights()
         self._ask_import_folder()
+
+    def _done_looking(self) -> None:
+        self._status_note = ""
+        self._update_status()
 
     @background("import-offer")
     def _ask_import_folder(self) -> None:
         choice = self._import_choice()
+        self.call_from_thread(self._done_looking)
 
         def start(folder: str | None) -> None:
             if folder and folder.strip():

@@ -392,7 +392,7 @@ def test_after_a_killed_run_any_change_to_the_project_puts_the_files_back_first(
         assert tags == ["cat", "dog"]
     else:
         assert tags == [], "the undo undid the tag, the last change in the journal"
-        assert "interrupted dedupe was finished: 3 file(s) put back" in result.stdout
+        assert "interrupted dedupe was finished: 3 files put back" in result.stdout
 
 
 def test_a_log_left_after_its_run_committed_is_only_removed(work, monkeypatch):

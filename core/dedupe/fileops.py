@@ -54,6 +54,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from planche.core.text import count
+
 LINKS = ("hardlink", "symlink")
 FILE_ACTIONS = ("trash", "move", *LINKS)
 PENDING_SUFFIX = ".dedupe-pending"
@@ -563,6 +565,6 @@ def recover(project: Path | str, in_effect: Callable[[str], bool]) -> list[str]:
             notes.append(note)
     if brought:
         done = "done as the journal says" if forward else "put back"
-        notes.insert(0, f"an interrupted dedupe was finished: {brought} file(s) {done}")
+        notes.insert(0, f"an interrupted dedupe was finished: {count(brought, 'file')} {done}")
     pending_path(project).unlink(missing_ok=True)
     return notes

@@ -31,6 +31,11 @@ its picture is transmitted to the terminal once (per image and tile size) and th
 tile's lines are placeholder characters, so scrolling only redraws text. The pictures
 the terminal holds are an LRU; those it evicts are deleted from the terminal.
 
+256-colour terminals: Rich converts each truecolor to a palette entry when it first
+renders a style, and caches 1,024 colours; thumbnails have up to 32,768. So the cells
+are drawn with one stand-in colour per palette entry (`render_cell(eight_bit=True)`):
+the terminal gets the same entries, Rich and Textual their cache hits.
+
 Zoom (`+`, `-`) switches between the tile sizes of `ZOOM_SIZES`; decoded thumbnails are
 dropped (they are decoded for one size), rendered strips and sent pictures are kept.
 """
@@ -153,14 +158,60 @@ def decode_thumbnail(data: bytes, width: int, height: int) -> _Pixels:
     return (pixels & 0xF8) | (pixels >> 5)
 
 
-def render_cell(pixels: np.ndarray, width: int, lines: int, background: int) -> tuple[Strip, ...]:
-    """Half-block strips (`lines` of `width` cells) of `pixels` centred on `background`."""
+@lru_cache(maxsize=1)
+def _eight_bit_stand_ins() -> np.ndarray:
+    """For each 15-bit colour of decode_thumbnail (indexed r5 << 10 | g5 << 5 | b5), a
+    colour that a 256-colour terminal gets as the same palette entry: the smallest of
+    the 15-bit colours that Rich's `Color.downgrade` maps to that entry (its formula,
+    vectorised: HLS saturation under 0.15 is grey, else the 6x6x6 cube).
+
+    Drawn in 256 colours, thumbnails then use at most ~240 colours instead of up to
+    32,768: Rich and Textual cache the rendering of a style (1,024 colours, 16,384
+    styles), so a new page costs cache hits instead of thousands of conversions, and
+    the terminal gets the same palette entries as before."""
+    five = np.arange(32)
+    channel = ((five << 3) | (five >> 2)).astype(np.float64)  # (x & 0xF8) | (x >> 5)
+    r, g, b = (a.ravel() for a in np.meshgrid(channel, channel, channel, indexing="ij"))
+    red, green, blue = r / 255.0, g / 255.0, b / 255.0  # as ColorTriplet.normalized
+    high = np.maximum(np.maximum(red, green), blue)
+    low = np.minimum(np.minimum(red, green), blue)
+    light = (high + low) / 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):  # as colorsys.rgb_to_hls
+        saturation = np.where(light <= 0.5, (high - low) / (high + low),
+                              (high - low) / (2.0 - high - low))  # fmt: skip
+    saturation[high == low] = 0.0
+    grey = np.round(light * 25.0).astype(np.int64)  # Python's round: half to even, as numpy's
+    grey_number = np.where(grey == 0, 16, np.where(grey == 25, 231, 231 + grey))
+
+    def six(c: np.ndarray) -> np.ndarray:
+        return np.round(np.where(c < 95, c / 95, 1 + (c - 95) / 40)).astype(np.int64)
+
+    cube_number = 16 + 36 * six(r) + 6 * six(g) + six(b)
+    number = np.where(saturation < 0.15, grey_number, cube_number)
+    packed = (r.astype(np.uint32) << 16) | (g.astype(np.uint32) << 8) | b.astype(np.uint32)
+    first = np.full(256, -1, dtype=np.int64)
+    order = np.argsort(packed, kind="stable")
+    for i in order[::-1]:  # ascending packed value wins: overwrite from the largest down
+        first[number[i]] = i
+    return packed[first[number]]
+
+
+def render_cell(pixels: np.ndarray, width: int, lines: int, background: int,
+                eight_bit: bool = False) -> tuple[Strip, ...]:  # fmt: skip
+    """Half-block strips (`lines` of `width` cells) of `pixels` centred on `background`.
+    `eight_bit`: the terminal gets 256 colours; 15-bit pixels (as decode_thumbnail
+    makes them) are drawn with stand-ins of the same palette entries."""
     height = 2 * lines
     canvas = np.full((height, width), background, dtype=np.uint32)
     h, w = pixels.shape[:2]
     top, left = (height - h) // 2, max(0, (width - _GUTTER - w) // 2)
     p = pixels.astype(np.uint32)
-    canvas[top : top + h, left : left + w] = (p[..., 0] << 16) | (p[..., 1] << 8) | p[..., 2]
+    if eight_bit and np.array_equal(pixels, (pixels & 0xF8) | (pixels >> 5)):
+        five = p >> 3
+        index = (five[..., 0] << 10) | (five[..., 1] << 5) | five[..., 2]
+        canvas[top : top + h, left : left + w] = _eight_bit_stand_ins()[index]
+    else:
+        canvas[top : top + h, left : left + w] = (p[..., 0] << 16) | (p[..., 1] << 8) | p[..., 2]
     strips = []
     for y in range(lines):
         segments = [
@@ -385,6 +436,7 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         self._cell_pixels = (10, 20)
         self._g_pending = False
         self._graphics_resolved = False
+        self._eight_bit = False  # the terminal gets 256 colours (see render_cell)
         self._zoom = next((i for i, (w, _) in enumerate(ZOOM_SIZES) if w >= cell_width),
                           len(ZOOM_SIZES) - 1)  # fmt: skip
 
@@ -547,6 +599,7 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         except Exception:  # noqa: BLE001 - not attached yet: decide later
             return
         self._graphics_resolved = True
+        self._eight_bit = app.console.color_system == "256"
         mode = getattr(app, "image_mode", None)
         wanted = self._graphics or getattr(mode, "grid", "halfcell")
         self._cell_pixels = getattr(mode, "cell_pixels", self._cell_pixels)
@@ -701,7 +754,8 @@ class ThumbnailGrid(ScrollView, can_focus=True):
             return self._placeholder(look, "?" if pixels == _FAILED else "·")
         # Decoded but not rendered for this look (theme change, strip LRU eviction):
         # rendering one cell is well under a millisecond.
-        strips = render_cell(pixels, self._cell_width, self._cell_height - 1, look.background)
+        strips = render_cell(pixels, self._cell_width, self._cell_height - 1, look.background,
+                             self._eight_bit)  # fmt: skip
         self._remember_strips(key, strips)
         return strips
 
@@ -820,6 +874,7 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         on screen: they are posted as soon as they are ready."""
         worker = get_current_worker()
         cell_width, cell_height, background = key
+        eight_bit = self._eight_bit
         position = 0  # in image_ids
         for batch in batched(image_ids, _BATCH):
             if worker.is_cancelled:
@@ -845,7 +900,7 @@ class ThumbnailGrid(ScrollView, can_focus=True):
                     pixels[image_id] = cell
                     if not isinstance(cell, str):
                         strips[image_id] = render_cell(cell, cell_width, cell_height - 1,
-                                                       background)  # fmt: skip
+                                                       background, eight_bit)  # fmt: skip
                 if position == visible and len(pixels) < len(batch):
                     # The last tile on screen: show the screen now, the margin after.
                     self.post_message(self._Loaded(pixels, strips, key))

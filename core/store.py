@@ -1386,8 +1386,9 @@ class Store:
     # -- browsing ---------------------------------------------------------
 
     def all_image_ids(self) -> np.ndarray:
-        table = self._con.sql("SELECT id FROM images ORDER BY id").to_arrow_table()
-        return table.column("id").to_numpy().astype(np.int64)
+        # fetchnumpy, not Arrow: Arrow's to_numpy imports pandas (0.24 s at start-up)
+        found = self._con.execute("SELECT id FROM images ORDER BY id").fetchnumpy()
+        return np.asarray(found["id"], dtype=np.int64)
 
     def folder_counts(self) -> list[tuple[str, int]]:
         """(folder, number of images with a file directly in it), by folder."""

@@ -32,7 +32,7 @@ from textual.widgets import Footer, ProgressBar, Static, Tree
 
 from planche.core import commands, read
 from planche.core.errors import PlancheError
-from planche.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
+from planche.core.progress import CancelToken
 from planche.core.session import Session
 from planche.core.text import count, printable
 from planche.tui.dedupe.screen import ReviewScreen
@@ -40,22 +40,23 @@ from planche.tui.grid import ThumbnailGrid
 from planche.tui.image_actions import ImageActions
 from planche.tui.images import ImageMode
 from planche.tui.importing import ImportActions
+from planche.tui.jobs import JobRunner
+from planche.tui.live import WATCH_S, LiveProject
 from planche.tui.map import Colouring, MapScreen, colouring_options, load_colouring
 from planche.tui.organise import View, ViewScreen
 from planche.tui.organise.suggesting import SuggestionActions
 from planche.tui.organise.tag_editing import TagEditing
 from planche.tui.panes import PaneKeys
 from planche.tui.params_pane import ParamsPane
-from planche.tui.screens import ConfirmScreen, HelpScreen, PreviewScreen, PromptScreen
-from planche.tui.tree_pane import ProjectTree, TreeContents
+from planche.tui.previewing import PreviewActions
+from planche.tui.screens import ConfirmScreen, HelpScreen, PromptScreen
+from planche.tui.tree_pane import ProjectTree
 from planche.tui.tree_pane import read_contents as read_tree
 from planche.tui.workers import background
 
 SEARCH_RESULTS = 200
-NEIGHBOURS = 8
 # Keys that must win over the focused widget's own (see tui/panes.py).
 PRIORITY_KEYS = frozenset({"tab", "shift+tab", "escape"})
-WATCH_S = 1.0  # how often the app looks for changes made by other processes
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,8 @@ def _runner(app: App[Any], action: str) -> Callable[[], Any]:
     return run
 
 
-class PlancheApp(PaneKeys, ImageActions, ImportActions, SuggestionActions, TagEditing, App[None]):
+class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions, ImportActions,
+                 SuggestionActions, TagEditing, App[None]):  # fmt: skip
     CSS_PATH = "app.tcss"
     TITLE = "planche"
     COMMANDS = App.COMMANDS | {PlancheCommands}
@@ -221,8 +223,6 @@ class PlancheApp(PaneKeys, ImageActions, ImportActions, SuggestionActions, TagEd
 
     _status_note = ""
     _base_captions: tuple[str, ...] = ()  # captions given with the base scope (scores)
-    _seen_head: int | None = None  # the journal's last entry when last read
-    _disk_stamp: tuple[int, ...] = ()  # the project's files on disk when last checked
     _graph_build: str | None = None  # what the session is doing to the search graph
 
     def _poll_graph_build(self) -> None:
@@ -297,62 +297,23 @@ class PlancheApp(PaneKeys, ImageActions, ImportActions, SuggestionActions, TagEd
             else:
                 scope = read.all_images(self.project)
             shown = self._viewed(scope, captions)
-            tree = read_tree(self.project)
         except PlancheError as exc:
             self.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
             return
         self._seen_head = head
-        self.call_from_thread(self._apply_project, info, models, scope, shown, tree, keep_scope)
-
-    def _note_own_writes(self) -> None:
-        """After the app's own work (worker thread): what it wrote is not news for
-        the watch (`done` refreshes what it changed)."""
-        try:
-            stamp, head = _disk_stamp(self.project), read.journal_head(self.project)
-        except Exception:  # noqa: BLE001 - the watch looks again on its next tick
-            return
-        if head is not None:
-            self._disk_stamp, self._seen_head = stamp, head
-
-    def _watch_project(self) -> None:
-        """Every second: has another process (the CLI, another app) changed the
-        project? Then read it again, keeping the scope and the cursor's place.
-        A file that has not changed on disk costs a stat, nothing more."""
-        if (self._cancel is None or self.filling_grid) and self.project.exists():
-            self._check_for_changes()
-
-    @background("watch")
-    def _check_for_changes(self) -> None:
-        stamp = _disk_stamp(self.project)
-        if stamp == self._disk_stamp:
-            return
-        if self.filling_grid:  # an import commits batches before its journal entry
-            self._disk_stamp = stamp
-            self.call_from_thread(self.refresh_project, keep_scope=True)
-            return
-        try:
-            head = read.journal_head(self.project)
-        except PlancheError:
-            return  # a damaged or vanished project is told by whatever reads it next
-        except Exception:
-            self._disk_stamp = stamp  # told once (by the worker's guard), not every second
-            raise
-        if head is None:
-            return  # written right now: look again on the next tick
-        self._disk_stamp = stamp
-        if head != self._seen_head:
-            self._seen_head = head
-            self.call_from_thread(self.refresh_project, keep_scope=True)
+        self.call_from_thread(self._apply_project, info, models, scope, shown, keep_scope)
+        # The tree after the grid: the grid is what the first screen waits for.
+        tree = read_tree(self.project)
+        self.call_from_thread(self.query_one("#tree", ProjectTree).show, tree)
 
     def _apply_project(self, info: dict[str, Any], models: list[dict[str, Any]],
-                       scope: read.Scope, shown: _Shown, tree: TreeContents,
+                       scope: read.Scope, shown: _Shown,
                        keep_place: bool = False) -> None:  # fmt: skip
         self._image_count = info["images"]
         self.models = [m for m in models if m["vectors"]]
         if self.models and self.model_id not in {m["id"] for m in self.models}:
             default = [m for m in self.models if m["default"]]
             self.model_id = (default or self.models)[-1]["id"]
-        self.query_one("#tree", ProjectTree).show(tree)
         self.base_scope = scope
         self._show_in_grid(shown, keep_place)
 
@@ -504,68 +465,6 @@ class PlancheApp(PaneKeys, ImageActions, ImportActions, SuggestionActions, TagEd
     def on_thumbnail_grid_selection_changed(self, _event: Any) -> None:
         self._update_status()
 
-    # -- long work ----------------------------------------------------------
-
-    def _run_job(self, title: str, job: Callable[[CancelToken, Any], Any],
-                 done: Callable[[Any], None]) -> None:  # fmt: skip
-        if self._cancel is not None:
-            self.notify("Wait for the running work to finish, or stop it with Escape.")
-            return
-        cancel = CancelToken()
-        self._cancel = cancel
-        bar = self.query_one("#progress", ProgressBar)
-        bar.display = True
-        bar.update(total=None, progress=0)
-        self._status_note = title
-        self._update_status()
-
-        def progress(event: ProgressEvent) -> None:
-            self.call_from_thread(self._show_progress, event)
-
-        def run() -> None:
-            try:
-                result = job(cancel, progress)
-            except PlancheError as exc:
-                self.call_from_thread(self.notify, str(exc), severity="error", timeout=10)
-                result = None
-            except Exception as exc:  # noqa: BLE001 - a notification, never a traceback on screen
-                self.call_from_thread(
-                    self.notify, f"internal error: {type(exc).__name__}: {exc}",
-                    severity="error", timeout=10,
-                )  # fmt: skip
-                result = None
-            self._note_own_writes()
-            self.call_from_thread(self._finish_job, result, done)
-
-        self.run_worker(run, thread=True, group="job", name=title)
-
-    def _run_write(self, title: str, steps: Callable[[commands.Context], Any],
-                   done: Callable[[Any], None]) -> None:  # fmt: skip
-        """A short write (tag, set, rename, undo…) as a job: off the UI thread, so a
-        lock wait shows who holds the project and Escape stops waiting. `steps`
-        gets the command context; `done` its result, unless it failed (notified)."""
-
-        def job(cancel: CancelToken, progress: Any) -> Any:
-            return {"result": steps(self._command_context(cancel, progress))}
-
-        self._run_job(title, job, lambda outcome: done(outcome["result"]))
-
-    def _show_progress(self, event: ProgressEvent) -> None:
-        bar = self.query_one("#progress", ProgressBar)
-        if event.total:
-            bar.update(total=event.total, progress=event.done)
-        if event.phase == "wait":
-            self._status_note = f"waiting for the project ({event.detail})"
-            self._update_status()
-
-    def _finish_job(self, result: Any, done: Callable[[Any], None]) -> None:
-        self._cancel = None
-        self.query_one("#progress", ProgressBar).display = False
-        self._status_note = ""
-        if result is not None:
-            done(result)
-        self._update_status()
-
     # -- search -------------------------------------------------------------
 
     def action_focus_search(self) -> None:
@@ -588,14 +487,6 @@ class PlancheApp(PaneKeys, ImageActions, ImportActions, SuggestionActions, TagEd
             self.notify("No image under the cursor.")
             return
         self._search({"images": [str(image_id)]})
-
-    def _command_context(
-        self, cancel: CancelToken | None = None, progress: ProgressCallback = ignore_progress
-    ) -> commands.Context:
-        """What a command borrows from the app: progress, cancellation, the session."""
-        if cancel is None:
-            cancel = CancelToken()
-        return commands.Context(progress=progress, cancel=cancel, session=self.session)
 
     def _search(self, query: dict[str, list[str]]) -> None:
         """Search with the current model: the search command asks the session for the
@@ -919,70 +810,6 @@ class PlancheApp(PaneKeys, ImageActions, ImportActions, SuggestionActions, TagEd
         self._run_write("untagging…", lambda c: commands.run(self.project, "untag", params, c),
                         done)  # fmt: skip
 
-    # -- import ---------------------------------------------------------------
-
-    # -- preview and help -----------------------------------------------------
-
-    def on_thumbnail_grid_opened(self, event: ThumbnailGrid.Opened) -> None:
-        self.open_preview(event.image_id)
-
-    def open_preview(self, image_id: int) -> None:
-        """Preview an image: a new screen, or in place when one is open."""
-        self._open_preview(image_id)
-
-    def step_preview(self, step: int) -> None:
-        """The grid's next (1) or previous (-1) image, in the open preview."""
-        grid = self.query_one("#grid", ThumbnailGrid)
-        target = grid.cursor + step
-        if 0 <= target < len(grid.image_ids):
-            grid.cursor = target
-            self._open_preview(grid.image_ids[target])
-
-    @background("preview")
-    def _open_preview(self, image_id: int) -> None:
-        from planche.tui.images import decode_picture
-        from planche.tui.screens import load_picture
-
-        try:
-            details = read.image_details(self.project, image_id)
-        except PlancheError as exc:
-            self.call_from_thread(self.notify, str(exc), severity="error")
-            return
-        if details is None:
-            return
-        picture, note = None, ""
-        for path in details["paths"]:
-            try:
-                picture = load_picture(path)
-                break
-            except (OSError, PlancheError, Exception):  # noqa: BLE001 - show what we can
-                continue
-        if picture is None:  # every file gone or unreadable: the thumbnail stored at import
-            stored = read.thumbnails(self.project, [image_id]).get(image_id)
-            picture = decode_picture(stored) if stored else None
-            note = "the file cannot be read: this is the thumbnail stored at import"
-        neighbours: list[dict[str, Any]] = []
-        if self.models:  # the nearest images, by the search command (the session's index)
-            params = {"images": [str(image_id)], "k": NEIGHBOURS, "model_id": self.model_id}
-            try:
-                found = commands.run(self.project, "search", params, self._command_context())
-            except PlancheError:
-                found = {"results": []}  # the preview shows the image all the same
-            neighbours = [h for h in found["results"] if h["image_id"] != image_id]
-        self.call_from_thread(self._show_preview, details, picture, neighbours, note)
-
-    def _show_preview(self, details: dict[str, Any], picture: Any,
-                      neighbours: list[dict[str, Any]], note: str = "") -> None:  # fmt: skip
-        widget = (
-            self.image_mode.widget(picture)
-            if picture is not None
-            else Static("(the file cannot be read)", id="preview-image", markup=False)
-        )
-        if isinstance(self.screen, PreviewScreen):
-            self.screen.show(details, widget, neighbours, note)
-            return
-        self.push_screen(PreviewScreen(details, widget, neighbours, note))
-
     def action_help(self) -> None:
         keys = {"slash": "/", "question_mark": "?"}
         rows = [(keys.get(key, key), text) for key, _, _, text in self.ACTIONS]
@@ -1012,19 +839,6 @@ class PlancheApp(PaneKeys, ImageActions, ImportActions, SuggestionActions, TagEd
 
     def action_show_all(self) -> None:
         self._load_scope(lambda: read.all_images(self.project))
-
-
-def _disk_stamp(project: Path) -> tuple[int, ...]:
-    """Size and modification time of the project file and its write-ahead log:
-    any commit changes one of them."""
-    stamp: list[int] = []
-    for path in (project, project.with_name(project.name + ".wal")):
-        try:
-            found = path.stat()
-            stamp += [found.st_size, found.st_mtime_ns]
-        except OSError:
-            stamp += [-1, -1]
-    return tuple(stamp)
 
 
 def run_app(project: Path, images: str = "auto", import_folder: Path | None = None) -> None:

@@ -71,6 +71,21 @@ def imported_once(tmp_path_factory: Any, name: str, count: int) -> Path:
     return made
 
 
+def tag_path_rows(listing: list[dict[str, Any]]) -> list[tuple[str, tuple[str, ...], int]]:
+    """(property, names from the top, images) of every tag in a `tags --json` /
+    `read.tag_tree` listing."""
+    rows = []
+    for prop in listing:
+        by_id = {t["id"]: t for t in prop["tags"]}
+        for tag in prop["tags"]:
+            names, current = [], tag
+            while current is not None:
+                names.insert(0, current["name"])
+                current = by_id.get(current["parent"])
+            rows.append((prop["property"], tuple(names), tag["images"]))
+    return rows
+
+
 def project_copy(template: Path, tmp_path: Path) -> Path:
     """A test's own copy of a module's project (the photos stay where they are)."""
     copy = tmp_path / "project.duckdb"

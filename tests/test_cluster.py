@@ -148,6 +148,21 @@ def test_duplicates_groups_are_transitive_and_singletons_are_not_groups(project)
         save_clustering(project, alone.clustering_id)
 
 
+def _clip_vectors_and_tags(project, clip, vectors, tag_paths) -> None:
+    """A project holding `vectors` (images 1..n) under the tiny CLIP model, and
+    the property Subject with these tag paths."""
+    identity = clip.identity
+    with open_store(project, create=True) as store:
+        model = store.register_model(
+            embedder="clip", name=identity.name, pretrained=None,
+            weights_hash=identity.weights_hash, dim=identity.dim, precision=identity.precision,
+            preprocessing=identity.preprocessing,
+        )  # fmt: skip
+        store.write_embeddings(model, list(range(1, len(vectors) + 1)), vectors)
+        for path in tag_paths:
+            store.add_tag_path("Subject", path)
+
+
 def test_by_tags_attaches_images_to_the_nearest_tag(project, tiny_clip):
     clip = load_embedder("clip", weights=tiny_clip)
     prompts = ["a photo of animal cat", "a photo of animal dog", "a photo of boat"]
@@ -158,16 +173,8 @@ def test_by_tags_attaches_images_to_the_nearest_tag(project, tiny_clip):
     far = -text.mean(axis=0, keepdims=True)  # similar to no tag
     vectors = np.concatenate([vectors, far]).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    identity = clip.identity
-    with open_store(project, create=True) as store:
-        model = store.register_model(
-            embedder="clip", name=identity.name, pretrained=None,
-            weights_hash=identity.weights_hash, dim=identity.dim, precision=identity.precision,
-            preprocessing=identity.preprocessing,
-        )  # fmt: skip
-        store.write_embeddings(model, list(range(1, 32)), vectors)
-        for path in (["animal", "cat"], ["animal", "dog"], ["boat"]):
-            store.add_tag_path("Subject", path)
+    _clip_vectors_and_tags(project, clip, vectors,
+                           (["animal", "cat"], ["animal", "dog"], ["boat"]))  # fmt: skip
 
     summary = cluster(project, "by_tags", {"property": "Subject", "min_similarity": 0.5})
 
@@ -436,16 +443,7 @@ def test_by_tags_multi_label_puts_an_image_under_every_tag_it_is_near(project, t
     vectors = np.concatenate([text, both]).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     threshold = float(min(vectors[2] @ text[0], vectors[2] @ text[1])) - 1e-3
-    identity = clip.identity
-    with open_store(project, create=True) as store:
-        model = store.register_model(
-            embedder="clip", name=identity.name, pretrained=None,
-            weights_hash=identity.weights_hash, dim=identity.dim, precision=identity.precision,
-            preprocessing=identity.preprocessing,
-        )  # fmt: skip
-        store.write_embeddings(model, [1, 2, 3], vectors)
-        for path in (["animal", "cat"], ["boat"]):
-            store.add_tag_path("Subject", path)
+    _clip_vectors_and_tags(project, clip, vectors, (["animal", "cat"], ["boat"]))
     params = {"property": "Subject", "min_similarity": threshold, "with_parents": False}
     single = {
         c.label: sorted(c.members.tolist()) for c in cluster(project, "by_tags", params).clusters

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import settle, write_good_images
+from conftest import settle, tag_path_rows, write_good_images
 from planche.core import commands, read
 from planche.core.embedders import load_embedder
 from planche.core.ingest import import_folder
@@ -313,17 +313,7 @@ def test_tags_are_renamed_moved_merged_and_deleted_from_the_tree(rated):
 
 
 def _tag_paths(project):
-    listing = read.tag_tree(project)
-    found = []
-    for prop in listing:
-        by_id = {t["id"]: t for t in prop["tags"]}
-        for t in prop["tags"]:
-            names, current = [], t
-            while current is not None:
-                names.insert(0, current["name"])
-                current = by_id.get(current["parent"])
-            found.append(tuple(names))
-    return found
+    return [names for _, names, _ in tag_path_rows(read.tag_tree(project))]
 
 
 def test_a_tag_waits_for_a_locked_project_in_the_background(rated):

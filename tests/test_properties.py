@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import photo_like, run_main
+from conftest import photo_like, run_main, tag_path_rows
 from planche.core import commands, read
 from planche.core.errors import BadParameter
 
@@ -364,17 +364,8 @@ def test_suggestions_rank_untagged_images_by_likeness_and_forget_refused_ones(pr
 
 def _tree(project: Path) -> dict[str, int]:
     """Each tag path (property first) with its images, from `planche tags --json`."""
-    listing = json.loads(_cli(project, "tags", "--json"))
-    found = {}
-    for prop in listing:
-        by_id = {t["id"]: t for t in prop["tags"]}
-        for t in prop["tags"]:
-            names, current = [], t
-            while current is not None:
-                names.insert(0, current["name"])
-                current = by_id.get(current["parent"])
-            found["/".join([prop["property"], *names])] = t["images"]
-    return found
+    rows = tag_path_rows(json.loads(_cli(project, "tags", "--json")))
+    return {"/".join([prop, *names]): images for prop, names, images in rows}
 
 
 def test_tags_and_properties_rename_move_merge_and_delete_each_undone(project):

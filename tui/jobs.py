@@ -11,8 +11,8 @@ from typing import Any
 from textual.widgets import ProgressBar
 
 from planche.core import commands
-from planche.core.errors import PlancheError
 from planche.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
+from planche.tui.workers import said
 
 
 class JobRunner:
@@ -49,14 +49,8 @@ class JobRunner:
         def run() -> None:
             try:
                 result = job(cancel, progress)
-            except PlancheError as exc:
-                self.call_from_thread(self.notify, str(exc), severity="error", timeout=10)
-                result = None
             except Exception as exc:  # noqa: BLE001 - a notification, never a traceback on screen
-                self.call_from_thread(
-                    self.notify, f"internal error: {type(exc).__name__}: {exc}",
-                    severity="error", timeout=10,
-                )  # fmt: skip
+                self.call_from_thread(self.notify, said(exc), severity="error", timeout=10)
                 result = None
             self._note_own_writes()
             self.call_from_thread(self._finish_job, result, done)

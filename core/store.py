@@ -330,6 +330,32 @@ def _vector_column(vectors: np.ndarray, model: ModelRow) -> pa.FixedSizeListArra
     return pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), model.dim)
 
 
+_NUMPY_OF_ARROW = {pa.int32(): np.int32, pa.int64(): np.int64, pa.float32(): np.float32}
+
+
+def _primitive_numpy(array: pa.Array) -> np.ndarray:
+    """A numeric Arrow array as numpy over the same memory (Arrow's own `to_numpy`
+    imports pandas on first use: about 0.25 s)."""
+    dtype = _NUMPY_OF_ARROW.get(array.type)
+    if dtype is not None and len(array) == 0:
+        return np.zeros(0, dtype)
+    if dtype is None or array.null_count:
+        raise ValueError(f"expected {' or '.join(map(str, _NUMPY_OF_ARROW))} without nulls, "
+                         f"got {array.type} with {array.null_count} nulls")  # fmt: skip
+    itemsize = np.dtype(dtype).itemsize
+    return np.frombuffer(
+        array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * itemsize
+    )
+
+
+def _id_table(image_ids: Sequence[int] | np.ndarray) -> pa.Table:
+    """An Arrow table of one INTEGER column `image_id` (built from its buffer:
+    `pa.array` of a numpy array imports pandas)."""
+    ids = np.ascontiguousarray(image_ids, dtype=np.int32)
+    column = pa.Array.from_buffers(pa.int32(), len(ids), [None, pa.py_buffer(ids)])
+    return pa.Table.from_arrays([column], names=["image_id"])
+
+
 def _now() -> datetime:
     return datetime.now().replace(microsecond=0)
 
@@ -969,35 +995,77 @@ class Store:
             )
             self._con.unregister("batch_vectors")
 
-    def read_embeddings(
-        self, model: ModelRow, only: Sequence[int] | np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors of one model as (image ids, float32 matrix), via Arrow.
+    # Rows per Arrow batch when reading vectors: 32 MB of float32 at 512-d.
+    _VECTOR_BATCH = 16_384
 
-        All of them, or those of the image ids in `only`.
+    def read_embeddings(
+        self,
+        model: ModelRow,
+        only: Sequence[int] | np.ndarray | None = None,
+        dtype: Any = np.float32,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of one model as (image ids ascending, matrix of `dtype`), via Arrow.
+
+        All of them, or those of the image ids in `only`. Batch by batch into one
+        matrix, without Arrow's `to_numpy` (which imports pandas, about 0.25 s the
+        first time) and without a float32 copy of everything when `dtype` is
+        float16 (the vector table's rows: the same values as float32 cast after).
         """
         table_name = self._embedding_table(model.id)
         if only is None:
-            relation = self._con.sql(f"SELECT image_id, vector FROM {table_name} ORDER BY image_id")
-        else:
-            wanted = pa.table({"image_id": pa.array(np.asarray(only), pa.int32())})
-            self._con.register("wanted_ids", wanted)
-            relation = self._con.sql(
+            # DuckDB sorting 2 KB rows costs more than putting each batch in its
+            # place: the ids come sorted first (a few ms), the rows unsorted.
+            ids = self.read_embedding_ids(model.id)
+            rows = np.empty((len(ids), model.dim), dtype=dtype)
+            reader = self._con.sql(f"SELECT image_id, vector FROM {table_name}").to_arrow_reader(
+                self._VECTOR_BATCH
+            )
+            placed = 0
+            try:
+                for batch in reader:
+                    batch_ids, vectors = self._vector_batch(batch, model.dim)
+                    rows[np.searchsorted(ids, batch_ids)] = vectors
+                    placed += len(batch_ids)
+            finally:
+                reader.close()
+            if placed != len(ids):  # the ids and the rows are read in one snapshot
+                raise RuntimeError(f"read {placed} vectors for {len(ids)} ids")
+            return ids, rows
+        self._con.register("wanted_ids", _id_table(only))
+        try:
+            reader = self._con.sql(
                 f"SELECT e.image_id, e.vector FROM {table_name} e "
                 "JOIN wanted_ids USING (image_id) ORDER BY e.image_id"
-            )
-        table = relation.to_arrow_table()
-        if only is not None:
+            ).to_arrow_reader(self._VECTOR_BATCH)
+            try:
+                parts = [self._vector_batch(batch, model.dim) for batch in reader]
+            finally:
+                reader.close()
+        finally:
             self._con.unregister("wanted_ids")
-        ids = table.column("image_id").to_numpy()
-        flat = table.column("vector").combine_chunks().flatten().to_numpy()
-        return ids, flat.reshape(len(ids), model.dim).astype(np.float32, copy=False)
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros((0, model.dim), dtype=dtype)
+        ids = np.concatenate([part[0] for part in parts]).astype(np.int64)
+        rows = np.empty((len(ids), model.dim), dtype=dtype)
+        at = 0
+        for _, vectors in parts:
+            rows[at : at + len(vectors)] = vectors
+            at += len(vectors)
+        return ids, rows
+
+    @staticmethod
+    def _vector_batch(batch: pa.RecordBatch, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """(image ids, float32 (n, dim)) of one batch of (image_id, vector), no copy."""
+        ids = _primitive_numpy(batch.column(0))
+        flat = batch.column(1).flatten()  # a FLOAT[dim] column: a slice of its values
+        return ids, _primitive_numpy(flat).reshape(len(ids), dim)
 
     def read_embedding_ids(self, model_id: int) -> np.ndarray:
-        table = self._con.sql(
+        # fetchnumpy, not Arrow: Arrow's to_numpy imports pandas
+        found = self._con.execute(
             f"SELECT image_id FROM {self._embedding_table(model_id)} ORDER BY image_id"
-        ).to_arrow_table()
-        return table.column("image_id").to_numpy().astype(np.int64)
+        ).fetchnumpy()
+        return np.asarray(found["image_id"], dtype=np.int64)
 
     def embedding_fingerprint(self, model_id: int) -> tuple[int, int, int]:
         """(count, sum, max) of the image ids that have a vector for the model."""

@@ -147,12 +147,11 @@ def load_graph(
 
     `view` memory-maps the graphs (quick to open, but they cannot grow).
     """
-    Index = usearch_index()  # noqa: N806
-
     part = _part(project, model, "graph.json")
     if part is None:
-        return None
+        return None  # without importing usearch (0.1 s or more), not needed until then
     folder, meta, fingerprint = part
+    Index = usearch_index()  # noqa: N806
     try:
         levels = []
         for number, size in enumerate(meta["levels"]):

@@ -136,6 +136,9 @@ def search(
     """
     _validate(query, k)
     started = time.monotonic()
+    # One open for everything where no model has to be loaded for the query
+    # (image terms of the project): each open is 20-50 ms. Where one must be
+    # loaded (seconds), the project is not held meanwhile.
     with open_store(project, read_only=True) as store:
         model = choose_model(
             store, embedder=embedder, model_id=model_id, text=query.needs_text_tower
@@ -146,10 +149,14 @@ def search(
         }
         known = [i for ids in stored_terms.values() for i in ids if i is not None]
         stored_vectors = _stored_vectors(store, model, known)
-    needs_model = query.needs_text_tower or any(
-        i is None for ids in stored_terms.values() for i in ids
-    )
-    if needs_model and query_embedder is None:
+        needs_model = query.needs_text_tower or any(
+            i is None for ids in stored_terms.values() for i in ids
+        )
+        if not needs_model or query_embedder is not None:
+            vector = _query_vector(query, stored_terms, stored_vectors, query_embedder)
+            return _answer(store, model, query, vector, set(known), k, index, progress,
+                           searcher, session, started)  # fmt: skip
+    if query_embedder is None:
         if session is not None:
             query_embedder = session.embedder_for_model(model, weights=weights)
         else:
@@ -157,30 +164,46 @@ def search(
 
             query_embedder = load_embedder_for_model(model, weights=weights)
     vector = _query_vector(query, stored_terms, stored_vectors, query_embedder)
+    # The caches live beside the file, so reading the project is enough.
+    with open_store(project, read_only=True) as store:
+        return _answer(store, model, query, vector, set(known), k, index, progress,
+                       searcher, session, started)  # fmt: skip
+
+
+def _answer(
+    store: Store,
+    model: ModelRow,
+    query: Query,
+    vector: np.ndarray,
+    excluded: set[int],
+    k: int,
+    index: IndexKind,
+    progress: ProgressCallback,
+    searcher: NearestNeighbours | None,
+    session: Any,
+    started: float,
+) -> SearchResult:
     exact_for_text = False
     if searcher is None:
-        # The caches live beside the file, so reading the project is enough.
-        with open_store(project, read_only=True) as store:
-            if session is not None:
-                searcher = session.index(store, model, index, progress)
-            else:
-                searcher = open_index(store, model, index, progress)
-            # Text vectors lie outside the images' region, where a graph finds
-            # little (recall@10 0.73 at 1M, against 0.98 for image queries);
-            # scanning everything costs less than the text tower does.
-            exact_for_text = (
-                index == "auto"
-                and query.needs_text_tower
-                and searcher.kind != "exact"
-                and len(searcher) <= EXACT_TEXT_LIMIT
+        if session is not None:
+            searcher = session.index(store, model, index, progress)
+        else:
+            searcher = open_index(store, model, index, progress)
+        # Text vectors lie outside the images' region, where a graph finds
+        # little (recall@10 0.73 at 1M, against 0.98 for image queries);
+        # scanning everything costs less than the text tower does.
+        exact_for_text = (
+            index == "auto"
+            and query.needs_text_tower
+            and searcher.kind != "exact"
+            and len(searcher) <= EXACT_TEXT_LIMIT
+        )
+        if exact_for_text:
+            searcher = (
+                session.index(store, model, "exact")
+                if session is not None
+                else open_index(store, model, "exact")
             )
-            if exact_for_text:
-                searcher = (
-                    session.index(store, model, "exact")
-                    if session is not None
-                    else open_index(store, model, "exact")
-                )
-    excluded = set(known)
     ids, similarities = searcher.search(vector[None, :], k + len(excluded))
     pairs = [
         (int(i), float(s))
@@ -190,8 +213,7 @@ def search(
     graph = None
     if searcher.kind == "exact" and not exact_for_text and wants_graph(index, len(searcher)):
         graph = (session.building(model.id) if session is not None else None) or "not built"
-    with open_store(project, read_only=True) as store:
-        paths = store.image_paths([i for i, _ in pairs])
+    paths = store.image_paths([i for i, _ in pairs])
     hits = [Hit(i, s, tuple(paths.get(i, ()))) for i, s in pairs]
     return SearchResult(
         query=query.describe(),

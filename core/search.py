@@ -14,6 +14,7 @@ given as terms are left out of the results.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -138,8 +139,9 @@ def search(
     started = time.monotonic()
     # One open for everything where no model has to be loaded for the query
     # (image terms of the project): each open is 20-50 ms. Where one must be
-    # loaded (seconds), the project is not held meanwhile.
-    with open_store(project, read_only=True) as store:
+    # loaded (seconds), the project is not held meanwhile. What the session
+    # leaves to the background (vector cache, graph) starts after the answer.
+    with _answering(session), open_store(project, read_only=True) as store:
         model = choose_model(
             store, embedder=embedder, model_id=model_id, text=query.needs_text_tower
         )
@@ -165,9 +167,13 @@ def search(
             query_embedder = load_embedder_for_model(model, weights=weights)
     vector = _query_vector(query, stored_terms, stored_vectors, query_embedder)
     # The caches live beside the file, so reading the project is enough.
-    with open_store(project, read_only=True) as store:
+    with _answering(session), open_store(project, read_only=True) as store:
         return _answer(store, model, query, vector, set(known), k, index, progress,
                        searcher, session, started)  # fmt: skip
+
+
+def _answering(session: Any) -> contextlib.AbstractContextManager[Any]:
+    return session.answering() if session is not None else contextlib.nullcontext()
 
 
 def _answer(

@@ -15,6 +15,7 @@ moment (the first burst of output after it, pieces less than 10 ms apart).
 The floor is `python -c "import textual"`, started the same way.
 
     python bench/startup.py [--images 100000] [--runs 5] [--skip-naive]
+    python bench/startup.py --skip-grid --skip-graph --before REV   # first search only
 """
 
 from __future__ import annotations
@@ -221,26 +222,32 @@ def pty_start(project: Path, runs: int) -> dict[str, list[float]]:
 
 
 # A fresh process's first "similar images", as the app runs it (commands.run "search"
-# with a session that builds the graph in the background), then the graph finishing.
+# with a session that builds the graph in the background), then, with "wait", the
+# graph finishing and one more search. Without "wait" the process ends at once after
+# the answer (os._exit: the graph's thread is not waited for).
 FIRST_SIMILAR = """
-import json, sys, time
+import json, os, sys, time
 started = time.perf_counter()
 from planche.core import commands
 from planche.core.session import Session
 imported = time.perf_counter()
-project = sys.argv[1]
+project, wait = sys.argv[1], sys.argv[2] == "wait"
 session = Session(project)
 context = commands.Context(session=session)
 result = commands.run(project, "search", {"images": ["1"], "k": 200}, context)
 answered = time.perf_counter()
+found = {"answer_s": answered - started, "search_s": answered - imported,
+         "index": result["index"], "pandas": "pandas" in sys.modules,
+         "results": [[r["image_id"], r["similarity"]] for r in result["results"]]}
+if not wait:
+    print(json.dumps(found), flush=True)
+    os._exit(0)
 model = result.get("model_id") or 1
 while session.building(model) is not None:
     time.sleep(0.05)
 built = time.perf_counter()
 again = commands.run(project, "search", {"images": ["2"], "k": 200}, context)
-print(json.dumps({"answer_s": answered - started, "search_s": answered - imported,
-                  "index": result["index"],
-                  "graph_s": built - answered, "next_index": again["index"],
+print(json.dumps({**found, "graph_s": built - answered, "next_index": again["index"],
                   "next_s": time.perf_counter() - built}))
 """
 
@@ -262,11 +269,54 @@ def add_vectors(project: Path, count: int, dim: int = 512) -> None:
             store.write_embeddings(model, part.tolist(), rows)
 
 
-def first_similar(project: Path) -> dict[str, float | str]:
-    """The first similar search of a fresh process on `project` (out of the app)."""
-    done = subprocess.run([sys.executable, "-c", FIRST_SIMILAR, str(project)],
-                          capture_output=True, text=True, check=True)  # fmt: skip
+def first_similar(project: Path, *, wait: bool = True, tree: Path | None = None) -> dict[str, Any]:
+    """The first similar search of a fresh process on `project` (out of the app);
+    `tree`, a folder holding another planche's `planche/core`, is put first on the
+    path (to time the code before a change in the same run)."""
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(tree), *filter(None, [env.get("PYTHONPATH")])])
+    done = subprocess.run([sys.executable, "-c", FIRST_SIMILAR, str(project),
+                           "wait" if wait else "answer"], capture_output=True, text=True,
+                          check=True, env=env)  # fmt: skip
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def tree_of(revision: str, into: Path) -> Path:
+    """planche's core at `revision` (git archive), laid out to go first on the path."""
+    root = Path(__file__).resolve().parent.parent
+    (into / "planche").mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(root), "archive", revision, "core"],
+                             capture_output=True, check=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(into / "planche")], input=archive, check=True)
+    (into / "planche" / "__init__.py").write_text("")
+    return into
+
+
+def uncached(project: Path) -> Path:
+    """`project` as if fresh: its cache folder (vectors, graph) removed."""
+    shutil.rmtree(project.with_name(project.name + ".planche"), ignore_errors=True)
+    return project
+
+
+def search_runs(project: Path, runs: int, before: Path | None) -> dict[str, list[dict[str, Any]]]:
+    """`runs` first searches of fresh processes on the uncached project, interleaved
+    before/after; then the same with the vector cache there (as `planche import`
+    leaves a project of 100k images or more), no graph."""
+    from planche.core.index import load_vectors
+    from planche.core.store import open_store as store_of
+
+    trees = {"before": before, "after": None} if before is not None else {"after": None}
+    found: dict[str, list[dict[str, Any]]] = {}
+    for _ in range(runs):
+        for label, tree in trees.items():
+            found.setdefault(label, []).append(
+                first_similar(uncached(project), wait=False, tree=tree)
+            )
+    with store_of(uncached(project), read_only=True) as store:
+        load_vectors(store, store.models()[0])
+    found["vectors cached"] = [first_similar(project, wait=False) for _ in range(runs)]
+    return found
 
 
 def main() -> None:
@@ -275,8 +325,29 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="pty starts of each kind")
     parser.add_argument("--skip-naive", action="store_true", help="(about a minute at 100k)")
     parser.add_argument("--project", type=Path, help="an existing generated project to reuse")
-    parser.add_argument("--skip-search", action="store_true",
-                        help="skip the first similar search (on a copy, with vectors)")  # fmt: skip
+    parser.add_argument(
+        "--skip-search",
+        action="store_true",
+        help="skip the first similar search (on a copy, with vectors)",
+    )
+    parser.add_argument(
+        "--search-runs",
+        type=int,
+        default=3,
+        help="fresh processes timed to the first similar answer, each way",
+    )
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="also time the first search with core/ as of git REV, interleaved",
+    )
+    parser.add_argument(
+        "--skip-graph",
+        action="store_true",
+        help="do not wait for the background graph (minutes at 100k)",
+    )
+    parser.add_argument("--skip-grid", action="store_true",
+                        help="skip the start-up and grid parts (the search part only)")  # fmt: skip
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="planche-startup-") as tmp:
         project = args.project or Path(tmp) / "big.duckdb"
@@ -285,18 +356,40 @@ def main() -> None:
             make_project(project, args.images)
             print(f"made a {args.images:,}-image project in {time.perf_counter() - t:.0f} s "
                   f"({project.stat().st_size / 1e6:.0f} MB)")  # fmt: skip
-        pty = pty_start(project, args.runs)
-        ours = asyncio.run(planche_grid(project))
-        naive = None if args.skip_naive else asyncio.run(naive_grid(project))
-        searches = []
+        pty = None if args.skip_grid else pty_start(project, args.runs)
+        ours = None if args.skip_grid else asyncio.run(planche_grid(project))
+        naive = None if args.skip_naive or args.skip_grid else asyncio.run(naive_grid(project))
+        searches, timed = [], {}
         if not args.skip_search:
             searched = Path(tmp) / "searched.duckdb"  # fresh: no vector cache, no graph
             shutil.copyfile(project, searched)
             add_vectors(searched, args.images)
-            searches = [first_similar(searched) for _ in range(2)]
+            before = tree_of(args.before, Path(tmp) / "before") if args.before else None
+            timed = search_runs(searched, args.search_runs, before)
+            if not args.skip_graph:
+                searches = [first_similar(uncached(searched)), first_similar(searched)]
     print(f"\n{platform.machine()}, {os.cpu_count()} cores, {args.images:,} images, "
           f"{COLUMNS}x{LINES}, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
-    print(f"\nIn a pty, from process start (median of {args.runs}; min-max):")
+    if pty is not None and ours is not None:
+        print_grid(pty, ours, naive, args.runs)
+    if timed:
+        print_search_runs(timed)
+    if searches:
+        print("\nFirst similar search, fresh process (imports included), 512-d vectors:")
+        print(
+            "| run | process start to answer (s) | the search alone (s) | index "
+            "| graph finished after (s) | next search |\n|---|---:|---:|---|---:|---|"
+        )
+        for n, row in enumerate(searches, 1):
+            print(f"| {'fresh project' if n == 1 else 'again, graph cached'} "
+                  f"| {row['answer_s']:.2f} | {row['search_s']:.2f} | {row['index']} "
+                  f"| {row['graph_s']:.1f} | {row['next_index']} "
+                  f"({row['next_s'] * 1000:.0f} ms) |")  # fmt: skip
+
+
+def print_grid(pty: dict[str, list[float]], ours: dict[str, Any], naive: dict[str, float] | None,
+               runs: int) -> None:  # fmt: skip
+    print(f"\nIn a pty, from process start (median of {runs}; min-max):")
     print("| start | time (s) |\n|---|---:|")
     for label, key in (
         ('`python -c "import textual"` (the floor)', "floor"),
@@ -319,17 +412,27 @@ def main() -> None:
               f"{naive['first grid'] / ours['first grid']:.0f}x sooner")  # fmt: skip
     print(f"\nLoaded at the first grid: {', '.join(ours['heavy']) or 'none'} "
           f"(of {', '.join(HEAVY)})")  # fmt: skip
-    if searches:
-        print("\nFirst similar search, fresh process (imports included), 512-d vectors:")
-        print(
-            "| run | process start to answer (s) | the search alone (s) | index "
-            "| graph finished after (s) | next search |\n|---|---:|---:|---|---:|---|"
-        )
-        for n, row in enumerate(searches, 1):
-            print(f"| {'fresh project' if n == 1 else 'again, graph cached'} "
-                  f"| {row['answer_s']:.2f} | {row['search_s']:.2f} | {row['index']} "
-                  f"| {row['graph_s']:.1f} | {row['next_index']} "
-                  f"({row['next_s'] * 1000:.0f} ms) |")  # fmt: skip
+
+
+def print_search_runs(timed: dict[str, list[dict[str, Any]]]) -> None:
+    runs = len(timed["after"])
+    print(f"\nFirst similar search (image 1, k 200), fresh process, 512-d vectors, the "
+          f"graph left to build in the background (median of {runs}; min-max):")  # fmt: skip
+    print("| code | project | process start to answer (s) | the search alone (s) | index "
+          "| pandas loaded |\n|---|---|---:|---:|---|---|")  # fmt: skip
+    for label, rows in timed.items():
+        cached = label == "vectors cached"
+        cells = []
+        for key in ("answer_s", "search_s"):
+            values = [row[key] for row in rows]
+            cells.append(f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})")
+        pandas = "yes" if any(row["pandas"] for row in rows) else "no"
+        print(f"| {'after' if cached else label} "
+              f"| {'vector cache there' if cached else 'nothing cached'} | {' | '.join(cells)} "
+              f"| {rows[0]['index']} | {pandas} |")  # fmt: skip
+    answers = {json.dumps(row["results"]) for rows in timed.values() for row in rows}
+    print(f"\nThe same {len(timed['after'][0]['results'])} results (ids and similarities) "
+          f"in every run: {'yes' if len(answers) == 1 else 'NO'}")  # fmt: skip
 
 
 if __name__ == "__main__":

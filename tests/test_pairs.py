@@ -79,6 +79,17 @@ def test_similar_pairs_are_exactly_the_all_pairs_ones(small_cells, make, dim, th
     assert found_pairs(vectors, threshold) == expected
 
 
+@pytest.mark.parametrize(("make", "dim"), [(sphere, 512), (embedding_like, 512)])
+def test_pairs_inside_cells_larger_than_a_block_are_all_found(monkeypatch, make, dim):
+    # Two cells of about 1,500: each cell's members are sorted along their
+    # widest direction and compared only within the radius along it.
+    monkeypatch.setattr(pairs, "CELL_SIZE", 1_500)
+    vectors = make(3000, dim, 6)
+    expected = all_pairs(vectors, 0.95)
+    assert expected, "the data has pairs to find"
+    assert found_pairs(vectors, 0.95) == expected
+
+
 def test_similar_pairs_normalises_vectors_that_are_not_unit(small_cells):
     vectors = embedding_like(2000, 512, 2)
     expected = all_pairs(vectors, 0.95)

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -184,14 +185,46 @@ def tree_nodes(tree) -> list:  # noqa: ANN001 - a Textual Tree
 
 
 async def settle(pilot, rounds: int = 40) -> None:  # noqa: ANN001 - a Textual Pilot
-    """Wait for the app's workers (loading, jobs) to finish and the screen to catch up."""
-    for _ in range(rounds):
-        await pilot.pause(0.05)
-        app = pilot.app
+    """Wait for the app's workers (loading, jobs) to finish and the screen to catch up.
+
+    Each look waits until the screen has handled its messages and the process is idle
+    (Textual's `pause()`: 20 ms at least); the app is settled when two looks in a row
+    find no work running. After about `rounds` x 50 ms it waits for the workers."""
+    app = pilot.app
+    deadline = time.monotonic() + rounds * 0.05
+    quiet = 0
+    while time.monotonic() < deadline:
+        await pilot.pause()
         if all(w.is_finished for w in app.workers) and getattr(app, "_cancel", None) is None:
-            await pilot.pause(0.05)
-            return
-    await pilot.app.workers.wait_for_complete()
+            quiet += 1
+            if quiet == 2:
+                return
+        else:
+            quiet = 0
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def type_text(pilot, text: str) -> None:  # noqa: ANN001 - a Textual Pilot
+    """Type `text` into the text box that has the focus as its own key handler puts a
+    typed character there (over the selection, else at the cursor); Enter is the
+    caller's to press.
+
+    For a dialog's box whose key-by-key completion is not what a test checks: each
+    pressed key waits for the screen and redraws it, dimmed, behind the dialog
+    (about 0.1 s a key on two busy cores)."""
+    from textual.widgets import Input
+
+    for _ in range(50):  # the dialog a key opened takes the focus
+        if isinstance(pilot.app.focused, Input):
+            break
+        await pilot.pause()
+    box = pilot.app.focused
+    assert isinstance(box, Input), f"a text box has the focus, not {box!r}"
+    if box.selection.is_empty:  # as Input._on_key: a selection is replaced by what is typed
+        box.insert_text_at_cursor(text)
+    else:
+        box.replace(text, *box.selection)
 
 
 def clustered_vectors(n: int, dim: int, clusters: int, seed: int = 0) -> np.ndarray:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import settle, tree_nodes, write_good_images
+from conftest import settle, tree_nodes, type_text, write_good_images
 from planche.core import read
 from planche.core.embedders import load_embedder
 from planche.core.ingest import import_folder
@@ -115,7 +115,8 @@ def test_cluster_recluster_save_and_delete_from_the_keyboard(pixels_project):
         tree.move_cursor(top)
         await pilot.press("w")
         await settle(pilot)
-        await pilot.press(*"Groups", "enter")
+        await type_text(pilot, "Groups")
+        await pilot.press("enter")
         await settle(pilot)
         with open_store(app.project, read_only=True) as store:
             saved = store.property_id("Groups") is not None
@@ -139,7 +140,8 @@ def test_tag_three_images_and_find_them_after_reopening(pixels_project):
     async def steps(pilot):
         await pilot.press("space", "right", "space", "right", "space", "t")
         await settle(pilot)
-        await pilot.press(*"Subject/cat", "enter")
+        await type_text(pilot, "Subject/cat")
+        await pilot.press("enter")
         await settle(pilot)
 
     run(PlancheApp(pixels_project), steps)
@@ -265,7 +267,9 @@ def test_text_search_untag_and_switch_model(tmp_path, tiny_clip):
         searched = (app.scope.kind, len(app.query_one(ThumbnailGrid).image_ids))
         status = str(app.query_one("#status").render())
         app.query_one(ThumbnailGrid).focus()
-        await pilot.press("t", *"Subject/boat", "enter")
+        await pilot.press("t")
+        await type_text(pilot, "Subject/boat")
+        await pilot.press("enter")
         await settle(pilot)
         tree = app.query_one(ProjectTree)
         tree.select_node(next(n for n in tree_nodes(tree) if (n.data or {}).get("kind") == "tag"))
@@ -292,7 +296,9 @@ def test_ctrl_z_and_ctrl_y_undo_and_redo_a_tagging(pixels_project):
             return store.images_with_tag(tag).tolist() if tag else []
 
     async def steps(pilot):
-        await pilot.press("space", "right", "space", "t", *"Subject/dog", "enter")
+        await pilot.press("space", "right", "space", "t")
+        await type_text(pilot, "Subject/dog")
+        await pilot.press("enter")
         await settle(pilot)
         after_tag = tagged(pilot.app.project)
         await pilot.press("ctrl+z")

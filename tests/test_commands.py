@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import run_cli, run_main, settle, tree_nodes, write_good_images
+from conftest import run_cli, run_main, settle, tree_nodes, type_text, write_good_images
 from planche.core import commands, read
 from planche.core.errors import PlancheError
 from planche.core.store import open_store
@@ -60,14 +60,16 @@ def test_a_session_recorded_in_the_app_replays_headless_on_a_fresh_import(tmp_pa
             await settle(pilot)
             tree.move_cursor(next(n for n in tree_nodes(tree)
                                   if (n.data or {}).get("kind") == "clustering"))  # fmt: skip
-            # short names: each key press waits for the screen
-            await pilot.press("w", *"Sets", "enter")
+            await pilot.press("w")
+            await type_text(pilot, "Sets")
+            await pilot.press("enter")
             await settle(pilot)
             app.query_one("#grid").focus()
             await pilot.press("a")
             await settle(pilot)
-            await pilot.press("space", "right", "space", "right", "space", "t",
-                              *"Who/me", "enter")  # fmt: skip
+            await pilot.press("space", "right", "space", "right", "space", "t")
+            await type_text(pilot, "Who/me")
+            await pilot.press("enter")
             await settle(pilot)
 
     asyncio.run(session())

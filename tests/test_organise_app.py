@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import settle, tag_path_rows, write_good_images
+from conftest import settle, tag_path_rows, type_text, write_good_images
 from planche.core import commands, read
 from planche.core.embedders import load_embedder
 from planche.core.ingest import import_folder
@@ -118,12 +118,16 @@ def test_set_a_property_on_the_selection_and_the_view_follows(rated):
         grid = pilot.app.query_one(ThumbnailGrid)
         first = grid.image_ids[:2]
         grid.focus()
-        await pilot.press("space", "right", "space", "p", *"Rating=5", "enter")
+        await pilot.press("space", "right", "space", "p")
+        await type_text(pilot, "Rating=5")
+        await pilot.press("enter")
         await settle(pilot)
         # a new property, made on the way: Name:type=value
         await pilot.press("a")
         await settle(pilot)
-        await pilot.press("p", *"Seen:date=2024-05-06", "enter")
+        await pilot.press("p")
+        await type_text(pilot, "Seen:date=2024-05-06")
+        await pilot.press("enter")
         await settle(pilot)
         return first, grid.image_ids
 
@@ -285,15 +289,20 @@ def test_tags_are_renamed_moved_merged_and_deleted_from_the_tree(rated):
         await pilot.press("e")
         await settle(pilot)
         pilot.app.screen.query_one("#prompt").value = ""  # the prompt offers the old name
-        await pilot.press(*"kitten", "enter")
+        await type_text(pilot, "kitten")
+        await pilot.press("enter")
         await settle(pilot)
         seen.append(paths())
         await on_tag(pilot, "kitten")
-        await pilot.press("v", *"Kind/pets", "enter")
+        await pilot.press("v")
+        await type_text(pilot, "Kind/pets")
+        await pilot.press("enter")
         await settle(pilot)
         seen.append(paths())
         await on_tag(pilot, "kitten")
-        await pilot.press("v", *"=Kind/pets", "enter")
+        await pilot.press("v")
+        await type_text(pilot, "=Kind/pets")
+        await pilot.press("enter")
         await settle(pilot)
         seen.append((paths(), sorted(read.list_images(rated, "tag:Kind/pets").ids.tolist())))
         await on_tag(pilot, "pets")
@@ -333,7 +342,8 @@ def test_a_tag_waits_for_a_locked_project_in_the_background(rated):
         assert holders[0].stdout.readline().strip() == "open"
         await pilot.press("t")
         await pilot.pause(0.1)
-        await pilot.press(*"Kind/held", "enter")
+        await type_text(pilot, "Kind/held")
+        await pilot.press("enter")
         status = ""
         for _ in range(60):
             await pilot.pause(0.05)

@@ -359,12 +359,20 @@ def test_a_large_project_searches_at_once_while_the_graph_builds(pixels_project,
         await settle(pilot)
         app = pilot.app
         answered = (app.scope.kind, len(app.query_one(ThumbnailGrid).image_ids))
-        await pilot.pause(1.2)  # the status line polls the build once a second
-        during = str(app.query_one("#status").render())
+        during = ""
+        for _ in range(48):  # the status line polls the build once a second
+            await pilot.pause(0.05)
+            during = str(app.query_one("#status").render())
+            if "graph building (" in during:
+                break
         release.set()
         app.session.wait_for_builds(30)
-        await pilot.pause(1.2)
-        notes = [n.message for n in app._notifications]
+        notes: list[str] = []
+        for _ in range(48):
+            await pilot.pause(0.05)
+            notes = [n.message for n in app._notifications]
+            if any("search graph is built" in note for note in notes):
+                break
         await pilot.press("s")
         await settle(pilot)
         return answered, during, notes, str(app.query_one("#status").render())

@@ -35,7 +35,10 @@ async def _open_folder(pilot):
 async def _touch(pilot):
     stamp = os.stat(pilot.app.project)
     os.utime(pilot.app.project, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 10**9))
-    await pilot.pause(1.5)
+    for _ in range(30):  # the watch looks about once a second
+        await pilot.pause(0.05)
+        if any("boom" in n.message for n in pilot.app._notifications):
+            break
 
 
 async def _preview(pilot):

@@ -208,8 +208,12 @@ def test_cards_fit_the_terminal_and_a_gone_file_is_left_with_its_thumbnail(work)
                 for card in screen.cards:
                     text = _text(card.query_one(".card-text"))
                     if "b_small.jpg" in text and card.has_class("-current"):
-                        await pilot.pause(0.3)
-                        gone = (text, bool(card.query_one(".card-picture")._strips))
+                        picture = card.query_one(".card-picture")
+                        for _ in range(12):  # until the stored thumbnail is drawn
+                            await pilot.pause(0.05)
+                            if picture._strips:
+                                break
+                        gone = (text, bool(picture._strips))
                 await pilot.press("l")
                 await settle(pilot)
             await pilot.press("n")

@@ -60,7 +60,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
-from measure import peak_rss_mib
+from measure import peak_rss_mib, tree_of
 
 DIM = 512
 LATENT_DIM = 24
@@ -72,7 +72,7 @@ THRESHOLD = 0.95
 PLANTED_PER_100K = 2_000
 PLANTED_SIZES = (2, 5)  # at most 11: a 10-nearest-neighbour graph can hold every member
 KMEANS_ENGINES = ("planche-kmeans", "planche-cluster", "sklearn-kmeans")
-DUPLICATE_ENGINES = ("allpairs", "knn-hnsw", "dup-strategy", "dup-cluster")
+DUPLICATE_ENGINES = ("allpairs", "knn-hnsw", "dup-strategy", "dup-cluster", "dup-before")
 DUP_BASELINE_MAX_N = 100_000  # all-pairs and the index way run up to this size
 KNN = 10
 CHUNK = 100_000
@@ -258,7 +258,7 @@ def _components(n: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return connected_components(graph, directed=False)[1]
 
 
-def run_dup_strategy(data: Path, n: int) -> tuple[float, dict]:
+def run_dup_strategy(data: Path, n: int, engine: str = "dup-strategy") -> tuple[float, dict]:
     from planche.core.cluster import get_strategy
 
     vectors = np.ascontiguousarray(np.load(data / f"dup-{n}.npy"))
@@ -269,7 +269,7 @@ def run_dup_strategy(data: Path, n: int) -> tuple[float, dict]:
     groups = strategy.run(scope, params)
     seconds = time.perf_counter() - started
     found = [sorted(g.members.tolist()) for g in groups]
-    (data / "groups-dup-strategy.json").write_text(json.dumps(found))
+    (data / f"groups-{engine}.json").write_text(json.dumps(found))
     return seconds, {"path": "exact pairs: cells + bound, then components"}
 
 
@@ -335,6 +335,9 @@ def child_main(args: argparse.Namespace) -> None:
         "planche-cluster": lambda: run_planche_cluster(data, n),
         "sklearn-kmeans": lambda: run_sklearn_kmeans(data, n),
         "dup-strategy": lambda: run_dup_strategy(data, n),
+        "dup-before": lambda: run_dup_strategy(
+            data, n, "dup-before"
+        ),  # an earlier core first on the path
         "dup-cluster": lambda: run_dup_cluster(data, n),
         "knn-hnsw": lambda: run_knn_hnsw(data, n),
         "allpairs": lambda: run_allpairs(data, n),
@@ -357,15 +360,25 @@ def log(message: str) -> None:
     print(f"  [{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def run_engine(engine: str, n: int, data: Path, quick: bool, timeout: float | None) -> dict:
-    """The engine's row (median time of its runs), or one saying it ran past `timeout`."""
+def run_engine(
+    engine: str, n: int, data: Path, quick: bool, timeout: float | None, path: Path | None = None
+) -> dict:
+    """The engine's row (median time of its runs), or one saying it ran past `timeout`.
+
+    `path`: a folder put first on the child's PYTHONPATH (planche as of --before).
+    """
     command = [sys.executable, __file__, "--engine", engine, "--n", str(n), "--data", str(data)]
     if quick:
         command.append("--quick")
+    env = None
+    if path is not None:
+        env = os.environ | {
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(path), os.environ.get("PYTHONPATH")]))
+        }
     started = time.perf_counter()
     try:
         result = subprocess.run(
-            command, stdout=subprocess.PIPE, text=True, check=False, timeout=timeout
+            command, stdout=subprocess.PIPE, text=True, check=False, timeout=timeout, env=env
         )
         output, failed = result.stdout, result.returncode
     except subprocess.TimeoutExpired as stopped:
@@ -419,6 +432,7 @@ ENGINE_NAMES = {
     "allpairs": "naive all-pairs + connected components",
     "knn-hnsw": "index way: HNSW 10-NN graph + components",
     "dup-strategy": "planche duplicates strategy",
+    "dup-before": "planche duplicates strategy, before (--before)",
     "dup-cluster": "planche `cluster()` (DuckDB in and out)",
 }
 KMEANS_HEADER = (
@@ -477,7 +491,9 @@ def as_groups(path: Path) -> set[frozenset[int]]:
     return {frozenset(g) for g in json.loads(path.read_text())}
 
 
-def duplicate_rows(data: Path, sizes: list[int], quick: bool) -> tuple[list[str], dict]:
+def duplicate_rows(
+    data: Path, sizes: list[int], quick: bool, before: Path | None = None
+) -> tuple[list[str], dict]:
     lines: list[str] = []
     facts: dict = {}
     for n in sizes:
@@ -488,12 +504,14 @@ def duplicate_rows(data: Path, sizes: list[int], quick: bool) -> tuple[list[str]
         vectors = np.load(data / f"dup-{n}.npy", mmap_mode="r")
         planted = _planted_groups(np.load(data / f"dup-{n}-truth.npy"))
         engines = [e for e in DUPLICATE_ENGINES
-                   if n <= DUP_BASELINE_MAX_N or e == "dup-strategy"]  # fmt: skip
+                   if (n <= DUP_BASELINE_MAX_N or e in ("dup-strategy", "dup-before"))
+                   and (before is not None or e != "dup-before")]  # fmt: skip
         if "dup-cluster" in engines:
             started = time.perf_counter()
             make_project(data / f"dup-project-{n}.duckdb", vectors[:n])
             log(f"project of {n:,} vectors written in {time.perf_counter() - started:.0f} s")
-        results = {e: run_engine(e, n, data, quick, None) for e in engines}
+        results = {e: run_engine(e, n, data, quick, None, before if e == "dup-before" else None)
+                   for e in engines}  # fmt: skip
         found = {e: as_groups(data / f"groups-{e}.json") for e in engines}
         reference = found.get("allpairs")
         baseline = results["allpairs"]["seconds"] if reference is not None else None
@@ -501,7 +519,11 @@ def duplicate_rows(data: Path, sizes: list[int], quick: bool) -> tuple[list[str]
                     "allpairs_is_planted": "not run" if reference is None
                     else reference == planted}  # fmt: skip
         for engine, row in results.items():
-            if reference is None:
+            if reference is None and engine == "dup-before":
+                differ = len(found[engine] ^ found["dup-strategy"])
+                same = "same as now" if differ == 0 else f"{differ} groups differ from now"
+                ratio = f"now {row['seconds'] / results['dup-strategy']['seconds']:.1f}x faster"
+            elif reference is None:
                 same, ratio = "all-pairs not run", "-"
             elif engine == "allpairs":
                 same, ratio = "-", "1.0x"
@@ -558,6 +580,8 @@ def main() -> None:
     # Internal: one engine in its own process, so that its peak RSS is its own.
     parser.add_argument("--engine", choices=KMEANS_ENGINES + DUPLICATE_ENGINES,
                         help=argparse.SUPPRESS)  # fmt: skip
+    parser.add_argument("--before", metavar="REV",
+                        help="also run the duplicates strategy of git REV")  # fmt: skip
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -583,7 +607,8 @@ def main() -> None:
             (data / "kmeans.npy").unlink()
         if args.part in ("all", "duplicates"):
             print(DUP_HEADER, flush=True)
-            dup, facts = duplicate_rows(data, dup_sizes, args.quick)
+            before = tree_of(args.before, data / "before") if args.before else None
+            dup, facts = duplicate_rows(data, dup_sizes, args.quick, before)
 
     versions = ", ".join(
         f"{name} {version(name)}" for name in ("scikit-learn", "scipy", "usearch", "numpy")

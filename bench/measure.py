@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import resource
+import subprocess
+from pathlib import Path
 
 
 def peak_rss_mib() -> float:
@@ -14,3 +16,14 @@ def peak_rss_mib() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def tree_of(revision: str, into: Path) -> Path:
+    """planche's core at `revision` (git archive), laid out to go first on the path."""
+    root = Path(__file__).resolve().parent.parent
+    (into / "planche").mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(root), "archive", revision, "core"],
+                             capture_output=True, check=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(into / "planche")], input=archive, check=True)
+    (into / "planche" / "__init__.py").write_text("")
+    return into

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from measure import tree_of
 from PIL import Image
 
 from planche.core.store import FileRow, NewImage, open_store
@@ -280,17 +281,6 @@ def first_similar(project: Path, *, wait: bool = True, tree: Path | None = None)
                            "wait" if wait else "answer"], capture_output=True, text=True,
                           check=True, env=env)  # fmt: skip
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def tree_of(revision: str, into: Path) -> Path:
-    """planche's core at `revision` (git archive), laid out to go first on the path."""
-    root = Path(__file__).resolve().parent.parent
-    (into / "planche").mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(root), "archive", revision, "core"],
-                             capture_output=True, check=True).stdout  # fmt: skip
-    subprocess.run(["tar", "-x", "-C", str(into / "planche")], input=archive, check=True)
-    (into / "planche" / "__init__.py").write_text("")
-    return into
 
 
 def uncached(project: Path) -> Path:

@@ -49,7 +49,7 @@ from planche.tui.organise.tag_editing import TagEditing
 from planche.tui.panes import PaneKeys
 from planche.tui.params_pane import ParamsPane
 from planche.tui.previewing import PreviewActions
-from planche.tui.screens import ConfirmScreen, HelpScreen, PromptScreen
+from planche.tui.screens import ConfirmScreen, HelpScreen, PreviewScreen, PromptScreen
 from planche.tui.tree_pane import ProjectTree
 from planche.tui.tree_pane import read_contents as read_tree
 from planche.tui.workers import background
@@ -146,8 +146,14 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
         for key, action, label, description in ACTIONS
     ]
 
-    # What stays on over the map (a screen without the grid the others act on).
+    # What stays on over the map and the duplicates review (screens without the
+    # grid the others act on).
     ON_THE_MAP = frozenset({"help", "quit", "escape"})
+    # Over the preview: what acts on the image shown (the grid's cursor follows
+    # it); clustering, importing or the map from there would act out of sight.
+    ON_THE_PREVIEW = ON_THE_MAP | {
+        "tag", "untag", "set_property", "copy_path", "open_image", "undo", "redo",
+    }  # fmt: skip
 
     def __init__(
         self,
@@ -185,9 +191,14 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if isinstance(self.screen, MapScreen | ReviewScreen) and action not in self.ON_THE_MAP:
-            return all(action != a for _, a, _, _ in self.ACTIONS)
-        return True
+        if isinstance(self.screen, MapScreen | ReviewScreen):
+            allowed = self.ON_THE_MAP
+        elif isinstance(self.screen, PreviewScreen):
+            allowed = self.ON_THE_PREVIEW
+        else:
+            return True
+        # False hides the app's own keys there (and leaves Textual's own alone).
+        return action in allowed or all(action != a for _, a, _, _ in self.ACTIONS)
 
     # -- layout -------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import command_child, jpeg_bytes, photo_like, run_cli, run_main, write_good_images
+from conftest import command_child, jpeg_bytes, photo_like, run_main, write_good_images
 from planche.core import commands
 from planche.core.commands import Context
 from planche.core.dedupe import Candidate, choose_keeper, parse_rules
@@ -426,24 +426,25 @@ def test_a_log_left_after_its_run_committed_is_only_removed(work, monkeypatch):
 
 
 def test_cli_dry_run_then_trash_then_undo(work):
+    # In this process (`work` points send2trash at a trash of its own): what is checked is
+    # what the commands print and do to the files, not the process.
     photos = work / "photos"
     project = str(_project(work))
-    env = {"XDG_DATA_HOME": os.environ["XDG_DATA_HOME"], "HOME": os.environ["HOME"]}
     before = snapshot(photos)
-    dry = run_cli("dedupe", "--project", project, "--clustering", str(CLUSTERING),
-                  "--action", "trash", "--dry-run", env=env)  # fmt: skip
+    dry = run_main("dedupe", "--project", project, "--clustering", str(CLUSTERING),
+                   "--action", "trash", "--dry-run")  # fmt: skip
     assert dry.returncode == 0, dry.stderr
     assert "would trash" in dry.stdout and "Dry run: nothing was changed" in dry.stdout
     assert "a_big.jpg: highest resolution (192x128) [resolution]" in dry.stdout
     assert snapshot(photos) == before
-    done = run_cli("dedupe", "--project", project, "--action", "trash", "--keep", "size",
-                   "--clustering", str(CLUSTERING), "--json", env=env)  # fmt: skip
+    done = run_main("dedupe", "--project", project, "--action", "trash", "--keep", "size",
+                    "--clustering", str(CLUSTERING), "--json")  # fmt: skip
     assert done.returncode == 0, done.stderr
     outcome = json.loads(done.stdout)
     assert outcome["counts"]["trashed"] == 3 and outcome["keep"] == ["size"]
     info = Path(os.environ["XDG_DATA_HOME"]) / "Trash" / "info" / "b_small.jpg.trashinfo"
     assert info.is_file()
-    undo = run_cli("undo", "--project", project, env=env)
+    undo = run_main("undo", "--project", project)
     assert undo.returncode == 0 and "Undid dedupe" in undo.stdout
     assert snapshot(photos) == before
 
@@ -456,8 +457,8 @@ def test_cli_bad_input_is_one_line_without_traceback(work):
         (["--action", "shred"], "action='shred'"),
         (["--action", f"move:{inside}"], "outside"),
     ):
-        result = run_cli("dedupe", "--project", project, "--clustering", str(CLUSTERING),
-                         "--action", "trash", *args)  # fmt: skip
+        result = run_main("dedupe", "--project", project, "--clustering", str(CLUSTERING),
+                          "--action", "trash", *args)  # fmt: skip
         assert result.returncode != 0, args
         lines = [line for line in result.stderr.splitlines() if line.startswith("planche:")]
         assert len(lines) == 1 and says in lines[0], result.stderr
@@ -526,7 +527,7 @@ def test_a_mirrored_copy_is_found_only_with_invariance(tmp_path):
 
     assert not grouped()
     assert grouped(invariance="mirror")
-    result = run_cli("dedupe", "--project", str(project), "--invariance", "mirror")
+    result = run_main("dedupe", "--project", str(project), "--invariance", "mirror")
     assert result.returncode == 0 and "p_mirrored.jpg" in result.stdout
     with pytest.raises(BadParameter, match="invariance"):
         commands.run(project, "dedupe_plan", {"clustering_id": 1, "invariance": "mirror"})

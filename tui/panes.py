@@ -57,7 +57,14 @@ class PaneKeys:
             remembered = getattr(self, "_form_focus", None)
             inside = [w for w in target.query("Input, Select, Button") if w.focusable]
             widget = remembered if remembered in inside else (inside[0] if inside else None)
-            if widget is not None:
+            if widget is None:
+                return
+            if widget is inside[0]:
+                # The form from its top: the first box's title stays in view
+                # (scrolling to the box alone hid it at 80x24).
+                self.call_after_refresh(widget.focus, scroll_visible=False)
+                self.call_after_refresh(target.scroll_home, animate=False)
+            else:
                 self.call_after_refresh(widget.focus)
             return
         target.focus()

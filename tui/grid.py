@@ -620,6 +620,9 @@ class ThumbnailGrid(ScrollView, can_focus=True):
             first_slot=0 if self._kitty_output is not None else random.randrange(kitty.SLOTS),
             on_evict=self._kitty_evicted,
         )
+        # A dialog's translucent backdrop tints the colours under it, and a
+        # placeholder's colour is its picture's id: app.tcss leaves it untinted.
+        app.add_class("kitty-grid")
 
     def _write_kitty(self, data: str) -> None:
         if self._kitty_output is not None:

@@ -302,25 +302,25 @@ def kill_points() -> list[tuple[str, list[str] | None]]:
 
 # -- the longest tests start first ---------------------------------------------------
 
-# Measured on two cores, longest first. Tests are handed out to the xdist workers a
-# couple at a time (`--maxschedchunk 2` in pyproject.toml): with the long ones first,
-# the two workers end together instead of one running a long test alone at the end.
+# Measured on two cores (`-n 2`), longest first. Tests are handed out to the xdist
+# workers a couple at a time (`--maxschedchunk 2` in pyproject.toml): with the long ones
+# first, the two workers end together instead of one running a long test alone at the end.
 STARTS_FIRST = (
     "test_shards.py::test_a_local_ray_run_embeds_like_planche_embed_and_a_second_run",
+    "test_contract.py::test_every_undoable_command_runs_undoes_and_redoes_exactly",
     "test_hostile_names_cli.py::test_every_command_prints_hostile_names_as_text",
-    "test_kill.py::test_kill_9_mid_import_then_rerun_reaches_the_exact_count",
     "test_commands.py::test_a_session_recorded_in_the_app_replays_headless_on_a_fresh_import",
-    "test_cli.py::test_ctrl_c_stops_an_import_cleanly_and_a_rerun_completes",
-    "test_hostile_names_app.py::test_markup_like_names_are_shown_literally_everywhere",
-    "test_map.py::test_the_neighbours_method_keeps_neighbours_better_than_pca",
-    "test_dedupe_review.py::test_cards_fit_the_terminal_and_a_gone_file_is_left_with_its",
+    "test_organise_app.py::test_tags_are_renamed_moved_merged_and_deleted_from_the_tree",
+    "test_kill.py::test_kill_9_mid_import_then_rerun_reaches_the_exact_count",
     "test_contract.py::test_kill_9_while_saving_tagging_deleting_undoing_keeps_journal",
-    "test_contract.py::test_two_imports_of_one_folder_take_turns_and_count_right",
+    "test_organise_app.py::test_set_a_property_on_the_selection_and_the_view_follows",
     "test_app.py::test_cluster_recluster_save_and_delete_from_the_keyboard",
-    "test_app.py::test_text_search_untag_and_switch_model",
-    "test_map_view.py::test_the_map_from_the_app_selects_an_area_in_the_grid",
     "test_map_view.py::test_the_lasso_stays_on_its_points_through_zoom_and_pan",
-    "test_snapshots.py::test_after_clustering",
+    "test_organise_app.py::test_a_view_saved_by_name_is_recalled_with_an_at_sign",
+    "test_dedupe_review.py::test_cards_fit_the_terminal_and_a_gone_file_is_left_with_its",
+    "test_contract.py::test_two_imports_of_one_folder_take_turns_and_count_right",
+    "test_organise_app.py::test_a_tag_waits_for_a_locked_project_in_the_background",
+    "test_app.py::test_tag_three_images_and_find_them_after_reopening",
 )
 
 

@@ -13,11 +13,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pytest
-from PIL import Image
+# Each xdist worker (`-n 2`) runs its BLAS and OpenMP work on one thread: two workers
+# with a pool of a thread per core each took turns on two cores, their idle threads
+# spinning (measured: the numeric test files took 10-20 % more CPU and wall time).
+# Set before numpy is imported; planche's own thread settings (torch's, the
+# threadpool limits of kmeans and the map) apply as they do anywhere.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_threads, "1")
 
-from planche.core.demo import decompression_bomb_png as bomb_png  # noqa: F401
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from planche.core.demo import decompression_bomb_png as bomb_png  # noqa: E402, F401
 
 
 def photo_like(seed: int, size: tuple[int, int] = (96, 64)) -> Image.Image:

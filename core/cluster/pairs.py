@@ -95,7 +95,7 @@ def similar_pairs(
     # products are most of the work, but not all (row maxima, gathers).
     with _blas_controller().limit(limits=1, user_api="blas"):
         cells = Cells(vectors, np.sqrt(max(0.0, 2 - 2 * threshold)), workers)
-        bounds = _bound_vectors(vectors)
+        bounds = _bound_vectors(vectors, workers)
         cells_work = cells.work()
         done, total = 0, sum(cells_work)
 
@@ -135,7 +135,7 @@ def _centres(vectors: np.ndarray, cells: int) -> np.ndarray:
     return centres
 
 
-def _bound_vectors(vectors: np.ndarray) -> np.ndarray:
+def _bound_vectors(vectors: np.ndarray, workers: int = 1) -> np.ndarray:
     """Each vector as (its first d coordinates in a high-energy basis, the norm of the rest).
 
     The product of two of these is at least the cosine of the two vectors.
@@ -154,12 +154,20 @@ def _bound_vectors(vectors: np.ndarray) -> np.ndarray:
         _, eigenvectors = np.linalg.eigh((sample.T @ sample).astype(np.float64))
     basis = np.ascontiguousarray(eigenvectors[:, ::-1][:, :axes], dtype=np.float32)
     bound = np.empty((len(vectors), axes + 1), dtype=np.float32)
-    head = bound[:, :axes]
-    np.matmul(vectors, basis, out=head)
-    # The rest's squared norm is |x|^2 - |x'|^2; adding more than the float32
-    # error of that difference keeps the bound an upper bound.
-    rest = np.einsum("ij,ij->i", vectors, vectors) - np.einsum("ij,ij->i", head, head)
-    bound[:, axes] = np.sqrt(np.maximum(rest, 0) + _ROUNDING / 10)
+
+    def fill(start: int) -> None:
+        part = vectors[start : start + _CHUNK]
+        head = part @ basis
+        bound[start : start + len(part), :axes] = head
+        # The rest's squared norm is |x|^2 - |x'|^2; adding more than the float32
+        # error of that difference keeps the bound an upper bound.
+        rest = np.einsum("ij,ij->i", part, part) - np.einsum("ij,ij->i", head, head)
+        bound[start : start + len(part), axes] = np.sqrt(np.maximum(rest, 0) + _ROUNDING / 10)
+
+    for _ in ordered_map(
+        fill, range(0, len(vectors), _CHUNK), workers=workers, name="planche-bound"
+    ):
+        pass
     return bound
 
 
@@ -172,19 +180,19 @@ def _blas_controller():  # noqa: ANN202 - a threadpoolctl.ThreadpoolController
 
 
 def _verified(
-    vectors: np.ndarray,
+    row_vectors: np.ndarray,
     rows: np.ndarray,
-    columns: np.ndarray,
+    column_vectors: np.ndarray,
     cols: np.ndarray,
     threshold: float,
     chunk: int = 65_536,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The candidate pairs (rows of `vectors`, cols of `columns`) whose full
-    cosine reaches the threshold."""
+    """The candidate pairs (rows of `row_vectors`, cols of `column_vectors`) whose
+    full cosine reaches the threshold."""
     keep = np.empty(len(rows), dtype=bool)
     for start in range(0, len(rows), chunk):
         part = slice(start, start + chunk)
-        scores = np.einsum("ij,ij->i", vectors[rows[part]], columns[cols[part]])
+        scores = np.einsum("ij,ij->i", row_vectors[rows[part]], column_vectors[cols[part]])
         keep[part] = scores >= threshold
     return rows[keep], cols[keep]
 
@@ -284,8 +292,11 @@ class Cells:
             return _NO_POSITIONS, _NO_POSITIONS
         rows = np.concatenate([members[rows] if within else rows for rows, _, within in found])
         cols = np.concatenate([cols for _, cols, _ in found])
-        rows, cols = _verified(vectors, rows, vectors[members], cols, threshold)
-        return rows, members[cols]
+        # A row has several candidates (about 7 on bench/cluster.py data): each
+        # vector is gathered once, then the pairs are scored from the copies.
+        positions, rows = np.unique(rows, return_inverse=True)
+        rows, cols = _verified(vectors[positions], rows, vectors[members], cols, threshold)
+        return positions[rows], members[cols]
 
     def _within(
         self, inside: np.ndarray, threshold: float

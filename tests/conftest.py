@@ -196,20 +196,21 @@ def tree_nodes(tree) -> list:  # noqa: ANN001 - a Textual Tree
 async def settle(pilot, rounds: int = 40) -> None:  # noqa: ANN001 - a Textual Pilot
     """Wait for the app's workers (loading, jobs) to finish and the screen to catch up.
 
-    Each look waits until the screen has handled its messages and the process is idle
-    (Textual's `pause()`: 20 ms at least); the app is settled when two looks in a row
-    find no work running. After about `rounds` x 50 ms it waits for the workers."""
+    While work runs it looks every 50 ms; once none does, each look waits until the
+    screen has handled its messages and the process is idle (Textual's `pause()`, 20 ms
+    at least), and two such looks in a row settle it. After about `rounds` x 50 ms it
+    waits for the workers."""
     app = pilot.app
     deadline = time.monotonic() + rounds * 0.05
-    quiet = 0
+    busy, quiet = False, 0
     while time.monotonic() < deadline:
-        await pilot.pause()
-        if all(w.is_finished for w in app.workers) and getattr(app, "_cancel", None) is None:
-            quiet += 1
-            if quiet == 2:
-                return
-        else:
-            quiet = 0
+        await pilot.pause(0.05 if busy else None)
+        busy = not all(w.is_finished for w in app.workers) or (
+            getattr(app, "_cancel", None) is not None
+        )
+        quiet = 0 if busy else quiet + 1
+        if quiet == 2:
+            return
     await app.workers.wait_for_complete()
     await pilot.pause()
 

@@ -84,7 +84,17 @@ def get_strategy(name: str) -> Strategy:
 
 def groups_from_labels(ids: np.ndarray, labels: np.ndarray) -> list[Group]:
     """Groups from per-image labels, where -1 means no group."""
-    groups = [Group(ids[labels == value]) for value in np.unique(labels) if value >= 0]
+    groups = [Group(ids[rows]) for rows in rows_by_label(labels)]
     if np.any(labels < 0):
         groups.append(Group(ids[labels < 0], leftover=True))
     return groups
+
+
+def rows_by_label(labels: np.ndarray) -> list[np.ndarray]:
+    """The rows of each label >= 0, ascending by label, each in row order (one
+    sort: 20,000 duplicate groups of 1M images took 5 s as a mask per label)."""
+    order = np.argsort(labels, kind="stable")
+    ordered = labels[order]
+    values, starts = np.unique(ordered, return_index=True)
+    ends = np.append(starts[1:], len(ordered))
+    return [order[a:b] for v, a, b in zip(values, starts, ends, strict=True) if v >= 0]

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from planche.core.cluster.base import ClusterInput, Group, Strategy, register
+from planche.core.cluster.base import ClusterInput, Group, Strategy, register, rows_by_label
 from planche.core.cluster.pairs import similar_pairs
 from planche.core.cluster.params import Param
 from planche.core.cluster.views import INVARIANCES, GridLayout, check_invariance, turned_pairs
@@ -74,7 +74,8 @@ class DuplicatesStrategy(Strategy):
             )
         labels = connected_labels(len(data), pairs)
         sizes = np.bincount(labels)
-        groups = [Group(data.ids[labels == c]) for c in np.flatnonzero(sizes >= 2)]
+        grouped_labels = np.where(sizes[labels] >= 2, labels, -1)
+        groups = [Group(data.ids[rows]) for rows in rows_by_label(grouped_labels)]
         grouped = set(np.concatenate([g.members for g in groups]).tolist()) if groups else set()
         for image_id, paths in copies.items():
             if image_id not in grouped:

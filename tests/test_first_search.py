@@ -94,10 +94,7 @@ def test_the_first_search_answers_exactly_and_the_next_process_uses_the_cache(
         "                     'index': 'exact'}, context)\n"
         "print(json.dumps(found))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script, str(project)], capture_output=True,
-                          text=True, check=False)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    later = json.loads(done.stdout.strip().splitlines()[-1])
+    later = json.loads(_run_script(script, project).splitlines()[-1])
     assert _hits(later) == _hits(first), "the same images, in the same order"
 
 
@@ -148,7 +145,12 @@ def test_reading_vectors_does_not_load_pandas(project):
         "assert len(found.hits) == 3\n"
         "print('pandas' in sys.modules)\n"
     )
+    assert _run_script(script, project) == "False"
+
+
+def _run_script(script: str, project) -> str:  # noqa: ANN001 - a Path
+    """What `script` prints, run by a fresh Python on `project` (it must succeed)."""
     done = subprocess.run([sys.executable, "-c", script, str(project)], capture_output=True,
                           text=True, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "False"
+    return done.stdout.strip()

@@ -50,7 +50,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -657,6 +657,14 @@ def summary(rows: list[dict]) -> list[str]:
     return lines
 
 
+def _version_or_absent(name: str) -> str:
+    """A package's version, or "not installed" (annoy is only needed by its engine)."""
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("search", "copies"), default="search")
@@ -727,7 +735,8 @@ def main() -> None:
             base_path.unlink()
 
     versions = ", ".join(
-        f"{name} {version(name)}" for name in ("usearch", "simsimd", "annoy", "duckdb", "numpy")
+        f"{name} {_version_or_absent(name)}"
+        for name in ("usearch", "simsimd", "annoy", "duckdb", "numpy")
     )
     print()
     print(f"{platform.machine()}, {os.cpu_count()} cores, {versions}; {args.queries} queries "

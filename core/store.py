@@ -536,16 +536,21 @@ class Store:
         if not block_size or not block_size[0]:
             return
         in_file = (self.path.stat().st_size - _DUCKDB_HEADERS) // int(block_size[0])
-        tables = self._con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'"
-        ).fetchall()
+        tables = [
+            name
+            for (name,) in self._con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'"
+            ).fetchall()
+        ]
         highest = -1
-        for (table,) in tables:
+        if tables:
+            # One query for every table (one per table cost 10 ms of each writing open).
+            each = "SELECT max(block_id) AS b FROM pragma_storage_info(?) WHERE block_id >= 0"
             row = self._fetch_one(
-                "SELECT max(block_id) FROM pragma_storage_info(?) WHERE block_id >= 0", [table]
+                f"SELECT max(b) FROM ({' UNION ALL '.join([each] * len(tables))})", tables
             )
             if row and row[0] is not None:
-                highest = max(highest, int(row[0]))
+                highest = int(row[0])
         if highest >= in_file:
             raise ProjectDamaged(
                 self.path, f"its tables use block {highest} but the file ends at block "

@@ -95,7 +95,7 @@ def similar_pairs(
     # The cells are compared in parallel, each with one BLAS thread: the
     # products are most of the work, but not all (row maxima, gathers).
     with _blas_controller().limit(limits=1, user_api="blas"):
-        cells = Cells(vectors, np.sqrt(max(0.0, 2 - 2 * threshold)), workers)
+        cells = Cells(vectors, np.sqrt(max(0.0, 2 - 2 * threshold)), workers, cancel)
         bounds = _bound_vectors(vectors, workers)
         cells_work = cells.work()
         done, total = 0, sum(cells_work)
@@ -212,7 +212,13 @@ class Cells:
     quarter of what the cell test alone leaves at 1M (bench/cluster.py data).
     """
 
-    def __init__(self, vectors: np.ndarray, radius: float, workers: int = 1) -> None:
+    def __init__(
+        self,
+        vectors: np.ndarray,
+        radius: float,
+        workers: int = 1,
+        cancel: CancelToken | None = None,
+    ) -> None:
         n = len(vectors)
         self.radius = radius
         self.centres = _centres(vectors, min(MAX_CELLS, max(1, n // CELL_SIZE)))
@@ -238,9 +244,12 @@ class Cells:
                 lambda start: self._place(vectors, start, squared),
                 range(0, n, _CHUNK),
                 workers=workers,
+                cancel=cancel,
                 name="planche-cells",
             )
         )
+        if cancel is not None and cancel.cancelled:  # the partition stopped part-way
+            raise Cancelled("stopped while comparing images")
         # Two float16 values each off by at most half a unit in the last place.
         self.slack = 4 * max(part[0] for part in parts) * 2.0**-11 + _ROUNDING
         order = np.argsort(self.owners, kind="stable")

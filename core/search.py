@@ -191,10 +191,8 @@ def _answer(
 ) -> SearchResult:
     exact_for_text = False
     if searcher is None:
-        if session is not None:
-            searcher = session.index(store, model, index, progress)
-        else:
-            searcher = open_index(store, model, index, progress)
+        index_of = session.index if session is not None else open_index
+        searcher = index_of(store, model, index, progress)
         # Text vectors lie outside the images' region, where a graph finds
         # little (recall@10 0.73 at 1M, against 0.98 for image queries);
         # scanning everything costs less than the text tower does.
@@ -205,11 +203,7 @@ def _answer(
             and len(searcher) <= EXACT_TEXT_LIMIT
         )
         if exact_for_text:
-            searcher = (
-                session.index(store, model, "exact")
-                if session is not None
-                else open_index(store, model, "exact")
-            )
+            searcher = index_of(store, model, "exact")
     ids, similarities = searcher.search(vector[None, :], k + len(excluded))
     pairs = [
         (int(i), float(s))

@@ -250,7 +250,8 @@ class Cells:
         )
         if cancel is not None and cancel.cancelled:  # the partition stopped part-way
             raise Cancelled("stopped while comparing images")
-        # Two float16 values each off by at most half a unit in the last place.
+        # A key is the difference of two float16 values, each off by at most
+        # largest * 2^-11 (half a unit in the last place); twice that for room.
         self.slack = 4 * max(part[0] for part in parts) * 2.0**-11 + _ROUNDING
         order = np.argsort(self.owners, kind="stable")
         self.members = _split(order, self.owners[order], cells)
@@ -312,8 +313,9 @@ class Cells:
     def _within(
         self, inside: np.ndarray, threshold: float
     ) -> Iterator[tuple[np.ndarray, np.ndarray, bool]]:
-        """Each block of members (sorted by key) against itself and the members
-        after it whose key is within reach: (row, column) as members' indices."""
+        """Each block of members (sorted along their widest direction) against
+        itself and the members after it within the radius along it: (row,
+        column) as members' indices."""
         if len(inside) > _BLOCK:
             # Along the direction the members spread most, two of them within
             # the radius are at most the radius apart.

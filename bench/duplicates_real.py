@@ -36,6 +36,13 @@ of both truth and prediction unless the invariance that finds it is asked for.
 Run it (about a minute on 2 cores, most of it imagededup):
 
     python bench/duplicates_real.py [--folder DIR] [--originals N] [--skip-peer]
+
+Timing only (the default way of each, no invariance; medians of N runs, the
+ways alternating within each run, quality checked in every run), optionally
+against planche as it was at a git revision (extracted into the temporary
+folder and run in a child process, timed the same way):
+
+    python bench/duplicates_real.py --runs 5 [--against REV]
 """
 
 from __future__ import annotations
@@ -45,7 +52,10 @@ import hashlib
 import io
 import itertools
 import json
+import os
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -450,7 +460,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--skip-peer", action="store_true", help="do not run imagededup")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     parser.add_argument("--before", action="store_true", help="also measure pixels-v2")
+    parser.add_argument("--runs", type=int, help="only time the default ways, N runs each")
+    parser.add_argument("--against", metavar="REV", help="with --runs: also planche at REV")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)  # a folder, for --against
     args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child)
+        return
     work = Path(tempfile.mkdtemp(prefix="planche-dup-real-"))
     folder = args.folder or work / "images"
     if folder.exists():
@@ -463,6 +479,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         flush=True,
     )
     _warm_imports(skip_peer=args.skip_peer)
+    if args.runs:
+        _timing_runs(truth, work, args.runs, args.against, skip_peer=args.skip_peer)
+        shutil.rmtree(work, ignore_errors=True)
+        return
     rows: list[dict[str, object]] = []
     project = work / "project.duckdb"
     for invariance in ("none", "mirror", "rotate", "all"):
@@ -482,6 +502,91 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     shutil.rmtree(work, ignore_errors=True)
+
+
+_TIMES = ("encode_s", "group_s", "total_s")
+
+
+def _timing_runs(
+    truth: EvalSet, work: Path, runs: int, against: str | None, *, skip_peer: bool
+) -> None:
+    """Time planche's default way (and planche at `against`, and PHash) `runs`
+    times, alternating; print each run, the medians and planche's ratio to PHash."""
+    ways: dict[str, object] = {"planche": None}
+    if against:
+        ways[f"planche at {against}"] = _checkout(against, work)
+    if not skip_peer:
+        ways["PHash"] = "peer"
+    times: dict[str, list[dict[str, float]]] = {way: [] for way in ways}
+    quality: dict[str, set[str]] = {way: set() for way in ways}
+    for run in range(runs):
+        for way, how in ways.items():
+            project = work / f"run{run}-{len(times[way])}-{abs(hash(way))}.duckdb"
+            if how is None:
+                groups, took = planche_groups(truth, project)
+            elif how == "peer":
+                groups, took = phash_groups(truth)
+            else:
+                groups, took = _in_child(Path(str(how)), truth)
+            figures = score(truth, groups)
+            quality[way].add(json.dumps([figures["all"], figures["per_edit_recall"]]))
+            took["total_s"] = took["encode_s"] + took["group_s"]
+            times[way].append(took)
+            print(f"run {run + 1} {way}: " + " ".join(f"{k} {v:.3f}" for k, v in took.items())
+                  + f" F1 {figures['all']['f1']:.3f}", file=sys.stderr, flush=True)  # fmt: skip
+    print("\n| run | " + " | ".join(f"{w} encode | {w} group | {w} total" for w in ways)
+          + (" | planche / PHash |" if "PHash" in ways else " |"))  # fmt: skip
+    print("|---|" + "---:|---:|---:|" * len(ways) + ("---:|" if "PHash" in ways else ""))
+    for run in range(runs):
+        cells = [f"{times[w][run][k]:.2f}" for w in ways for k in _TIMES]
+        if "PHash" in ways:
+            cells.append(f"{times['planche'][run]['total_s'] / times['PHash'][run]['total_s']:.2f}")
+        print(f"| {run + 1} | " + " | ".join(cells) + " |")
+    medians = [f"{statistics.median(t[k] for t in times[w]):.2f}" for w in ways for k in _TIMES]
+    if "PHash" in ways:
+        pairs = zip(times["planche"], times["PHash"], strict=True)
+        ratios = [p["total_s"] / q["total_s"] for p, q in pairs]
+        medians.append(f"{statistics.median(ratios):.2f}")
+    print("| median | " + " | ".join(medians) + " |")
+    for way, seen in quality.items():
+        (all_figures, per_edit), *_ = [json.loads(q) for q in seen]
+        same = "the same in every run" if len(seen) == 1 else f"{len(seen)} DIFFERENT results"
+        print(f"\n{way}: F1 {all_figures['f1']:.3f} (P {all_figures['precision']:.3f}, "
+              f"R {all_figures['recall']:.3f}), {same}; recall per edit "
+              f"{json.dumps(per_edit)}")  # fmt: skip
+
+
+def _checkout(rev: str, work: Path) -> Path:
+    """A folder whose `planche` package is this repository's tree at `rev`
+    (extracted with git archive: the repository is left as it is)."""
+    repo = Path(__file__).resolve().parent.parent
+    root = work / "against"
+    (root / "planche").mkdir(parents=True)
+    tree = subprocess.run(["git", "-C", str(repo), "archive", rev], check=True,
+                          capture_output=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(root / "planche")], input=tree, check=True)
+    return root
+
+
+def _in_child(root: Path, truth: EvalSet) -> tuple[list[list[str]], dict[str, float]]:
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", str(truth.folder)],
+        env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    found = json.loads(done.stdout)
+    return found["groups"], found["times"]
+
+
+def _child(folder: Path) -> None:
+    """--against's child: the default planche way over `folder`, as JSON on stdout."""
+    _warm_imports(skip_peer=True)
+    import planche.core
+
+    print(f"child's planche: {Path(planche.core.__file__).parent.parent}", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as work:
+        groups, times = planche_groups(EvalSet(folder), Path(work) / "project.duckdb")
+    print(json.dumps({"groups": groups, "times": times}))
 
 
 def _warm_imports(skip_peer: bool) -> None:

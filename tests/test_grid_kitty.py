@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import pty
 import re
+import select
+import sys
+import termios
+import threading
+import tty
 from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
@@ -411,3 +418,52 @@ def test_vim_keys_move_like_the_arrows() -> None:
         assert grid.cursor == 0
 
     run(test, graphics="halfcell")
+
+
+# ---------------------------------------------------------------------- inside tmux
+
+
+def test_inside_tmux_the_terminals_late_answer_to_the_probe_is_not_typed_into_the_app(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Seen in kitty 0.41 running tmux 3.5a: tmux answers the probe's device-attributes
+    query at once, kitty's answer to its graphics query comes after, and the app took
+    it for keys (`i` opened the import dialog, `=` zoomed, `3` focused the search)."""
+    import textual_image.widget  # noqa: F401 - its probe, on import, is not this test's
+    from textual._xterm_parser import XTermParser
+
+    master, slave = pty.openpty()
+    late = b"\x1b_Gi=3826851785;OK\x1b\\"  # the probe's answer, after tmux's own
+    os.write(master, late)
+    asked: list[bytes] = []
+
+    def terminal() -> None:  # kitty behind tmux: it answers queries in order
+        got = b""
+        while b"a=q" not in got:
+            got += os.read(master, 4096)
+        asked.append(got)
+        os.write(master, b"\x1b_Gi=%d;OK\x1b\\" % kitty.SETTLE_ID)
+
+    answering = threading.Thread(target=terminal, daemon=True)
+    answering.start()
+    with (
+        open(slave, "rb", buffering=0, closefd=False) as tty_in,
+        open(slave, "wb", buffering=0, closefd=False) as tty_out,
+    ):
+        monkeypatch.setattr(sys, "__stdin__", tty_in)
+        monkeypatch.setattr(sys, "__stdout__", tty_out)
+        monkeypatch.setenv("TMUX", "/tmp/tmux-0/default,1,0")
+        assert ImageMode("tgp").grid == "kitty"
+    answering.join(timeout=5)
+    os.write(master, b"j")  # the user's first key
+    tty.setraw(slave, termios.TCSANOW)  # as Textual does: what is pending stays
+    typed = b""
+    while select.select([slave], [], [], 0.5)[0]:
+        typed += os.read(slave, 4096)
+        if typed.endswith(b"j"):
+            break
+    os.close(master)
+    os.close(slave)
+    keys = [event.key for event in XTermParser().feed(typed.decode()) if hasattr(event, "key")]
+    assert keys == ["j"], f"the app would see {keys!r}"
+    assert asked and b"\x1bPtmux;\x1b\x1b_G" in asked[0]  # its query: in tmux's passthrough

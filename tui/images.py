@@ -43,6 +43,11 @@ class ImageMode:
             "tgp": widget.TGPImage,
             "halfcell": widget.HalfcellImage,
         }[mode]
+        if os.environ.get("TMUX"):
+            # The probe's kitty-graphics answer comes after tmux's own: not keys for the app.
+            from planche.tui.kitty import settle_tmux_replies
+
+            settle_tmux_replies()
         if os.environ.get("COLORTERM", "").lower() not in ("truecolor", "24bit"):
             self.note = "no truecolor announced (COLORTERM): colours may look coarse"
         self.grid = "kitty" if self.widget_class is widget.TGPImage or (

@@ -26,6 +26,11 @@ Nothing here touches Textual: output goes through a `write` callable.
 from __future__ import annotations
 
 import base64
+import os
+import re
+import select
+import sys
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -50,6 +55,7 @@ __all__ = [
     "image_id",
     "place",
     "placeholder_row",
+    "settle_tmux_replies",
     "tile_strips",
     "tmux_wrap",
     "transmit",
@@ -124,6 +130,57 @@ def place(number: int, columns: int, rows: int) -> str:
 def delete(number: int) -> str:
     """Delete image `number` and free its data (d=I)."""
     return apc(f"a=d,d=I,i={number},q=2")
+
+
+# The id of settle_tmux_replies' own query ("PLN"); any id its reply can be told by.
+SETTLE_ID: Final = 0x504C4E
+_SETTLE_REPLY = re.compile(rb"\x1b_Gi=%d[,;][^\x1b]*\x1b\\" % SETTLE_ID)
+
+
+def settle_tmux_replies(
+    fd_in: int | None = None, fd_out: int | None = None, timeout: float = 0.3
+) -> bytes:
+    """Inside tmux: read away the terminal's late answer to the image probe, and return
+    what was read.
+
+    textual-image's probe (on import) asks for kitty graphics through tmux's passthrough
+    and stops reading at the answer to its device-attributes query, which tmux gives
+    itself at once: kitty's answer comes after, and the app would take it for keys
+    (`i` opened the import dialog, `=` zoomed, digits moved the focus). This asks a
+    query of its own, which the terminal answers after the probe's, and reads until
+    that answer (or `timeout` seconds, where the terminal answers none). `fd_in` and
+    `fd_out` default to the process's own terminal."""
+    import termios  # POSIX only, as tmux is
+
+    try:
+        fd_in = sys.__stdin__.fileno() if fd_in is None else fd_in  # type: ignore[union-attr]
+        fd_out = sys.__stdout__.fileno() if fd_out is None else fd_out  # type: ignore[union-attr]
+        saved = termios.tcgetattr(fd_in)
+    except (AttributeError, ValueError, OSError, termios.error):
+        return b""  # no terminal (closed, redirected): nothing to read away
+    quiet = list(saved)
+    quiet[3] &= ~(termios.ICANON | termios.ECHO)
+    quiet[6] = list(saved[6])
+    quiet[6][termios.VMIN], quiet[6][termios.VTIME] = 0, 0
+    read = b""
+    try:
+        termios.tcsetattr(fd_in, termios.TCSANOW, quiet)
+        query = apc(f"i={SETTLE_ID},s=1,v=1,a=q,t=d,f=24", "AAAA")
+        os.write(fd_out, tmux_wrap(query).encode())
+        deadline = time.monotonic() + timeout
+        while not _SETTLE_REPLY.search(read):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd_in], [], [], left)[0]:
+                break
+            chunk = os.read(fd_in, 4096)
+            if not chunk:
+                break
+            read += chunk
+    except OSError:
+        pass
+    finally:
+        termios.tcsetattr(fd_in, termios.TCSANOW, saved)
+    return read
 
 
 # ---------------------------------------------------------------------- ids and text

@@ -9,6 +9,7 @@ floating-point greys scaled rather than clipped.
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,6 +50,7 @@ _EXIF_IFD = 0x8769
 _DATETIME_ORIGINAL = 36867
 _DATETIME = 306
 _ORIENTATION = 274
+_TURNED = frozenset(range(2, 9))  # EXIF orientations other than upright
 
 
 class BadImage(Exception):
@@ -119,7 +121,8 @@ def decode(
         raise BadImage("not enough memory to decode it") from None
 
     try:
-        upright = ImageOps.exif_transpose(img) or img
+        # Pillow's exif_transpose copies the picture when there is nothing to turn.
+        upright = (ImageOps.exif_transpose(img) or img) if orientation in _TURNED else img
         rgb = to_rgb(upright)
     except (OSError, ValueError) as exc:
         raise BadImage(f"cannot convert its pixels ({file_mode}) to RGB: {exc}") from None
@@ -161,9 +164,28 @@ def _exif_date(exif: Image.Exif) -> datetime | None:
 
 
 def thumbnail_bytes(img: Image.Image, size: int) -> bytes:
-    """A JPEG of at most `size` pixels per side."""
-    thumb = img.copy()
-    thumb.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    """A JPEG of at most `size` pixels per side: the pixels of Pillow's
+    `thumbnail` (bicubic, reducing gap 2), without its copy of the picture."""
+    fitted = thumbnail_size(img.width, img.height, size)
+    thumb = img if fitted == img.size else img.resize(fitted, Image.Resampling.BICUBIC,
+                                                      reducing_gap=2.0)  # fmt: skip
     out = io.BytesIO()
     thumb.save(out, format="JPEG", quality=82)
     return out.getvalue()
+
+
+def thumbnail_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """The size Pillow's `thumbnail((size, size))` gives a picture: the aspect
+    kept, each side rounded to whichever of floor and ceil keeps it closer."""
+    if size >= width and size >= height:
+        return width, height
+    aspect = width / height
+    if aspect <= 1.0:  # at least as tall as wide: the height is `size`
+        ideal = size * aspect
+        best = min(math.floor(ideal), math.ceil(ideal), key=lambda n: abs(aspect - n / size))
+        return max(best, 1), size
+    ideal = size / aspect
+    best = min(
+        math.floor(ideal), math.ceil(ideal), key=lambda n: 0 if n == 0 else abs(aspect - size / n)
+    )
+    return size, max(best, 1)

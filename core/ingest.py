@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -204,10 +205,11 @@ def import_folder(
     progress(ProgressEvent("import", 0, total))
     last_commit = time.monotonic()
     done = 0
+    claims = _Claims()
     try:
-        for read in _read_all(to_read, known_hashes, max_pixels, workers, cancel, embedder):
+        for read in _read_all(to_read, known_hashes, max_pixels, workers, cancel, embedder, claims):
             done += 1
-            _account(read, known_files, known_hashes, batch, summary)
+            _account(read, known_files, known_hashes, batch, summary, claims)
             if len(batch) >= batch_size or time.monotonic() - last_commit > _COMMIT_EVERY_S:
                 # Hand the batch over before writing: an interrupt inside the
                 # write must not make the final commit below write it again.
@@ -218,14 +220,17 @@ def import_folder(
     except KeyboardInterrupt:
         summary.cancelled = True
     summary.cancelled = summary.cancelled or cancel.cancelled
-    summary.embedded += committer.commit(batch, summary)
-    summary.failed.sort()
-    with open_project() as store:
+
+    def finish(store: Store, embedded: int) -> None:  # embedded: by the last batch
         if prune and missing and not summary.cancelled:
             store.forget_files(missing)
             summary.pruned = len(missing)
-        if committer.model is not None and summary.embedded:
+        if committer.model is not None and summary.embedded + embedded:
             update_index_if_present(store, committer.model)
+
+    # The last batch and the end of the import share one open of the project.
+    summary.embedded += committer.commit(batch, summary, then=finish)
+    summary.failed.sort()
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -242,13 +247,22 @@ def _account(
     known_hashes: set[str],
     batch: _Batch,
     summary: ImportSummary,
+    claims: _Claims,
 ) -> None:
     candidate = read.candidate
+    if read.sha256 is not None:
+        claims.accounted(read)
     if read.error is not None:
         batch.errors.append(ErrorRow(candidate.path, read.error, candidate.size, candidate.mtime))
         summary.failed.append((candidate.path, read.error))
         return
     assert read.sha256 is not None
+    if read.image is None and read.sha256 not in known_hashes:
+        # Its bytes are an earlier file's of this import, which failed: so does this one.
+        error = claims.failures[read.sha256]
+        batch.errors.append(ErrorRow(candidate.path, error, candidate.size, candidate.mtime))
+        summary.failed.append((candidate.path, error))
+        return
     previous = known_files.get(candidate.path)
     if read.image is not None and read.sha256 not in known_hashes:
         batch.images.append(read.image)
@@ -290,6 +304,38 @@ def _recount(summary: ImportSummary, batch: _Batch, stored: StoredBatch) -> None
             _count(summary, actual, +1)
 
 
+class _Claims:
+    """The files being read that first had each content, so that a byte copy
+    read at the same time is not decoded twice.
+
+    A file is skipped only for an earlier file of the import (in reading
+    order), whose result is therefore accounted first: its image is then known,
+    or its error is in `failures` (and later copies are skipped for it too). A
+    claim is dropped once accounted (the image is known from then on), so only
+    the files in flight are held.
+    """
+
+    def __init__(self) -> None:
+        self._first: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.failures: dict[str, str] = {}  # sha256 -> why its first file failed
+
+    def first(self, sha256: str, position: int) -> bool:
+        """Whether the file at `position` must decode this content (no earlier file
+        does or did)."""
+        with self._lock:
+            if sha256 in self.failures:
+                return False
+            return self._first.setdefault(sha256, position) >= position
+
+    def accounted(self, read: FileRead) -> None:
+        assert read.sha256 is not None
+        with self._lock:
+            if read.error is not None:
+                self.failures[read.sha256] = read.error
+            self._first.pop(read.sha256, None)
+
+
 class _Committer:
     """Writes batches, first running the model over the batch's new images."""
 
@@ -302,9 +348,19 @@ class _Committer:
             store.register_model(**asdict(embedder.identity)) if embedder is not None else None
         )
 
-    def commit(self, batch: _Batch, summary: ImportSummary) -> int:
-        """Store the batch (correcting `summary`); return how many new vectors went with it."""
+    def commit(
+        self,
+        batch: _Batch,
+        summary: ImportSummary,
+        then: Callable[[Store, int], None] | None = None,
+    ) -> int:
+        """Store the batch (correcting `summary`); return how many new vectors went with it.
+        `then(store, that count)` runs after it, in the same open of the project
+        (or alone in one, when the batch is empty)."""
         if not len(batch):
+            if then is not None:
+                with self.open_project() as store:
+                    then(store, 0)
             return 0
         vectors = None
         if self.embedder is not None and self.model is not None and batch.prepared:
@@ -312,8 +368,11 @@ class _Committer:
             vectors = ImportVectors(self.model, [sha for sha, _ in batch.prepared], matrix)
         with self.open_project() as store:
             stored = store.write_import_batch(batch.images, batch.files, batch.errors, vectors)
-        _recount(summary, batch, stored)
-        return sum(1 for sha, _ in batch.prepared if sha not in stored.images_present)
+            _recount(summary, batch, stored)
+            embedded = sum(1 for sha, _ in batch.prepared if sha not in stored.images_present)
+            if then is not None:
+                then(store, embedded)
+        return embedded
 
 
 def _read_all(
@@ -323,30 +382,46 @@ def _read_all(
     workers: int | None,
     cancel: CancelToken,
     embedder: Embedder | None,
+    claims: _Claims,
 ) -> Iterator[FileRead]:
-    def read(candidate: Candidate) -> FileRead:
-        return read_image_file(candidate, known_hashes, max_pixels, embedder)
+    def read(item: tuple[int, Candidate]) -> FileRead:
+        position, candidate = item
+        return read_image_file(
+            candidate, known_hashes, max_pixels, embedder, lambda sha: claims.first(sha, position)
+        )
 
     workers = workers or default_workers()
     # Keep the model fed: a whole batch decoded ahead while it runs.
     window = max(workers * 4, 2 * embedder.batch_size) if embedder else None
     return ordered_map(
-        read, candidates, workers=workers, window=window, cancel=cancel, name="planche-read"
+        read,
+        enumerate(candidates),
+        workers=workers,
+        window=window,
+        cancel=cancel,
+        name="planche-read",
     )
 
 
 def read_image_file(
-    candidate: Candidate, known_hashes: set[str], max_pixels: int, embedder: Embedder | None
+    candidate: Candidate,
+    known_hashes: set[str],
+    max_pixels: int,
+    embedder: Embedder | None,
+    first: Callable[[str], bool] | None = None,
 ) -> FileRead:
     """Read, hash and decode one file: its image row, thumbnail and model input
-    (the same steps for a local import and for a distributed embedding run)."""
+    (the same steps for a local import and for a distributed embedding run).
+
+    Known content is not decoded, nor content for which `first` says another
+    file decodes it: both come back without an image."""
     try:
         with open(candidate.path, "rb") as handle:
             data = handle.read()
     except OSError as exc:
         return FileRead(candidate, error=f"cannot read: {exc.strerror or exc}")
     sha256 = hashlib.sha256(data).hexdigest()
-    if sha256 in known_hashes:
+    if sha256 in known_hashes or (first is not None and not first(sha256)):
         return FileRead(candidate, sha256)
     try:
         target = cpu_decode_size(embedder, THUMBNAIL_SIZE)

@@ -79,6 +79,38 @@ def test_same_bytes_at_two_paths_are_one_image_with_two_files(tmp_path, project)
         assert len(store.image_rows()[0]["paths"]) == 2
 
 
+@pytest.mark.parametrize("workers", [1, 4])
+def test_byte_copies_read_together_are_decoded_once_and_share_a_failure(
+    tmp_path, project, monkeypatch, workers
+):
+    import planche.core.ingest as ingest
+
+    folder = tmp_path / "photos"
+    (original,) = write_good_images(folder, 1)
+    good = jpeg_bytes(photo_like(11, (200, 150)))
+    for i in range(5):
+        (folder / f"copy {i}.jpg").write_bytes(original.read_bytes())
+        (folder / f"broken {i}.jpg").write_bytes(good[: len(good) // 3])
+    decoded = []
+    real_decode = ingest.decode
+    monkeypatch.setattr(ingest, "decode", lambda data, **kw: decoded.append(1) or real_decode(
+        data, **kw))  # fmt: skip
+
+    summary = import_folder(folder, project, workers=workers)
+
+    assert (summary.new, summary.duplicates) == (1, 5)
+    reasons = {Path(p).name: r for p, r in summary.failed}
+    assert sorted(reasons) == [f"broken {i}.jpg" for i in range(5)]
+    assert len(set(reasons.values())) == 1 and "truncated" in reasons["broken 0.jpg"]
+    if workers == 1:  # in order: every later copy finds the first one's claim
+        assert len(decoded) == 2
+    with open_store(project, read_only=True) as store:
+        assert (store.counts()["images"], store.counts()["files"]) == (1, 6)
+        assert {Path(p).name for p, _ in store.import_errors()} == set(reasons)
+    rerun = import_folder(folder, project, workers=workers)
+    assert (rerun.new, rerun.known, rerun.failed_before) == (0, 6, 5)
+
+
 def test_rerun_imports_only_new_or_changed_files(tmp_path, project):
     folder = tmp_path / "photos"
     paths = write_good_images(folder, 5)

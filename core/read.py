@@ -81,11 +81,13 @@ __all__ = [
     "map_data",
     "model_label",
     "models",
+    "overview",
     "picture",
     "plan_table",
     "project_info",
     "properties",
     "FilterWords",
+    "Overview",
     "filter_words",
     "saved_views",
     "scope_again",
@@ -116,18 +118,38 @@ class Scope:
 def project_info(project: Path | str) -> dict[str, Any]:
     """Counts and models of a project, as plain data (JSON-ready)."""
     with open_store(project, read_only=True) as store:
-        store.check_complete()
-        counts = store.counts()
-        model_rows = _model_rows(store)
-        version = store.schema_version()
-        path = store.path
+        return _project_info(store)
+
+
+def _project_info(store: Any) -> dict[str, Any]:
+    store.check_complete()
     return {
-        "project": str(path),
-        "schema_version": version,
-        "size_bytes": path.stat().st_size,
-        **counts,
-        "models": model_rows,
+        "project": str(store.path),
+        "schema_version": store.schema_version(),
+        "size_bytes": store.path.stat().st_size,
+        **store.counts(),
+        "models": _model_rows(store),
     }
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What a window onto a project reads first, in one open of the project."""
+
+    head: int  # the journal's last entry (see journal_head)
+    info: dict[str, Any]  # project_info
+    all_images: Scope | None  # when asked for
+
+
+def overview(project: Path | str, with_all_images: bool = False) -> Overview:
+    """The journal's head, the project's counts and models and, if asked, every
+    image: one open where three or four would each cost a lock and a catalogue read."""
+    with open_store(project, read_only=True) as store:
+        info = _project_info(store)
+        head = store.con.execute("SELECT max(seq) FROM journal").fetchall()[0][0]
+        ids = store.all_image_ids() if with_all_images else None
+    scope = Scope("all images", tuple(ids.tolist())) if ids is not None else None
+    return Overview(int(head or 0), info, scope)
 
 
 def models(project: Path | str) -> list[dict[str, Any]]:
@@ -394,8 +416,7 @@ def captions(project: Path | str, image_ids: list[int], kind: str = "name") -> d
         raise BadParameter("captions", kind, " or ".join(CAPTION_KINDS))
     with open_store(project, read_only=True) as store:
         if kind == "name":
-            paths = store.image_paths(image_ids)
-            return {i: os.path.basename(p[0]) for i, p in paths.items() if p}
+            return store.image_names(image_ids)
         rows = store.file_details(image_ids)
     found: dict[int, str] = {}
     for row in rows:  # by image, then path: the first row of an image stands for it

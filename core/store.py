@@ -330,6 +330,9 @@ def _vector_column(vectors: np.ndarray, model: ModelRow) -> pa.FixedSizeListArra
     return pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), model.dim)
 
 
+# Above this many ids, reading every image's name beats binding the list (0.09 s
+# for 100k ids against 0.04 s for all 100k names).
+_NAMES_FILTER_LIMIT = 40_000
 _NUMPY_OF_ARROW = {pa.int32(): np.int32, pa.int64(): np.int64, pa.float32(): np.float32}
 
 
@@ -911,6 +914,26 @@ class Store:
             [list(image_ids)],
         ).fetchall()
         return {image_id: paths for image_id, paths in rows}
+
+    def image_names(self, image_ids: Sequence[int]) -> dict[int, str]:
+        """The file name (no folder) of each image's first path, for captions."""
+        name = "parse_filename(min(path), false, 'forward_slash') AS name"  # os.path.basename
+        if len(image_ids) > _NAMES_FILTER_LIMIT:
+            # Binding a long id list costs more than reading every name: read all, keep some.
+            found = self._con.execute(f"SELECT image_id, {name} FROM files GROUP BY image_id")
+            wanted: set[int] | None = set(image_ids)
+        else:
+            found = self._con.execute(
+                f"SELECT image_id, {name} FROM files WHERE image_id IN (SELECT unnest(?)) "
+                "GROUP BY image_id",
+                [list(image_ids)],
+            )
+            wanted = None
+        columns = found.fetchnumpy()  # not Arrow: its to_numpy imports pandas
+        pairs = zip(columns["image_id"].tolist(), columns["name"].tolist(), strict=True)
+        if wanted is None:
+            return dict(pairs)
+        return {i: n for i, n in pairs if i in wanted}
 
     def image_exists(self, image_id: int) -> bool:
         row = self._fetch_one("SELECT count(*) FROM images WHERE id = ?", [image_id])

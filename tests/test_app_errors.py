@@ -58,7 +58,7 @@ async def _view(pilot):
 
 # (the read function that fails, what the test does to reach it)
 CASES = {
-    "load": ("project_info", None),
+    "load": ("overview", None),
     "scope": ("all_images", _open_folder),
     "watch": ("journal_head", _touch),
     "preview": ("image_details", _preview),

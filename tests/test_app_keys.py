@@ -208,3 +208,46 @@ def test_without_a_display_o_copies_the_path_instead(monkeypatch):
         assert opener_command("/x/a.jpg") is None, "over SSH: nothing to open it on"
     monkeypatch.setenv("PLANCHE_OPENER", "feh --scale-down")
     assert opener_command("/x/a b.jpg") == ["feh", "--scale-down", "/x/a b.jpg"]
+
+
+def test_a_key_pressed_before_the_form_is_built_still_acts(project, monkeypatch):
+    # The form, footer and tree come after the first grid; hold them back to press
+    # keys before they exist, as a quick typist on a slow machine would.
+    import planche.tui.app as app_module
+
+    monkeypatch.setattr(ThumbnailGrid, "_tell_first_grid", lambda self: None)
+    monkeypatch.setattr(app_module, "_REST_AT_THE_LATEST_S", 600)
+
+    async def main():
+        async with PlancheApp(project).run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            app = pilot.app
+            before = (len(app.query("#params Input")), len(app.query("Footer")))
+            await pilot.press("3")
+            await settle(pilot)
+            after_three = _where(app)
+            await pilot.press("2", "slash")
+            await settle(pilot)
+            return before, after_three, _where(app), len(app.query("Footer"))
+
+    before, after_three, after_slash, footers = asyncio.run(main())
+    assert before == (0, 0), "the form and footer were built although the grid never showed"
+    assert after_three == "params:search-text"
+    assert after_slash == "params:search-text"
+    assert footers == 1
+
+
+def test_the_form_footer_and_tree_follow_the_first_grid(project, tmp_path):
+    async def main(path):
+        async with PlancheApp(path).run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            app = pilot.app
+            tree = app.query_one("#tree")
+            return (len(app.query("Footer")), len(app.query("#footer-slot")),
+                    app.query_one("#strategy").value, len(list(tree.root.children)))  # fmt: skip
+
+    footers, slots, strategy, tree_nodes = asyncio.run(main(project))
+    assert (footers, slots, strategy) == (1, 0, "kmeans")
+    assert tree_nodes > 0, "the tree was never read"
+    # A project not made yet (nothing to show): the same screen, without waiting.
+    assert asyncio.run(main(tmp_path / "new.duckdb"))[:3] == (1, 0, "kmeans")

@@ -17,6 +17,7 @@ control characters escaped (`notify` below).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,9 @@ from planche.tui.tree_pane import read_contents as read_tree
 from planche.tui.workers import background
 
 SEARCH_RESULTS = 200
+# The form, footer and tree come after the first grid, and at the latest this long
+# after the start (thumbnails that never decode must not keep them away).
+_REST_AT_THE_LATEST_S = 2.0
 # Keys that must win over the focused widget's own (see tui/panes.py).
 PRIORITY_KEYS = frozenset({"tab", "shift+tab", "escape"})
 
@@ -210,7 +214,9 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
         with Horizontal(id="status-row"):
             yield Static("", id="status", markup=False)
             yield ProgressBar(id="progress", show_eta=False)
-        yield Footer()
+        # The footer (a widget per key), the form and the tree come once the grid is
+        # shown (start_rest): the first screen waits for thumbnails, not for them.
+        yield Static("", id="footer-slot")
 
     def on_resize(self, event: Any) -> None:
         # Below 120 columns the parameter pane hides (its keys still work) so
@@ -225,12 +231,64 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
         self.set_interval(WATCH_S, self._watch_project)
         if self.pending_import is not None:
             folder, self.pending_import = self.pending_import, None
+            self.start_rest()
             self.offer_import(folder)
         elif self.project.exists():
             self.refresh_project()
+            self.set_timer(_REST_AT_THE_LATEST_S, self.start_rest)
         else:
+            self.start_rest()
             self._status_note = "no project yet: press i to import a folder"
             self._update_status()
+
+    # -- the rest of the first screen ---------------------------------------
+
+    _rest_started = False
+    _rest_ready: asyncio.Event | None = None
+
+    def on_thumbnail_grid_first_shown(self, _event: ThumbnailGrid.FirstShown) -> None:
+        self.start_rest()
+
+    def start_rest(self) -> None:
+        """Build what the first grid did not wait for: the form, the footer, the tree."""
+        if self._rest_started:
+            return
+        self._rest_started = True
+        self.run_worker(self._build_rest(), group="start-rest", exit_on_error=False)
+
+    async def _build_rest(self) -> None:
+        ready = self._form_ready_event()
+        await self.query_one("#params", ParamsPane).build()
+        await self.mount(Footer())
+        await self.query_one("#footer-slot").remove()
+        ready.set()
+        if self.project.exists():
+            self._load_tree()
+
+    def _form_ready_event(self) -> asyncio.Event:
+        if self._rest_ready is None:
+            self._rest_ready = asyncio.Event()
+        return self._rest_ready
+
+    def with_form(self, then: Callable[[], Any]) -> bool:
+        """True when the form is built; else builds it, runs `then` once it is, and
+        returns False (a key pressed before the first grid came in)."""
+        ready = self._form_ready_event()
+        if ready.is_set():
+            return True
+        self.start_rest()
+
+        async def later() -> None:
+            await ready.wait()
+            then()
+
+        self.run_worker(later(), group="after-start", exit_on_error=False)
+        return False
+
+    @background("tree")
+    def _load_tree(self) -> None:
+        tree = read_tree(self.project)
+        self.call_from_thread(self.query_one("#tree", ProjectTree).show, tree)
 
     _status_note = ""
     _base_captions: tuple[str, ...] = ()  # captions given with the base scope (scores)
@@ -295,9 +353,8 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
         """Reload counts, models and the tree, then show `scope_loader`'s scope,
         the current one (`keep_scope`) or all images."""
         try:
-            head = read.journal_head(self.project)
-            info = read.project_info(self.project)
-            models = read.models(self.project)
+            first = read.overview(self.project, with_all_images=not keep_scope and not scope_loader)
+            head, info, models = first.head, first.info, first.info["models"]
             captions = None
             if scope_loader is not None:
                 scope = scope_loader()
@@ -306,16 +363,19 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
                 if scope.kind in ("search", "suggest") and scope == self.base_scope:
                     captions = list(self._base_captions)  # scores, not names
             else:
-                scope = read.all_images(self.project)
+                assert first.all_images is not None
+                scope = first.all_images
             shown = self._viewed(scope, captions)
         except PlancheError as exc:
             self.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
+            self.call_from_thread(self.start_rest)
             return
         self._seen_head = head
         self.call_from_thread(self._apply_project, info, models, scope, shown, keep_scope)
-        # The tree after the grid: the grid is what the first screen waits for.
-        tree = read_tree(self.project)
-        self.call_from_thread(self.query_one("#tree", ProjectTree).show, tree)
+        if self._rest_started:  # else the first screen's rest reads it (start_rest)
+            # The tree after the grid: the grid is what the first screen waits for.
+            tree = read_tree(self.project)
+            self.call_from_thread(self.query_one("#tree", ProjectTree).show, tree)
 
     def _apply_project(self, info: dict[str, Any], models: list[dict[str, Any]],
                        scope: read.Scope, shown: _Shown,
@@ -479,6 +539,8 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
     # -- search -------------------------------------------------------------
 
     def action_focus_search(self) -> None:
+        if not self.with_form(self.action_focus_search):
+            return
         if self.query_one("#params").display and not self.screen.has_class("narrow"):
             self.query_one("#search-text").focus()
             return
@@ -538,6 +600,8 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
     # -- clustering -----------------------------------------------------------
 
     def action_cluster(self) -> None:
+        if not self.with_form(self.action_cluster):
+            return
         if self.screen.has_class("narrow") and not self.form_open:
             # no room for the form beside the grid: show it first, c again runs it
             self.action_focus_pane("params")

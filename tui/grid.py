@@ -375,6 +375,17 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         def control(self) -> ThumbnailGrid:
             return self.grid
 
+    class FirstShown(Message):
+        """Once: every visible tile has its thumbnail (or there is nothing to show)."""
+
+        def __init__(self, grid: ThumbnailGrid) -> None:
+            super().__init__()
+            self.grid = grid
+
+        @property
+        def control(self) -> ThumbnailGrid:
+            return self.grid
+
     class _Loaded(Message, bubble=False):
         """Thumbnails decoded by the worker, posted to the grid itself."""
 
@@ -535,6 +546,9 @@ class ThumbnailGrid(ScrollView, can_focus=True):
             self.scroll_to(0, 0, animate=False, force=True)
         self.refresh()
         self._schedule_fetch()
+        if not ids and not self._first_grid_told:
+            self._first_grid_told = True
+            self.post_message(self.FirstShown(self))
         if self.current_image_id != old_id:
             self.post_message(self.Highlighted(self, self.current_image_id))
         if had_selection:
@@ -931,18 +945,21 @@ class ThumbnailGrid(ScrollView, can_focus=True):
             for index in self._layout.row_span(row):
                 if self._ids[index] in message.pixels:
                     self._refresh_cell(index)
-        if not self._first_grid_told and self._ids and os.environ.get(FIRST_GRID_ENV):
+        if not self._first_grid_told and self._ids:
             self._tell_first_grid()
 
     _first_grid_told = False
 
     def _tell_first_grid(self) -> None:
-        """The FIRST_GRID_ENV hook: the time every visible tile first had its thumbnail."""
+        """FirstShown, and the FIRST_GRID_ENV hook: the time every visible tile first
+        had its thumbnail."""
         visible = (self._ids[i] for row in self._visible_rows() for i in self._layout.row_span(row))
         if all(image_id in self._pixels for image_id in visible):
             self._first_grid_told = True
-            with contextlib.suppress(OSError), open(os.environ[FIRST_GRID_ENV], "w") as out:
-                out.write(f"{time.time()}\n")
+            self.post_message(self.FirstShown(self))
+            if os.environ.get(FIRST_GRID_ENV):
+                with contextlib.suppress(OSError), open(os.environ[FIRST_GRID_ENV], "w") as out:
+                    out.write(f"{time.time()}\n")
 
     # ------------------------------------------------------------------ cursor and selection
 

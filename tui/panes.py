@@ -28,6 +28,7 @@ class PaneKeys:
     """Mixed into PlancheApp: uses its screen, focus, job token and notifications."""
 
     _cancel: Any
+    with_form: Any  # PlancheApp.with_form: the form is built after the first grid
 
     def _on_main_screen(self) -> bool:
         return self.screen is self.screen_stack[0]
@@ -54,6 +55,8 @@ class PaneKeys:
         self.screen.set_class(narrow and pane == "params", "form-open")
         target = self.query_one(f"#{pane}")
         if pane == "params":
+            if not self.with_form(lambda: self.action_focus_pane(pane)):
+                return
             remembered = getattr(self, "_form_focus", None)
             inside = [w for w in target.query("Input, Select, Button") if w.focusable]
             widget = remembered if remembered in inside else (inside[0] if inside else None)

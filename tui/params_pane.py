@@ -54,7 +54,18 @@ class ParamsPane(VerticalScroll):
             self.strategy = strategy
             self.params = params
 
-    def compose(self) -> ComposeResult:
+    built = False  # the form is built after the first grid (see PlancheApp.start_rest)
+
+    async def build(self) -> None:
+        """Put the form in the pane (once): its dozen widgets cost the first screen
+        about a tenth of a second of styling, for a pane nobody reads before the grid."""
+        if self.built:
+            return
+        self.built = True
+        await self.mount_all(list(self._form()))
+        await self._show_fields("kmeans")
+
+    def _form(self) -> ComposeResult:
         yield Label("Search", classes="pane-title")
         yield Input(placeholder="text, e.g. a red boat", id="search-text")
         yield Static("Enter searches · s: images like the current one", classes="hint",
@@ -73,9 +84,6 @@ class ParamsPane(VerticalScroll):
         yield Button("Run on the current scope (c)", id="run-cluster", variant="primary")
 
     _shown: str | None = None
-
-    async def on_mount(self) -> None:
-        await self._show_fields("kmeans")
 
     async def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "strategy" and isinstance(event.value, str):

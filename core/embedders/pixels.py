@@ -139,7 +139,7 @@ class PixelsEmbedder:
         )
 
     def prepare(self, image: Image.Image) -> np.ndarray:
-        rgb = image.convert("RGB")
+        rgb = image if image.mode == "RGB" else image.convert("RGB")  # convert would copy
         if self.version < 3:
             return self._block_of(rgb.resize((64, 64), Image.Resampling.BOX))
         return self._views(np.asarray(rgb, dtype=np.float32))
@@ -149,8 +149,10 @@ class PixelsEmbedder:
         height, width = pixels.shape[:2]
         rows, luma_cols, chroma_cols = _view_filters(width, height)
         views = len(VIEWS)
-        # Y, Cb, Cr planes, then each view's grids as two products per side.
-        planes = np.moveaxis(pixels @ _YCBCR.T + _YCBCR_OFFSET, 2, 0)  # (3, H, W)
+        # Y, Cb, Cr planes (one product, each plane contiguous for the next ones),
+        # then each view's grids as two products per side.
+        rgb_rows = pixels.reshape(-1, 3).T  # (3, H * W)
+        planes = (_YCBCR @ rgb_rows + _YCBCR_OFFSET[:, None]).reshape(3, height, width)
         luma_rows = views * _LUMA_GRID
         luma = (rows[:luma_rows] @ planes[0]).reshape(views, _LUMA_GRID, width) @ luma_cols
         chroma = (rows[luma_rows:] @ planes[1:]).reshape(2, views, _CHROMA_GRID, width)

@@ -228,13 +228,13 @@ def test_a_key_pressed_before_the_form_is_built_still_acts(project, monkeypatch)
             after_three = _where(app)
             await pilot.press("2", "slash")
             await settle(pilot)
-            return before, after_three, _where(app), len(app.query("Footer"))
+            return before, after_three, _where(app), len(app.query("FooterKey"))
 
     before, after_three, after_slash, footers = asyncio.run(main())
     assert before == (0, 0), "the form and footer were built although the grid never showed"
     assert after_three == "params:search-text"
     assert after_slash == "params:search-text"
-    assert footers == 1
+    assert footers > 0, f"the footer lists no keys ({footers})"
 
 
 def test_the_form_footer_and_tree_follow_the_first_grid(project, tmp_path):
@@ -243,11 +243,11 @@ def test_the_form_footer_and_tree_follow_the_first_grid(project, tmp_path):
             await settle(pilot)
             app = pilot.app
             tree = app.query_one("#tree")
-            return (len(app.query("Footer")), len(app.query("#footer-slot")),
+            return (len(app.query("FooterKey")) > 5, len(app.query("#footer-slot")),
                     app.query_one("#strategy").value, len(list(tree.root.children)))  # fmt: skip
 
     footers, slots, strategy, tree_nodes = asyncio.run(main(project))
-    assert (footers, slots, strategy) == (1, 0, "kmeans")
+    assert (footers, slots, strategy) == (True, 0, "kmeans"), "the footer lists no keys"
     assert tree_nodes > 0, "the tree was never read"
     # A project not made yet (nothing to show): the same screen, without waiting.
-    assert asyncio.run(main(tmp_path / "new.duckdb"))[:3] == (1, 0, "kmeans")
+    assert asyncio.run(main(tmp_path / "new.duckdb"))[:3] == (True, 0, "kmeans")

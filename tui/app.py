@@ -261,6 +261,7 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
         await self.query_one("#params", ParamsPane).build()
         await self.mount(Footer())
         await self.query_one("#footer-slot").remove()
+        self.screen.refresh_bindings()  # the footer lists the keys when they change
         ready.set()
         if self.project.exists():
             self._load_tree()

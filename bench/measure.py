@@ -18,11 +18,12 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def tree_of(revision: str, into: Path) -> Path:
-    """planche's core at `revision` (git archive), laid out to go first on the path."""
+def tree_of(revision: str, into: Path, parts: tuple[str, ...] = ("core",)) -> Path:
+    """planche's core (or `parts`) at `revision` (git archive), laid out to go first on
+    the path."""
     root = Path(__file__).resolve().parent.parent
     (into / "planche").mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(root), "archive", revision, "core"],
+    archive = subprocess.run(["git", "-C", str(root), "archive", revision, *parts],
                              capture_output=True, check=True).stdout  # fmt: skip
     subprocess.run(["tar", "-x", "-C", str(into / "planche")], input=archive, check=True)
     (into / "planche" / "__init__.py").write_text("")

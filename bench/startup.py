@@ -16,12 +16,14 @@ The floor is `python -c "import textual"`, started the same way.
 
     python bench/startup.py [--images 100000] [--runs 5] [--skip-naive]
     python bench/startup.py --skip-grid --skip-graph --before REV   # first search only
+    python bench/startup.py --skip-naive --skip-search --grid-before REV   # start-up, interleaved
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import fcntl
 import io
 import json
@@ -157,9 +159,15 @@ def in_pty(command: list[str], env: dict[str, str], until: float = 20.0,
                 if not data:
                     break
                 chunks.append((time.time(), len(data)))
-                if PRIMARY_DA in tail[-8:] + data:
-                    os.write(master, XTERM_DA)
-                tail = data[-8:]
+                # Once per query, also when it straddles two reads: a second answer
+                # would reach the app as keys (its "?" opened the help screen).
+                window = tail + data
+                found = window.find(PRIMARY_DA)
+                while found >= 0:
+                    if found + len(PRIMARY_DA) > len(tail):
+                        os.write(master, XTERM_DA)
+                    found = window.find(PRIMARY_DA, found + 1)
+                tail = window[-(len(PRIMARY_DA) - 1) :]
             if marker is None:
                 if process.poll() is not None and not readable:
                     ended = time.time()
@@ -206,19 +214,32 @@ def in_pty(command: list[str], env: dict[str, str], until: float = 20.0,
     return out
 
 
-def pty_start(project: Path, runs: int) -> dict[str, list[float]]:
-    """Process start to the first full grid in a pty, `runs` times each way."""
+def pty_start(project: Path, runs: int, before: Path | None = None) -> dict[str, list[float]]:
+    """Process start to the first full grid in a pty, `runs` times each way (with
+    `before`, a tree from `tree_of` put first on the path, interleaved)."""
     planche = str(Path(sys.executable).with_name("planche"))
+    # As a user's second start finds them (this machine sets PYTHONDONTWRITEBYTECODE,
+    # which would compile every module on every start).
+    root = Path(__file__).resolve().parent.parent
+    for tree in (root / "core", root / "tui", *([before] if before else [])):
+        compileall.compile_dir(tree, quiet=1)
     found: dict[str, list[float]] = {"floor": [], "ready": [], "first grid": []}
+    if before is not None:
+        found["first grid before"] = []
     for _ in range(runs):
         floor = in_pty([sys.executable, "-c", "import textual"], {})
         found["floor"].append(floor["exit"])
-        with tempfile.TemporaryDirectory(prefix="planche-pty-") as tmp:
-            marker = Path(tmp) / "first-grid"
-            timed = in_pty([planche, "open", str(project), "--images", "halfcell"],
-                           {"PLANCHE_FIRST_GRID_FILE": str(marker)}, marker=marker)  # fmt: skip
-        found["ready"].append(timed["ready"])
-        found["first grid"].append(timed["first grid"])
+        for label, env in (("", {}), (" before", {"PYTHONPATH": str(before)})):
+            if label and before is None:
+                continue
+            with tempfile.TemporaryDirectory(prefix="planche-pty-") as tmp:
+                marker = Path(tmp) / "first-grid"
+                timed = in_pty([planche, "open", str(project), "--images", "halfcell"],
+                               {"PLANCHE_FIRST_GRID_FILE": str(marker), **env},
+                               marker=marker)  # fmt: skip
+            if not label:
+                found["ready"].append(timed["ready"])
+            found["first grid" + label].append(timed["first grid"])
     return found
 
 
@@ -336,6 +357,8 @@ def main() -> None:
         action="store_true",
         help="do not wait for the background graph (minutes at 100k)",
     )
+    parser.add_argument("--grid-before", metavar="REV",
+                        help="also time the pty start with core/, tui/ as of git REV")  # fmt: skip
     parser.add_argument("--skip-grid", action="store_true",
                         help="skip the start-up and grid parts (the search part only)")  # fmt: skip
     args = parser.parse_args()
@@ -346,7 +369,9 @@ def main() -> None:
             make_project(project, args.images)
             print(f"made a {args.images:,}-image project in {time.perf_counter() - t:.0f} s "
                   f"({project.stat().st_size / 1e6:.0f} MB)")  # fmt: skip
-        pty = None if args.skip_grid else pty_start(project, args.runs)
+        grid_before = (tree_of(args.grid_before, Path(tmp) / "grid-before", ("core", "tui"))
+                       if args.grid_before else None)  # fmt: skip
+        pty = None if args.skip_grid else pty_start(project, args.runs, grid_before)
         ours = None if args.skip_grid else asyncio.run(planche_grid(project))
         naive = None if args.skip_naive or args.skip_grid else asyncio.run(naive_grid(project))
         searches, timed = [], {}
@@ -385,7 +410,10 @@ def print_grid(pty: dict[str, list[float]], ours: dict[str, Any], naive: dict[st
         ('`python -c "import textual"` (the floor)', "floor"),
         ("planche: every visible tile has its thumbnail (in the app)", "ready"),
         ("planche: the first full grid written to the terminal", "first grid"),
+        ("the same, the code before (--grid-before)", "first grid before"),
     ):
+        if key not in pty:
+            continue
         values = pty[key]
         print(f"| {label} | {statistics.median(values):.2f} "
               f"({min(values):.2f}-{max(values):.2f}) |")  # fmt: skip

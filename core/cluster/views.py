@@ -247,8 +247,9 @@ def turned_pairs(
         chunk = chunk[groups.find(low[chunk]) != groups.find(high[chunk])]
         if len(chunk):
             aligned = aligned_cosines(
-                stacked[rows[chunk]], stacked[cols[chunk]], layout, shape[chunk], least[chunk]
-            )
+                stacked[rows[chunk]], stacked[cols[chunk]], layout, shape[chunk], least[chunk],
+                enough=threshold,
+            )  # fmt: skip
             hit = chunk[aligned >= threshold]
             groups.join(low[hit], high[hit])
             if len(hit):
@@ -317,14 +318,18 @@ def aligned_cosines(
     layout: GridLayout,
     shape: np.ndarray | None = None,
     least: np.ndarray | None = None,
+    *,
+    enough: float | None = None,
 ) -> np.ndarray:
     """The best cosine of blocks a[i] and b[i] when either is a crop of the other.
 
     `shape[i]`, when given, is b[i]'s width:height over a[i]'s (of what the
     blocks show): a crop of one must then have the other's shape, within
     `_SHAPE_TOLERANCE`. `least[i]` is the smallest share of a side a crop
-    may keep (default `_MIN_SCALE`). Batches of pairs run on the CPU's cores
-    (numpy's products release the GIL).
+    may keep (default `_MIN_SCALE`). With `enough`, a pair is not refined
+    further once it reaches that: its cosine is then at least `enough`, not
+    always its best (every other pair's is exactly as without). Batches of
+    pairs run on the CPU's cores (numpy's products release the GIL).
     """
     if shape is None:
         shape = np.full(len(a), np.nan)
@@ -341,6 +346,7 @@ def aligned_cosines(
             np.concatenate([shape[part], 1.0 / shape[part]]),
             np.concatenate([least[part], least[part]]),
             layout,
+            enough,
         )
         return np.maximum(both[: len(both) // 2], both[len(both) // 2 :])
 
@@ -358,13 +364,18 @@ def _best_crop(
     shape: np.ndarray,
     least: np.ndarray,
     layout: GridLayout,
+    enough: float | None = None,
 ) -> np.ndarray:
     """Best cosine of `target` with a crop of `source` resampled into target's frame.
 
     Every crop of a coarse grid (the same for all pairs), then, `_REFINEMENTS`
     times, the best crop so far with each end of each side kept or moved by
     half the previous step. With a known `shape` (target's width:height over
-    source's), only crops (x share : y share) of that ratio count.
+    source's), only crops (x share : y share) of that ratio count. With
+    `enough`, rows i and i + p/2 are the two ways of one pair (as
+    `aligned_cosines` stacks them), and a pair stops being refined once
+    either way reaches `enough`: the rows still refined get the same values
+    as without it (each row's products are its own).
     """
     src, dst = _Grids.of(source, layout, smooth=False), _Grids.of(target, layout, smooth=True)
     scale, offset = _coarse()
@@ -380,13 +391,24 @@ def _best_crop(
     step = _OFFSET_STEP
     for _ in range(_REFINEMENTS):
         step /= 2
-        ys, yo = _around(sy, oy, step)
-        xs, xo = _around(sx, ox, step)
-        scores = _scores(src, dst, _weights(layout, ys, yo), _weights(layout, xs, xo))
-        scores = _shaped(scores, ys, xs, shape, least).reshape(p, -1)
+        if enough is not None:
+            half = p // 2
+            done = best[:half] >= enough
+            done |= best[half:] >= enough
+            rows = np.flatnonzero(~np.concatenate([done, done]))
+            if not len(rows):
+                break
+        ys, yo = _around(sy[rows], oy[rows], step)
+        xs, xo = _around(sx[rows], ox[rows], step)
+        y, x = _weights(layout, ys, yo), _weights(layout, xs, xo)
+        some = len(rows) < p
+        scores = _scores(src.take(rows) if some else src, dst.take(rows) if some else dst, y, x)
+        scores = _shaped(scores, ys, xs, shape[rows], least[rows]).reshape(len(rows), -1)
         at = np.divmod(scores.argmax(axis=1), ys.shape[1])
-        sy, oy, sx, ox = ys[rows, at[0]], yo[rows, at[0]], xs[rows, at[1]], xo[rows, at[1]]
-        best = np.maximum(best, scores.max(axis=1))
+        chosen = np.arange(len(rows))
+        sy[rows], oy[rows] = ys[chosen, at[0]], yo[chosen, at[0]]
+        sx[rows], ox[rows] = xs[chosen, at[1]], xo[chosen, at[1]]
+        best[rows] = np.maximum(best[rows], scores.max(axis=1))
     return best
 
 
@@ -474,6 +496,9 @@ class _Grids:
             chroma.reshape(-1, 2, layout.chroma, layout.chroma),
             blocks[:, n_luma + 2 * n_chroma :],
         )
+
+    def take(self, rows: np.ndarray) -> _Grids:
+        return _Grids(self.luma[rows], self.luma_norm[rows], self.chroma[rows], self.flat[rows])
 
     def squared(self) -> np.ndarray:
         p = len(self.luma)

@@ -467,3 +467,90 @@ def test_inside_tmux_the_terminals_late_answer_to_the_probe_is_not_typed_into_th
     keys = [event.key for event in XTermParser().feed(typed.decode()) if hasattr(event, "key")]
     assert keys == ["j"], f"the app would see {keys!r}"
     assert asked and b"\x1bPtmux;\x1b\x1b_G" in asked[0]  # its query: in tmux's passthrough
+
+
+@pytest.mark.parametrize(
+    ("name", "placeholders"),
+    [
+        ("kitty(0.41.1)", True),
+        ("kitty(0.28.0)", True),
+        ("kitty(0.26.5)", False),  # Debian 12's: answers the graphics query, draws boxes
+        ("xterm-kitty", True),  # tmux's client_termname: no version
+        ("ghostty 1.1.3", True),
+        ("xterm-ghostty", True),
+        ("WezTerm 20240203-110809-5046fc22", False),
+        ("XTerm(390)", False),
+        ("", False),
+    ],
+)
+def test_which_terminals_draw_placeholders(name: str, placeholders: bool) -> None:
+    assert kitty.has_placeholders(name) is placeholders
+
+
+def _answering_terminal(answer: bytes) -> tuple[int, int, threading.Thread]:
+    """A pty whose far end answers the first query it reads with `answer`."""
+    master, slave = pty.openpty()
+
+    def terminal() -> None:
+        os.read(master, 4096)
+        os.write(master, answer)
+
+    answering = threading.Thread(target=terminal, daemon=True)
+    answering.start()
+    return master, slave, answering
+
+
+@pytest.mark.parametrize(
+    ("answer", "name"),
+    [
+        (b"\x1bP>|kitty(0.26.5)\x1b\\\x1b[?62;c", "kitty(0.26.5)"),
+        (b"\x1b[?64;1;2;6;9;15;18;21;22c", ""),  # XTVERSION unknown: only the DA answer
+    ],
+)
+def test_the_terminal_tells_its_name_and_nothing_is_left_as_keys(
+    monkeypatch: pytest.MonkeyPatch, answer: bytes, name: str
+) -> None:
+    monkeypatch.delenv("TMUX", raising=False)
+    master, slave, answering = _answering_terminal(answer)
+    try:
+        assert kitty.terminal_name(slave, slave, timeout=5) == name
+        answering.join(timeout=5)
+        os.write(master, b"j")  # the user's first key: the only thing left to read
+        tty.setraw(slave, termios.TCSANOW)  # as Textual does: what is pending stays
+        assert select.select([slave], [], [], 2)[0]
+        assert os.read(slave, 4096) == b"j"
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+@pytest.mark.parametrize(
+    ("probed_tgp", "tmux", "name", "grid", "preview"),
+    [
+        (True, False, "kitty(0.41.1)", "kitty", "tgp"),
+        (True, False, "kitty(0.26.5)", "halfcell", "halfcell"),
+        (True, False, "WezTerm 20240203", "halfcell", "halfcell"),
+        (False, True, "xterm-kitty", "kitty", "tgp"),  # tmux 3.4+ said sixel for itself
+        (False, True, "xterm-256color", "halfcell", "auto"),
+        (False, False, "never asked", "halfcell", "auto"),  # sixel or half-cells: as probed
+    ],
+)
+def test_auto_mode_draws_kitty_pictures_only_where_they_show(
+    monkeypatch: pytest.MonkeyPatch, probed_tgp: bool, tmux: bool, name: str, grid: str,
+    preview: str,
+) -> None:  # fmt: skip
+    from planche.tui import images
+
+    asked: list[bool] = []
+    monkeypatch.setattr(images, "_auto_is_tgp", lambda: probed_tgp)
+    monkeypatch.setattr(kitty, "settle_tmux_replies", lambda: b"")
+    monkeypatch.setattr(kitty, "terminal_name", lambda: asked.append(True) or name)
+    if tmux:
+        monkeypatch.setenv("TMUX", "/tmp/tmux-0/default,1,0")
+    else:
+        monkeypatch.delenv("TMUX", raising=False)
+    mode = ImageMode("auto")
+    assert (mode.grid, mode.name) == (grid, preview)
+    assert asked == ([] if name == "never asked" else [True])
+    if grid == "halfcell" and probed_tgp:
+        assert "no kitty placeholders" in mode.note

@@ -50,8 +50,9 @@ class ImageMode:
             settle_tmux_replies()
         if os.environ.get("COLORTERM", "").lower() not in ("truecolor", "24bit"):
             self.note = "no truecolor announced (COLORTERM): colours may look coarse"
-        self.grid = "kitty" if self.widget_class is widget.TGPImage or (
-            mode == "auto" and _auto_is_tgp()) else "halfcell"  # fmt: skip
+        self.grid = "kitty" if self.widget_class is widget.TGPImage else "halfcell"
+        if mode == "auto":
+            self._choose_for_placeholders(widget)
         try:
             from textual_image._terminal import get_cell_size
 
@@ -60,6 +61,24 @@ class ImageMode:
                 self.cell_pixels = (size.width, size.height)
         except Exception:  # noqa: BLE001 - a private helper of textual-image; keep the default
             pass
+
+    def _choose_for_placeholders(self, widget: Any) -> None:
+        """Auto mode: kitty graphics (grid and preview both draw Unicode placeholders)
+        only where the terminal draws placeholders. The probe alone says too much and
+        too little: kitty before 0.28, wezterm and Konsole answer its graphics query but
+        show boxes, and tmux 3.4+ answers "sixel" for itself in front of a kitty that has
+        no sixel."""
+        from planche.tui import kitty
+
+        probed_tgp = _auto_is_tgp()
+        if not probed_tgp and not os.environ.get("TMUX"):
+            return  # sixel or half-cells: no placeholders asked of the terminal
+        name = kitty.terminal_name()
+        if kitty.has_placeholders(name):
+            self.widget_class, self.grid = widget.TGPImage, "kitty"
+        elif probed_tgp:
+            self.widget_class, self.grid = widget.HalfcellImage, "halfcell"
+            self.note = f"{name or 'this terminal'} draws no kitty placeholders: half-cells"
 
     @property
     def name(self) -> str:

@@ -55,7 +55,9 @@ __all__ = [
     "image_id",
     "place",
     "placeholder_row",
+    "has_placeholders",
     "settle_tmux_replies",
+    "terminal_name",
     "tile_strips",
     "tmux_wrap",
     "transmit",
@@ -150,14 +152,22 @@ def settle_tmux_replies(
     query of its own, which the terminal answers after the probe's, and reads until
     that answer (or `timeout` seconds, where the terminal answers none). `fd_in` and
     `fd_out` default to the process's own terminal."""
-    import termios  # POSIX only, as tmux is
+    query = apc(f"i={SETTLE_ID},s=1,v=1,a=q,t=d,f=24", "AAAA")
+    return _ask_terminal(tmux_wrap(query).encode(), _SETTLE_REPLY, fd_in, fd_out, timeout)
+
+
+def _ask_terminal(query: bytes, answered: re.Pattern[bytes], fd_in: int | None,
+                  fd_out: int | None, timeout: float) -> bytes:  # fmt: skip
+    """Write `query` to the terminal and read its input (raw, no echo) until `answered`
+    matches or `timeout` seconds pass; what was read (b"" without a terminal)."""
+    import termios  # POSIX only
 
     try:
         fd_in = sys.__stdin__.fileno() if fd_in is None else fd_in  # type: ignore[union-attr]
         fd_out = sys.__stdout__.fileno() if fd_out is None else fd_out  # type: ignore[union-attr]
         saved = termios.tcgetattr(fd_in)
     except (AttributeError, ValueError, OSError, termios.error):
-        return b""  # no terminal (closed, redirected): nothing to read away
+        return b""  # no terminal (closed, redirected): nothing to ask
     quiet = list(saved)
     quiet[3] &= ~(termios.ICANON | termios.ECHO)
     quiet[6] = list(saved[6])
@@ -165,10 +175,9 @@ def settle_tmux_replies(
     read = b""
     try:
         termios.tcsetattr(fd_in, termios.TCSANOW, quiet)
-        query = apc(f"i={SETTLE_ID},s=1,v=1,a=q,t=d,f=24", "AAAA")
-        os.write(fd_out, tmux_wrap(query).encode())
+        os.write(fd_out, query)
         deadline = time.monotonic() + timeout
-        while not _SETTLE_REPLY.search(read):
+        while not answered.search(read):
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd_in], [], [], left)[0]:
                 break
@@ -181,6 +190,47 @@ def settle_tmux_replies(
     finally:
         termios.tcsetattr(fd_in, termios.TCSANOW, saved)
     return read
+
+
+# Placeholders came with kitty 0.28 (Debian 12 ships 0.26, which answers the graphics
+# query but draws every placeholder as a box); ghostty has them from its first release.
+# wezterm and Konsole answer the graphics query too, without placeholders.
+PLACEHOLDERS_SINCE: Final = (0, 28)
+_XTVERSION = re.compile(rb"\x1bP>\|([^\x1b]*)\x1b\\")
+_PRIMARY_DA = re.compile(rb"\x1b\[\?[0-9;]*c")
+
+
+def has_placeholders(name: str) -> bool:
+    """Whether the terminal named `name` (its XTVERSION answer, e.g. "kitty(0.41.1)",
+    or tmux's client_termname, e.g. "xterm-kitty") draws Unicode placeholders."""
+    name = name.lower()
+    if "ghostty" in name:
+        return True
+    if "kitty" not in name:
+        return False
+    version = re.search(r"(\d+)\.(\d+)", name)
+    # tmux names the terminal without a version: then a current kitty is assumed.
+    return version is None or tuple(map(int, version.groups())) >= PLACEHOLDERS_SINCE
+
+
+def terminal_name(fd_in: int | None = None, fd_out: int | None = None,
+                  timeout: float = 0.3) -> str:  # fmt: skip
+    """The terminal's name and version as it tells them (XTVERSION), or, inside tmux
+    (which answers for itself), the outer terminal's name from tmux; "" if unknown.
+    A device-attributes query follows XTVERSION: every terminal answers that one, so
+    the wait ends at once where XTVERSION is not known."""
+    if os.environ.get("TMUX"):
+        import subprocess
+
+        try:
+            asked = ["tmux", "display-message", "-p", "#{client_termname}"]
+            found = subprocess.run(asked, capture_output=True, text=True, timeout=1, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return found.stdout.strip()
+    answer = _ask_terminal(b"\x1b[>0q\x1b[c", _PRIMARY_DA, fd_in, fd_out, timeout)
+    named = _XTVERSION.search(answer)
+    return named.group(1).decode("utf-8", "replace") if named else ""
 
 
 # ---------------------------------------------------------------------- ids and text

@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_PROJECT ?= demo/demo.duckdb
 
-.PHONY: demo test lint screenshots screenshots-sixel clean-demo
+.PHONY: demo test lint screenshots screenshots-sixel screenshots-kitty clean-demo
 
 $(VENV)/.created:
 	"$$(scripts/find-python)" -m venv $(VENV)
@@ -39,6 +39,10 @@ screenshots: $(VENV)/.installed-dev
 # The atlas with sharp (sixel) thumbnails, from xterm under Xvfb.
 screenshots-sixel: $(VENV)/.installed-dev
 	bash screenshots/sixel.sh
+
+# The grid's kitty placeholders in a real kitty (0.28+), alone and behind tmux, under Xvfb.
+screenshots-kitty: $(VENV)/.installed-dev
+	bash screenshots/kitty.sh
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

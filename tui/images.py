@@ -78,7 +78,7 @@ class ImageMode:
             self.widget_class, self.grid = widget.TGPImage, "kitty"
         elif probed_tgp:
             self.widget_class, self.grid = widget.HalfcellImage, "halfcell"
-            self.note = f"{name or 'this terminal'} draws no kitty placeholders: half-cells"
+            self.note = f"half-cells: no kitty placeholders in {name or 'this terminal'}"
 
     @property
     def name(self) -> str:

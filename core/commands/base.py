@@ -14,7 +14,7 @@ read-only project file.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -207,18 +207,62 @@ class RecordedChoice(Command):
         return None
 
 
-COMMANDS: dict[str, Command] = {}
+class _Registry(dict[str, Command]):
+    """Every command by name. The modules declaring them are imported on the first
+    look (see COMMAND_MODULES in __init__.py); registering (`command`) looks at nothing."""
+
+    _loaded = False
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            from planche.core.commands import load_command_modules
+
+            load_command_modules()
+
+    def __getitem__(self, name: str) -> Command:
+        self._load()
+        return super().__getitem__(name)
+
+    def __contains__(self, name: object) -> bool:
+        self._load()
+        return super().__contains__(name)
+
+    def __iter__(self) -> Iterator[str]:
+        self._load()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._load()
+        return super().__len__()
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self._load()
+        return super().get(name, default)
+
+    def keys(self) -> Any:
+        self._load()
+        return super().keys()
+
+    def values(self) -> Any:
+        self._load()
+        return super().values()
+
+    def items(self) -> Any:
+        self._load()
+        return super().items()
+
+
+COMMANDS: dict[str, Command] = _Registry()
 
 
 def command(cls: type[Command]) -> type[Command]:
     """Register a command class under its name."""
-    COMMANDS[cls.name] = cls()
+    dict.__setitem__(COMMANDS, cls.name, cls())
     return cls
 
 
 def get_command(name: Any) -> Command:
-    from planche.core import commands  # noqa: F401 - importing the package registers them all
-
     if not isinstance(name, str) or name not in COMMANDS:
         raise BadParameter("command", name, "one of " + ", ".join(sorted(COMMANDS)))
     return COMMANDS[name]

@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from planche.core.commands.base import COMMANDS, Context, get_command
-from planche.core.commands.dedupe import finish_interrupted
-from planche.core.dedupe.fileops import pending_path
 from planche.core.errors import Cancelled, PlancheError
 from planche.core.progress import ProgressEvent
 from planche.core.store import Store, open_store
@@ -64,10 +62,18 @@ def run(
 def _finish_interrupted(project: Path, context: Context) -> list[str]:
     """Finish what a killed dedupe left (its pending log), before the command
     reads the folder or the project: notes on the files brought back."""
+    from planche.core.dedupe.fileops import pending_path  # not at start: see COMMAND_MODULES
+
     if not project.is_file() or not pending_path(project).exists():
         return []
     with open_store(project, on_wait=_told_waiting(context)) as store:
-        return finish_interrupted(store)
+        return _finish_dedupe(store)
+
+
+def _finish_dedupe(store: Store) -> list[str]:
+    from planche.core.commands.dedupe import finish_interrupted  # see COMMAND_MODULES
+
+    return finish_interrupted(store)
 
 
 def _told_waiting(context: Context) -> Any:
@@ -114,7 +120,7 @@ def _step_back_or_forth(project: Path | str, *, forward: bool) -> dict[str, Any]
     committed = False
     try:
         with open_store(project) as store, store.transaction():
-            recovered = finish_interrupted(store)
+            recovered = _finish_dedupe(store)
             entries = store.journal()
             target = _redo_target(entries) if forward else _undo_target(entries)
             if target is None:

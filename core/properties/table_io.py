@@ -22,7 +22,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from planche.core.errors import BadParameter
 from planche.core.progress import ProgressCallback, ProgressEvent, ignore_progress
@@ -188,6 +187,8 @@ class TablePlan:
     columns: list[ColumnPlan]
 
     def report(self, applied: bool) -> dict[str, Any]:
+        import pyarrow.compute as pc  # 30 ms to load: only when used, not at start
+
         return {
             "file": self.file,
             "match": self.match,
@@ -265,6 +266,8 @@ def read_table(
     """Read and check a CSV against the project: what it would set. Refuses the
     whole file (naming line and column) for a value of the wrong type, a key
     given twice or a missing key column; rows that match no image are listed."""
+    import pyarrow.compute as pc  # 30 ms to load: only when used, not at start
+
     types = types or {}
     file = Path(file)
     if not file.is_file():

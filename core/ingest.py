@@ -19,10 +19,12 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from planche.core.blas import one_blas_thread
 from planche.core.decode import (
     DEFAULT_MAX_PIXELS,
     THUMBNAIL_SIZE,
@@ -206,17 +208,19 @@ def import_folder(
     last_commit = time.monotonic()
     done = 0
     claims = _Claims()
+    reads = _read_all(to_read, known_hashes, max_pixels, workers, cancel, embedder, claims)
     try:
-        for read in _read_all(to_read, known_hashes, max_pixels, workers, cancel, embedder, claims):
-            done += 1
-            _account(read, known_files, known_hashes, batch, summary, claims)
-            if len(batch) >= batch_size or time.monotonic() - last_commit > _COMMIT_EVERY_S:
-                # Hand the batch over before writing: an interrupt inside the
-                # write must not make the final commit below write it again.
-                committing, batch = batch, _Batch()
-                summary.embedded += committer.commit(committing, summary)
-                last_commit = time.monotonic()
-            progress(ProgressEvent("import", done, total, read.candidate.path))
+        with _reading_blas(embedder):
+            for read in reads:
+                done += 1
+                _account(read, known_files, known_hashes, batch, summary, claims)
+                if len(batch) >= batch_size or time.monotonic() - last_commit > _COMMIT_EVERY_S:
+                    # Hand the batch over before writing: an interrupt inside the
+                    # write must not make the final commit below write it again.
+                    committing, batch = batch, _Batch()
+                    summary.embedded += committer.commit(committing, summary)
+                    last_commit = time.monotonic()
+                progress(ProgressEvent("import", done, total, read.candidate.path))
     except KeyboardInterrupt:
         summary.cancelled = True
     summary.cancelled = summary.cancelled or cancel.cancelled
@@ -233,6 +237,15 @@ def import_folder(
     summary.failed.sort()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _reading_blas(embedder: Embedder | None) -> AbstractContextManager[Any]:
+    """One BLAS thread while the reading threads make vectors with numpy from
+    thumbnails (the pixels embedder): BLAS threads on top of them only spin
+    (core/blas.py). A model's own threads (CLIP) are left as they are."""
+    if embedder is not None and embedder.source == "thumbnail":
+        return one_blas_thread()
+    return nullcontext()
 
 
 def _missing_under(folder: Path, known_files: dict, seen: set[str]) -> list[str]:

@@ -36,10 +36,10 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
-from functools import cache
 
 import numpy as np
 
+from planche.core.blas import one_blas_thread
 from planche.core.errors import Cancelled
 from planche.core.parallel import ordered_map
 from planche.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
@@ -94,7 +94,7 @@ def similar_pairs(
     workers = os.cpu_count() or 1
     # The cells are compared in parallel, each with one BLAS thread: the
     # products are most of the work, but not all (row maxima, gathers).
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    with one_blas_thread():
         cells = Cells(vectors, np.sqrt(max(0.0, 2 - 2 * threshold)), workers, cancel)
         bounds = _bound_vectors(vectors, workers)
         cells_work = cells.work()
@@ -151,7 +151,7 @@ def _bound_vectors(vectors: np.ndarray, workers: int = 1) -> np.ndarray:
     # Uncentred: the axes that carry the most of |x|^2 leave the smallest rest.
     # One BLAS thread: on a busy 2-core machine several made this small
     # eigendecomposition take ~2 s instead of ~0.03 s (as for the map's PCA).
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    with one_blas_thread():
         _, eigenvectors = np.linalg.eigh((sample.T @ sample).astype(np.float64))
     basis = np.ascontiguousarray(eigenvectors[:, ::-1][:, :axes], dtype=np.float32)
     bound = np.empty((len(vectors), axes + 1), dtype=np.float32)
@@ -170,14 +170,6 @@ def _bound_vectors(vectors: np.ndarray, workers: int = 1) -> np.ndarray:
     ):
         pass
     return bound
-
-
-@cache
-def _blas_controller():  # noqa: ANN202 - a threadpoolctl.ThreadpoolController
-    """Finding the loaded BLAS libraries takes about 20 ms: done once per process."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
 
 
 def _verified(

@@ -44,6 +44,7 @@ from functools import cache
 
 import numpy as np
 
+from planche.core.blas import one_blas_thread
 from planche.core.cluster.pairs import similar_pairs
 from planche.core.errors import BadParameter, Cancelled
 from planche.core.models import ModelIdentity
@@ -351,10 +352,11 @@ def aligned_cosines(
         return np.maximum(both[: len(both) // 2], both[len(both) // 2 :])
 
     workers = min(len(batches), os.cpu_count() or 1)
-    if workers <= 1:
-        found = [align(part) for part in batches]
-    else:
-        found = list(ordered_map(align, batches, workers=workers, name="planche-align"))
+    with one_blas_thread():  # small products on planche's threads (core/blas.py)
+        if workers <= 1:
+            found = [align(part) for part in batches]
+        else:
+            found = list(ordered_map(align, batches, workers=workers, name="planche-align"))
     return np.concatenate(found).astype(np.float32) if found else np.empty(0, np.float32)
 
 

@@ -219,6 +219,32 @@ def test_a_folder_opens_by_importing_it(tmp_path):
     assert "\x1b[2J" not in screen
 
 
+def test_a_folder_opened_with_a_named_project_is_offered_into_that_project(
+    tmp_path, pixels_project, monkeypatch
+):
+    from planche.tui import app as app_module
+    from planche.tui.cli import main
+
+    folder = tmp_path / "more"
+    write_good_images(folder, 3)
+    opened = []
+    monkeypatch.setattr(app_module, "run_app", lambda project, **kw: opened.append((project, kw)))
+    assert main(["open", str(folder), "--project", str(pixels_project)]) == 0
+    assert opened == [(pixels_project.absolute(), {"images": "auto", "import_folder": folder})]
+    assert not (folder / ".planche.duckdb").exists(), "--project was not ignored"
+
+    async def steps(pilot):
+        await settle(pilot)
+        offer = str(pilot.app.screen.query_one("#dialog Label").render())
+        await pilot.press("n")  # not now: the project opens as it is
+        await settle(pilot)
+        return offer, len(pilot.app.query_one(ThumbnailGrid).image_ids), pilot.app.is_running
+
+    offer, shown, running = run(PlancheApp(pixels_project, import_folder=folder), steps)
+    assert f"Import the images of {folder} into {pixels_project.name}" in offer, offer
+    assert running and shown == 20
+
+
 def test_bad_parameter_is_shown_inline_and_nothing_runs(pixels_project):
     async def steps(pilot):
         pilot.app.query_one("#param-k").value = "0"

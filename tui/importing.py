@@ -47,15 +47,24 @@ class ImportActions:
     def _offer_import(self, folder: Path) -> None:
         choice = self._import_choice()
         self.call_from_thread(self._done_looking)
-        question = (
-            f"{printable(str(folder))} is not a planche project yet. Import its images into a "
-            f"new project ({printable(self.project.name)} inside it), embedded with "
-            f"{choice['label']} ({choice['note']})?"
-        )
+        embedded = f"embedded with {choice['label']} ({choice['note']})"
+        existing = self.project.exists()
+        if existing:  # `planche open FOLDER --project P` on a project P that has images
+            question = (f"Import the images of {printable(str(folder))} into "
+                        f"{printable(self.project.name)}, {embedded}?")  # fmt: skip
+        elif self.project.parent == folder.absolute():
+            question = (f"{printable(str(folder))} is not a planche project yet. Import its "
+                        f"images into a new project ({printable(self.project.name)} inside "
+                        f"it), {embedded}?")  # fmt: skip
+        else:
+            question = (f"Import the images of {printable(str(folder))} into a new project, "
+                        f"{printable(str(self.project))}, {embedded}?")  # fmt: skip
 
         def answer(yes: bool | None) -> None:
             if yes:
                 self._start_import(folder, choice)
+            elif existing:
+                self.refresh_project()  # the project as it is
             else:
                 self.exit()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from planche.core.errors import PlancheError
-from planche.tui.cli.common import add_command
+from planche.tui.cli.common import add_command, default_project
 from planche.tui.images import MODES
 
 
@@ -19,7 +19,8 @@ def add_parsers(subparsers: Any, common: argparse.ArgumentParser) -> None:
         run_open,
         help="open the app on a project or a folder (also: planche PATH)",
         description="Open the planche app. PATH is a project file, or a folder of images: "
-        "a folder gets a project inside it (.planche.duckdb), imported with a progress bar.",
+        "a folder gets a project inside it (.planche.duckdb), imported with a progress bar; "
+        "with --project, the folder is offered for import into that project instead.",
     )
     app.add_argument("target", nargs="?", type=Path, metavar="PATH",
                      help="project file or folder (default: --project)")  # fmt: skip
@@ -36,7 +37,11 @@ def run_open(args: argparse.Namespace) -> int:
 
     target = (args.target or args.project).expanduser()
     import_folder = None
-    if target.is_dir():
+    if target.is_dir() and args.project != default_project():
+        # A folder and a project named with --project: the folder is offered for
+        # import into that project (made if new, added to if not).
+        project, import_folder = args.project.expanduser(), target
+    elif target.is_dir():
         # A folder that is not a project yet: it gets one inside, hidden, and
         # the app opens by importing it.
         project = target / ".planche.duckdb"
@@ -46,7 +51,7 @@ def run_open(args: argparse.Namespace) -> int:
         if not project.exists():
             raise PlancheError(
                 f"no project at {project}: open a folder of images to create one "
-                f"(`planche ~/Pictures`), or `planche import FOLDER --project {project}`"
+                f"(`planche ~/Pictures`, or `planche open FOLDER --project {project}`)"
             )
     run_app(project.absolute(), images=args.images, import_folder=import_folder)
     return 0

@@ -217,3 +217,18 @@ def test_a_map_of_a_tag_or_a_cluster_replays_on_the_same_images_in_another_proje
             "params": {"scope": "tag", "scope_ref": {"$cluster": [1, 0]}}}]  # fmt: skip
     with pytest.raises(PlancheError, match="step 1 .*scope_ref"):
         commands.replay(other, bad)
+
+
+@pytest.mark.parametrize(
+    ("sizes", "said"),
+    [
+        ({1: 40, 2: 60}, "clustering 7: 2 clusters over 100 images"),
+        ({0: 14, 1: 40, 2: 46}, "clustering 7: 2 clusters over 100 images (14 unclustered)"),
+        ({0: 13}, "clustering 7: no cluster in 13 images (all unclustered)"),
+    ],
+)
+def test_a_clusterings_summary_does_not_count_the_unclustered_as_a_cluster(sizes, said):
+    # Seen re-clustering a 13-image cluster by density: "1 cluster" when none was found.
+    outcome = {"clustering_id": 7, "images": sum(sizes.values()),
+               "clusters": [{"idx": i, "size": n} for i, n in sizes.items()]}  # fmt: skip
+    assert commands.get_command("cluster").summary(outcome) == said

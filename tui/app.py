@@ -655,10 +655,9 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
 
         def done(summary: dict[str, Any]) -> None:
             notes = "".join(f"\n{note}" for note in summary["notes"])
+            said = commands.get_command("cluster").summary(summary)
             self.notify(
-                f"Clustering {summary['clustering_id']}: "
-                f"{count(len(summary['clusters']), 'cluster')} over "
-                f"{count(summary['images'], 'image')}{notes}",
+                f"{said[:1].upper()}{said[1:]}{notes}",
                 severity="warning" if notes else "information",
             )
             self.refresh_project(keep_scope=True)

@@ -40,8 +40,17 @@ class Cluster(Command):
         return clustering.store_clustering(store, prepared).as_dict(), None
 
     def summary(self, outcome: dict[str, Any]) -> str:
-        clusters = count(len(outcome["clusters"]), "cluster")
-        return f"clustering {outcome['clustering_id']}: {clusters}"
+        """For example "clustering 4: 3 clusters over 120 images (14 unclustered)";
+        cluster 0 holds what no cluster took (noise, unassigned) and is not counted."""
+        found = [c for c in outcome["clusters"] if c["idx"] != 0]
+        left = sum(c["size"] for c in outcome["clusters"] if c["idx"] == 0)
+        images = count(outcome["images"], "image")
+        text = f"{count(len(found), 'cluster')} over {images}"
+        if not found:
+            text = f"no cluster in {images}"
+        if left:
+            text += " (all unclustered)" if not found else f" ({left:,} unclustered)"
+        return f"clustering {outcome['clustering_id']}: {text}"
 
 
 @command

@@ -601,6 +601,9 @@ class FilterWords:
 
     names: tuple[str, ...] = ()
     tags: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Names whose usual operator is `:` (tag, has, cluster, text and tag properties):
+    # a completion adds it, so the value typed next is not glued to the name.
+    colon: frozenset[str] = frozenset()
 
 
 def filter_words(project: Path | str) -> FilterWords:
@@ -609,7 +612,10 @@ def filter_words(project: Path | str) -> FilterWords:
         made = property_kinds(store)
         tags = {row.name: tuple(sorted("/".join(names) for _, names in tag_paths(store, row.id)))
                 for row in made if row.type == "tag"}  # fmt: skip
-    return FilterWords((*BUILTINS, *_filters.KEYWORDS, *(row.name for row in made)), tags)
+    colon = {*_filters.KEYWORDS, *(b.name for b in BUILTINS.values() if b.type == "text"),
+             *(row.name for row in made if row.type in ("tag", "text"))}  # fmt: skip
+    names = (*BUILTINS, *_filters.KEYWORDS, *(row.name for row in made))
+    return FilterWords(names, tags, frozenset(colon))
 
 
 def list_images(

@@ -157,8 +157,9 @@ def test_the_grid_layout_puts_each_section_under_its_header():
 def test_the_filter_box_completes_the_term_being_typed():
     from planche.tui.organise.view import TermSuggester
 
-    words = read.FilterWords(("width", "Rating", "tag", "Subject"),
-                             {"Subject": ("animal", "animal/cat", "big cat")})  # fmt: skip
+    words = read.FilterWords(("width", "Rating", "tag", "Subject", "folder"),
+                             {"Subject": ("animal", "animal/cat", "big cat")},
+                             frozenset({"tag", "Subject", "folder"}))  # fmt: skip
     suggest = TermSuggester(words).get_suggestion
     assert asyncio.run(suggest("tag:Subject/a -Rat")) == "tag:Subject/a -Rating"
     assert asyncio.run(suggest("-size,wi")) == "-size,width"
@@ -174,6 +175,10 @@ def test_the_filter_box_completes_the_term_being_typed():
     assert asyncio.run(in_filter('Subject:"big c')) == 'Subject:"big cat"', "a quoted space"
     assert asyncio.run(in_filter("tag:Subject/big")) is None, "a space needs the quote opened"
     assert asyncio.run(in_filter("Rating:3")) is None, "Rating has no tags"
+    # Seen in a trial: `fol`, right, `originals` gave "folderoriginals" (no image passes).
+    assert asyncio.run(in_filter("width>3 fol")) == "width>3 folder:", "its operator too"
+    assert asyncio.run(in_filter("wid")) == "width", "a number's operator is the user's"
+    assert asyncio.run(suggest("-size,fol")) == "-size,folder", "a sort key takes none"
 
 
 def test_the_filter_dialog_completes_the_projects_tag_names(rated):
@@ -190,6 +195,8 @@ def test_the_filter_dialog_completes_the_projects_tag_names(rated):
         return box.value
 
     assert run(PlancheApp(rated), steps) == "tag:kind/landscape/sea"
+    colon = read.filter_words(rated).colon
+    assert {"folder", "tag", "Kind"} <= colon and not {"width", "Rating", "date"} & colon
 
 
 def test_suggestions_for_an_open_tag_are_tagged_with_y_and_refused_with_n(rated):

@@ -53,8 +53,9 @@ def last_term(value: str) -> tuple[int, str]:
 
 class TermSuggester(Suggester):
     """Completes the term being typed (the last one): a property's name, and
-    after `tag:` or a tag property's `Name:` one of its tags. The operator
-    (: = > ...) is the user's to type."""
+    after `tag:` or a tag property's `Name:` one of its tags. A name whose usual
+    operator is `:` (folder, tag, a text property) comes with it; a number's or
+    a date's (= > ...) is the user's to type."""
 
     def __init__(self, words: read.FilterWords | None = None, tags: bool = False) -> None:
         super().__init__(use_cache=False, case_sensitive=True)
@@ -69,7 +70,11 @@ class TermSuggester(Suggester):
             return _completed(value, typed, self._tag_values(key))
         if not stem or any(c in stem for c in ':<>=!"'):
             return None
-        return _completed(value, stem, self.words.names)
+        completed = _completed(value, stem, self.words.names)
+        name = None if completed is None else completed[len(value) - len(stem) :]
+        if self.tags and name in self.words.colon:  # the filter box; sort and group keys: none
+            completed = f"{completed}:"
+        return completed
 
     def _tag_values(self, key: str) -> list[str]:
         """What may follow `key:`: every tag as Property/path after `tag:`, a

@@ -301,14 +301,17 @@ def test_text_search_untag_and_switch_model(tmp_path, tiny_clip):
         tree.select_node(next(n for n in tree_nodes(tree) if (n.data or {}).get("kind") == "tag"))
         await settle(pilot)
         app.query_one(ThumbnailGrid).focus()
+        title = app.scope.title
         await pilot.press("u")
         await settle(pilot)
+        untagged_title = app.scope.title
         with open_store(app.project, read_only=True) as store:
             left = store.images_with_tag(store.leaf_tag_paths("Subject")[0][0]).tolist()
         await pilot.press("m")
-        return first_model, app.model_id, searched, status, left
+        return first_model, app.model_id, searched, status, left, (title, untagged_title)
 
-    first, second, searched, status, left = run(PlancheApp(project), steps)
+    first, second, searched, status, left, titles = run(PlancheApp(project), steps)
+    assert titles[0] == titles[1] and titles[0].count("tag") == 1, titles  # not "tag tag boat"
     assert searched == ("search", 10)
     assert "clip:" in status, "the status line names the model searched with"
     assert left == [], "untagging removed the tag from the image"

@@ -875,12 +875,11 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
             self.notify("Open a tag in the tree first: its images can then be untagged.")
             return
         targets = self._target_images()
-        tag_id, title = int(self.scope.ref), self.scope.title  # type: ignore[arg-type]
-        params = {"tag_id": tag_id, "images": targets}
+        params = {"tag_id": int(self.scope.ref), "images": targets}  # type: ignore[arg-type]
 
         def done(_: Any) -> None:
             self.notify(f"Removed the tag from {count(len(targets), 'image')}")
-            self.refresh_project(scope_loader=lambda: read.tag_images(self.project, tag_id, title))
+            self.refresh_project(keep_scope=True)  # the tag again, the cursor in place
 
         self._run_write("untagging…", lambda c: commands.run(self.project, "untag", params, c),
                         done)  # fmt: skip
@@ -889,11 +888,16 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
         keys = {"slash": "/", "question_mark": "?"}
         rows = [(keys.get(key, key), text) for key, _, _, text in self.ACTIONS]
         rows += [("", ""), ("", "in the grid:")]
-        rows += [(b.key.replace(",", " "), b.description)  # every key of the grid, as declared
+        rows += [(self._keys_shown(b), b.description)  # every key of the grid, as declared
                  for b in ThumbnailGrid.BINDINGS if isinstance(b, Binding)]  # fmt: skip
         rows += [("", ""), ("", "in the form:"), ("up down", "the previous or next box"),
                  ("enter", "search, or run the clustering")]  # fmt: skip
         self.push_screen(HelpScreen(rows))
+
+    def _keys_shown(self, binding: Binding) -> str:
+        """A binding's keys as the footer writes them ("+ =", not "plus equals_sign")."""
+        keys = [k.strip() for k in binding.key.split(",")]
+        return " ".join(self.get_key_display(Binding(k, binding.action)) for k in keys)
 
     def action_undo(self) -> None:
         self._undo_redo(commands.undo, "Undid", "Nothing to undo.", "undoing…")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -78,14 +79,17 @@ class HelpScreen(ModalScreen[None]):
         self.rows = bindings
 
     def compose(self) -> ComposeResult:
-        text = Text()
-        text.append("planche: keys\n\n", style="bold")
+        # Two columns: a long description wraps in its own column, not under the keys.
+        keys = Table.grid(padding=(0, 2))
+        keys.add_column(justify="right", style="bold cyan", no_wrap=True)
+        keys.add_column()
         for key, description in self.rows:
-            text.append(f"{printable(key):>12}  ", style="bold cyan")
-            text.append(f"{printable(description)}\n")
-        text.append("\nEvery action is also in the command palette (ctrl+p).", style="dim")
+            keys.add_row(Text(printable(key)), Text(printable(description)))
         with VerticalScroll(id="dialog"):
-            yield Static(text)
+            yield Static(Text("planche: keys\n", style="bold"))
+            yield Static(keys)
+            yield Static(Text("\nEvery action is also in the command palette (ctrl+p).",
+                              style="dim"))  # fmt: skip
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -148,7 +148,7 @@ def test_markup_like_names_are_shown_literally_everywhere(hostile_project):
 
     kind, title, count = seen["scope"]
     assert (kind, title, count) == ("folder", "folder ]dir", 2)
-    assert "scope: folder ]dir (2)" in seen["status"]
+    assert seen["status"].startswith("folder ]dir (2) · ")
     assert "[draft] cover" in seen["captions"] and "\x1b" not in seen["captions"]
 
     infos = "\n".join(seen["previews"])

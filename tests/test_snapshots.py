@@ -28,12 +28,12 @@ def project(tmp_path):
 
 
 async def _ready(pilot):
-    for widget in pilot.app.query("Input"):
-        widget.cursor_blink = False
     for _ in range(60):
         await pilot.pause(0.05)
         if all(w.is_finished for w in pilot.app.workers):
             break
+    for widget in pilot.app.query("Input"):  # made after the first grid: once it is done
+        widget.cursor_blink = False
     await pilot.pause(0.2)
 
 

@@ -324,18 +324,19 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
             else:
                 device = " (no text search)"
             described = printable(model["label"]) + device
-        parts = [
+        # What is shown and selected first: at 80 columns the end is cut off.
+        grid = self.query_one("#grid", ThumbnailGrid)
+        parts = [f"{printable(self.scope.title)} ({len(self.scope.image_ids):,})"]
+        if grid.selected:
+            parts.append(f"{len(grid.selected):,} selected")
+        parts += [
             printable(self.project.name),
             f"{self._image_count:,} images",
             described,
             f"index {self.index_kind}"
             + (f" · graph {printable(self._graph_build)}" if self._graph_build else ""),
-            f"scope: {printable(self.scope.title)} ({len(self.scope.image_ids):,})",
-            f"images: {self.image_mode.status(self.query_one('#grid', ThumbnailGrid).graphics)}",
+            f"images: {self.image_mode.status(grid.graphics)}",
         ]
-        grid = self.query_one("#grid", ThumbnailGrid)
-        if grid.selected:
-            parts.append(f"{len(grid.selected)} selected")
         # Rich Text, never markup: a scope title quotes a folder, tag or query.
         text = Text(" · ".join(parts))
         note = self._status_note or self.image_mode.note

@@ -49,7 +49,7 @@ class ImageMode:
 
             settle_tmux_replies()
         if os.environ.get("COLORTERM", "").lower() not in ("truecolor", "24bit"):
-            self.note = "no truecolor announced (COLORTERM): colours may look coarse"
+            self.note = "256 colours: COLORTERM=truecolor if the terminal has more"
         self.grid = "kitty" if self.widget_class is widget.TGPImage else "halfcell"
         if mode == "auto":
             self._choose_for_placeholders(widget)

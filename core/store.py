@@ -1313,12 +1313,16 @@ class Store:
         ).fetchall()
 
     def tags(self, property_id: int) -> list[tuple[int, int | None, str, int]]:
-        """(tag id, parent id, name, images tagged) of one property."""
+        """(tag id, parent id, name, images) of one property, counting the images
+        with the tag or any tag below it, as opening it and `tag:` filters do."""
         return self._con.execute(
-            "SELECT t.id, t.parent_id, t.name, count(it.image_id) FROM tags t "
-            "LEFT JOIN image_tags it ON it.tag_id = t.id WHERE t.property_id = ? "
-            "GROUP BY ALL ORDER BY t.id",
-            [property_id],
+            "WITH RECURSIVE below(top, id) AS ("
+            "SELECT id, id FROM tags WHERE property_id = $p UNION ALL "
+            "SELECT b.top, t.id FROM tags t JOIN below b ON t.parent_id = b.id) "
+            "SELECT t.id, t.parent_id, t.name, count(DISTINCT it.image_id) FROM tags t "
+            "JOIN below b ON b.top = t.id LEFT JOIN image_tags it ON it.tag_id = b.id "
+            "WHERE t.property_id = $p GROUP BY ALL ORDER BY t.id",
+            {"p": property_id},
         ).fetchall()
 
     def leaf_tag_paths(self, property_name: str) -> list[tuple[int, tuple[str, ...]]]:

@@ -257,3 +257,27 @@ def test_the_form_footer_and_tree_follow_the_first_grid(project, tmp_path):
     assert tree_nodes > 0, "the tree was never read"
     # A project not made yet (nothing to show): the same screen, without waiting.
     assert asyncio.run(main(tmp_path / "new.duckdb"))[:3] == (True, 0, "kmeans")
+
+
+def test_right_and_left_open_and_close_tree_nodes(project):
+    # Seen in a trial: right scrolled the tree sideways by a column; only space opened.
+    from planche.tui.tree_pane import ProjectTree
+
+    async def steps(pilot):
+        tree = pilot.app.query_one(ProjectTree)
+        tree.focus()
+        folders = next(n for n in tree.root.children if str(n.label) == "Folders")
+        tree.move_cursor(folders)
+        await pilot.pause()
+        seen = []
+        for key in ("left", "right", "right", "left", "h", "l"):
+            await pilot.press(key)
+            await pilot.pause()
+            seen.append((str(tree.cursor_node.label), folders.is_expanded, tree.scroll_x))
+        return seen
+
+    seen = run(project, steps)
+    first = seen[2][0]
+    assert first != "Folders", "right on an open node goes to its first child"
+    assert seen == [("Folders", False, 0), ("Folders", True, 0), (first, True, 0),
+                    ("Folders", True, 0), ("Folders", False, 0), ("Folders", True, 0)]  # fmt: skip

@@ -232,3 +232,20 @@ def test_a_clusterings_summary_does_not_count_the_unclustered_as_a_cluster(sizes
     outcome = {"clustering_id": 7, "images": sum(sizes.values()),
                "clusters": [{"idx": i, "size": n} for i, n in sizes.items()]}  # fmt: skip
     assert commands.get_command("cluster").summary(outcome) == said
+
+
+def test_a_parent_tag_counts_the_images_below_it_as_opening_it_shows(tmp_path):
+    # Seen in a trial: "space 0" in the tree above "astronaut 2", and opening it showed 2.
+    folder = tmp_path / "photos"
+    write_good_images(folder, 6)
+    project = tmp_path / "p.duckdb"
+    _import(project, folder)
+    ids = sorted(read.all_images(project).image_ids)
+    for path, tagged in ((["space", "astronaut"], ids[:2]), (["space", "rocket"], ids[1:4]),
+                         (["space"], ids[3:5]), (["sea"], ids[5:])):  # fmt: skip
+        commands.run(project, "tag", {"property": "Subject", "path": path, "images": tagged})
+    (subject,) = read.tag_tree(project)
+    counts = {t["name"]: t["images"] for t in subject["tags"]}
+    assert counts == {"space": 5, "astronaut": 2, "rocket": 3, "sea": 1}
+    space = next(t["id"] for t in subject["tags"] if t["name"] == "space")
+    assert len(read.tag_images(project, space, "space").image_ids) == counts["space"]

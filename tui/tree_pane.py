@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text, TextType
+from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -34,7 +35,34 @@ def read_contents(project: Path) -> TreeContents:
 
 
 class ProjectTree(Tree[dict[str, Any]]):
-    """Selecting a node shows its images; node data says which scope it is."""
+    """Selecting a node shows its images; node data says which scope it is. Right
+    (l) opens a node, then goes to its first child; left (h) closes it, then goes
+    to its parent (Textual's tree scrolled sideways on them); j and k move."""
+
+    BINDINGS = [
+        Binding("right,l", "open_or_enter", "Open", show=False),
+        Binding("left,h", "close_or_leave", "Close", show=False),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
+
+    def action_open_or_enter(self) -> None:
+        node = self.cursor_node
+        if node is None or not node.allow_expand:
+            return
+        if not node.is_expanded:
+            node.expand()
+        elif node.children:
+            self.move_cursor(node.children[0])
+
+    def action_close_or_leave(self) -> None:
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.allow_expand and node.is_expanded:
+            node.collapse()
+        elif node.parent is not None and node.parent is not self.root:
+            self.move_cursor(node.parent)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("project", data={"kind": "all"}, **kwargs)

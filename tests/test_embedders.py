@@ -295,3 +295,28 @@ def test_a_released_checkpoint_file_keeps_its_tag(tmp_path, monkeypatch):
         load_embedder("clip", model="ViT-B-32", pretrained=RELEASED_TAG, weights=checkpoint)
     assert seen["force_quick_gelu"] is True
     assert seen["pretrained"] == str(checkpoint)
+
+
+def test_the_default_release_is_looked_up_without_importing_open_clip(tmp_path):
+    # The app's import offer waited 3 s (open_clip and torch imported) to look in two
+    # folders; the default's location is kept here, checked against open_clip's table.
+    import subprocess
+    import sys
+
+    import open_clip
+
+    from planche.core.embedders.weights import KNOWN_RELEASES
+
+    for (model, tag), known in KNOWN_RELEASES.items():
+        released = open_clip.get_pretrained_cfg(model, tag)
+        assert {k: released.get(k) for k in known} == known, (model, tag)
+    clip_cache = tmp_path / ".cache" / "clip"
+    clip_cache.mkdir(parents=True)
+    (clip_cache / "ViT-B-32.pt").write_bytes(b"weights")
+    found = subprocess.run(
+        [sys.executable, "-c", "import sys; from planche.core import read; "
+         "print(read.embedder_for_new_images()['embedder'], 'open_clip' in sys.modules)"],
+        capture_output=True, text=True, check=True,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "HF_HUB_CACHE": str(tmp_path / "hf")},
+    )  # fmt: skip
+    assert found.stdout.split() == ["clip", "False"]

@@ -118,11 +118,25 @@ def _hub_repo(repo: str) -> ResolvedWeights:
     return _local(f"hf-hub:{repo}", folder)
 
 
+# Where open_clip's release table puts the default model: asking open_clip itself
+# imports it and torch (3 s), which the app's import offer would wait for just to
+# look in two folders. tests/test_embedders.py checks it against open_clip's table.
+KNOWN_RELEASES: dict[tuple[str, str], dict[str, str]] = {
+    ("ViT-B-32", "openai"): {
+        "hf_hub": "timm/vit_base_patch32_clip_224.openai/",
+        "url": "https://openaipublic.azureedge.net/clip/models/"
+        "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
+    },
+}
+
+
 def cached_release(model: str, tag: str) -> Path | None:
     """The local file of a released (model, tag), if any cache holds it."""
-    import open_clip
+    config = KNOWN_RELEASES.get((model, tag))
+    if config is None:
+        import open_clip
 
-    config = open_clip.get_pretrained_cfg(model, tag) or {}
+        config = open_clip.get_pretrained_cfg(model, tag) or {}
     hub = config.get("hf_hub", "")
     if hub:
         from huggingface_hub import try_to_load_from_cache

@@ -281,3 +281,22 @@ def test_right_and_left_open_and_close_tree_nodes(project):
     assert first != "Folders", "right on an open node goes to its first child"
     assert seen == [("Folders", False, 0), ("Folders", True, 0), (first, True, 0),
                     ("Folders", True, 0), ("Folders", False, 0), ("Folders", True, 0)]  # fmt: skip
+
+
+def test_the_palette_lists_the_apps_actions_before_anything_is_typed(project):
+    from textual.command import CommandList
+
+    async def steps(pilot):
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        for _ in range(40):  # the palette gathers its hits in a worker of its own
+            listed = pilot.app.screen.query(CommandList)
+            if listed and listed.first().option_count > 5:
+                break
+            await pilot.pause(0.05)
+        options = listed.first()
+        return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+    shown = run(project, steps)
+    assert any("cluster the current scope" in line for line in shown), shown
+    assert any("filter, sort and group" in line for line in shown), shown

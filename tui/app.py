@@ -26,7 +26,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.command import Hit, Hits, Provider
+from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal
 from textual.notifications import SeverityLevel
 from textual.widgets import Footer, ProgressBar, Static, Tree
@@ -84,6 +84,13 @@ class PlancheCommands(Provider):
             if score > 0:
                 yield Hit(score, matcher.highlight(description),
                           _runner(app, action), help=f"key: {key}")  # fmt: skip
+
+    async def discover(self) -> Hits:
+        """Before anything is typed: every action (Textual lists only its own)."""
+        app = self.app
+        assert isinstance(app, PlancheApp)
+        for key, action, _, description in app.ACTIONS:
+            yield DiscoveryHit(description, _runner(app, action), help=f"key: {key}")
 
 
 def _runner(app: App[Any], action: str) -> Callable[[], Any]:

@@ -161,7 +161,7 @@ def test_markup_like_names_are_shown_literally_everywhere(hostile_project):
     assert seen["running"]
     # Property/parent/tag: `Subj/a[/]b` is the tag `]b` under `a[` in Subj.
     assert "Subj" in seen["after"], seen["after"]
-    assert any(path.startswith("a[  0/]b  1") for path in seen["typed"]), seen["typed"]
+    assert any(path.startswith("a[  1/]b  1") for path in seen["typed"]), seen["typed"]
     assert any(TYPED in toast for toast in seen["toasts"]), seen["toasts"]
     tags = {p["property"]: [t["name"] for t in p["tags"]] for p in read.tag_tree(hostile_project)}
     assert tags["Subj"] == ["a[", "]b"] and tags[PROPERTY] == ["[b]t"]

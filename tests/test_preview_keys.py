@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 
 from textual.widgets import Footer
 
@@ -45,3 +46,38 @@ def test_the_preview_offers_the_keys_for_its_image_and_not_the_grids(tmp_path_fa
     assert not labels & {"Cluster", "Import", "Map", "Filter", "Search"}, labels
     assert still and clusterings == 0, "c, M and i did nothing over the preview"
     assert tagging, "t asks for the tag of the image shown"
+
+
+def test_the_nearest_images_take_up_down_and_enter_at_once_and_help_says_so(
+    tmp_path_factory, tmp_path
+):
+    # Seen in a trial: the list only took keys after a Tab; ? showed the grid's keys.
+    from rich.console import Console
+
+    from planche.tui.screens import HelpScreen
+
+    project = project_copy(imported_once(tmp_path_factory, "preview-keys", 6), tmp_path)
+
+    async def main():
+        async with PlancheApp(project).run_test(size=(160, 48)) as pilot:
+            app = pilot.app
+            await settle(pilot)
+            await pilot.press("enter")
+            await settle(pilot)
+            first = app.screen.details["id"]
+            second_nearest = app.screen.neighbours[1]["image_id"]
+            await pilot.press("down", "enter")
+            await settle(pilot)
+            opened = app.screen.details["id"]
+            await pilot.press("question_mark")
+            await settle(pilot)
+            shown = Console(width=100, record=True, file=io.StringIO())
+            for static in app.screen.query("Static"):
+                shown.print(static.content)
+            return first, second_nearest, opened, isinstance(app.screen, HelpScreen), \
+                shown.export_text()  # fmt: skip
+
+    first, second_nearest, opened, helped, text = asyncio.run(main())
+    assert opened == second_nearest != first
+    assert helped and "Next" in text and "Similar images" in text and "nearest" in text, text
+    assert "cluster the current scope" not in text, "the grid's keys do not act here"

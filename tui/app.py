@@ -894,6 +894,14 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
 
     def action_help(self) -> None:
         keys = {"slash": "/", "question_mark": "?"}
+        if isinstance(self.screen, PreviewScreen):  # its own keys, and the app's that act there
+            rows = [(self._keys_shown(b), b.description) for b in PreviewScreen.BINDINGS
+                    if isinstance(b, Binding)]  # fmt: skip
+            rows += [("up down", "move in the nearest images"), ("enter", "open that image")]
+            rows += [(keys.get(key, key), text) for key, action, _, text in self.ACTIONS
+                     if action in self.ON_THE_PREVIEW]  # fmt: skip
+            self.push_screen(HelpScreen(rows))
+            return
         rows = [(keys.get(key, key), text) for key, _, _, text in self.ACTIONS]
         rows += [("", ""), ("", "in the grid:")]
         rows += [(self._keys_shown(b), b.description)  # every key of the grid, as declared

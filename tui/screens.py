@@ -124,7 +124,11 @@ class PreviewScreen(Screen[None]):
         """Another image in the same screen (a step, a neighbour opened)."""
         self.details, self.image_widget, self.neighbours, self.note = (
             details, image_widget, neighbours, note)  # fmt: skip
-        self.call_next(self.recompose)
+        self.call_next(self._show_again)
+
+    async def _show_again(self) -> None:
+        await self.recompose()
+        self._focus_neighbours()
 
     def compose(self) -> ComposeResult:
         d = self.details
@@ -155,14 +159,27 @@ class PreviewScreen(Screen[None]):
             with VerticalScroll(id="preview-info"):
                 yield Static(info)
                 if self.neighbours:
-                    yield Label("nearest (Enter opens one)", classes="pane-title")
+                    yield Label("nearest (up, down; Enter opens one)", classes="pane-title")
                     yield OptionList(*(self._neighbour(hit) for hit in self.neighbours),
                                      id="neighbours")  # fmt: skip
         yield Footer()
 
+    def on_mount(self) -> None:
+        self._focus_neighbours()
+
+    def _focus_neighbours(self) -> None:
+        """Up, down and Enter act on the nearest images without a Tab first (left and
+        right still step: the list has no use for them)."""
+        for found in self.query("#neighbours"):
+            found.focus()
+
+    def on_screen_resume(self) -> None:
+        self._focus_neighbours()
+
     @staticmethod
     def _neighbour(hit: dict[str, Any]) -> Option:
-        name = printable(hit["paths"][0].rsplit("/", 1)[-1]) if hit["paths"] else "?"
+        # The folder too: copies in different folders often share a name.
+        name = printable("/".join(hit["paths"][0].rsplit("/", 2)[-2:])) if hit["paths"] else "?"
         return Option(Text(f"{hit['similarity']:.3f}  {name}  (id {hit['image_id']})"),
                       id=str(hit["image_id"]))  # fmt: skip
 

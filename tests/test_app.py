@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import settle, tree_nodes, type_text, write_good_images
-from planche.core import read
+from planche.core import commands, read
 from planche.core.embedders import load_embedder
 from planche.core.ingest import import_folder
 from planche.core.store import open_store
@@ -412,3 +412,21 @@ def test_a_large_project_searches_at_once_while_the_graph_builds(pixels_project,
     assert "index exact · graph building (" in during
     assert any("search graph is built" in note for note in notes)
     assert "index hnsw" in after and "graph building" not in after
+
+
+def test_the_tag_prompt_completes_the_projects_tags(pixels_project):
+    # Seen in a trial: no completion, so a typo quietly made a new tag.
+    first = read.all_images(pixels_project).image_ids[0]
+    commands.run(pixels_project, "tag",
+                 {"property": "Subject", "path": ["space", "astronaut"], "images": [first]})  # fmt: skip
+
+    async def steps(pilot):
+        await settle(pilot)
+        pilot.app.query_one(ThumbnailGrid).focus()
+        await pilot.press("t")
+        await settle(pilot)
+        await type_text(pilot, "subject/space/a")
+        await pilot.press("right")
+        return pilot.app.screen.query_one("#prompt").value
+
+    assert run(PlancheApp(pixels_project), steps) == "Subject/space/astronaut"

@@ -29,6 +29,7 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal
 from textual.notifications import SeverityLevel
+from textual.suggester import SuggestFromList
 from textual.widgets import Footer, ProgressBar, Static, Tree
 
 from planche.core import commands, read
@@ -873,10 +874,13 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
             self._run_write("tagging…", lambda c: commands.run(self.project, "tag", params, c),
                             done)  # fmt: skip
 
+        known = self.query_one("#tree", ProjectTree).tag_paths  # right takes the completion
+        question = f"Tag {count(len(targets), 'image')} as:"
         self.push_screen(
-            PromptScreen(f"Tag {len(targets)} image(s) as:", placeholder="Subject/animal/cat"),
+            PromptScreen(question, placeholder="Subject/animal/cat",
+                         suggester=SuggestFromList(known, case_sensitive=False)),
             apply,
-        )
+        )  # fmt: skip
 
     def action_untag(self) -> None:
         if self.scope.kind != "tag":

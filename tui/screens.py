@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
+from textual.suggester import Suggester
 from textual.widgets import Button, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -28,16 +29,19 @@ class PromptScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, question: str, value: str = "", placeholder: str = "") -> None:
+    def __init__(self, question: str, value: str = "", placeholder: str = "",
+                 suggester: Suggester | None = None) -> None:  # fmt: skip
         super().__init__()
         self.question = question
         self.value = value
         self.placeholder = placeholder
+        self.suggester = suggester
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(printable(self.question), markup=False, id="question")
-            yield Input(value=self.value, placeholder=self.placeholder, id="prompt")
+            yield Input(value=self.value, placeholder=self.placeholder, id="prompt",
+                        suggester=self.suggester)  # fmt: skip
             yield Static("Enter to confirm, Escape to cancel", classes="hint", markup=False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

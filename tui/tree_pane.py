@@ -64,6 +64,9 @@ class ProjectTree(Tree[dict[str, Any]]):
         elif node.parent is not None and node.parent is not self.root:
             self.move_cursor(node.parent)
 
+    # "Property/parent/tag" of every tag shown: what the tag prompt completes.
+    tag_paths: tuple[str, ...] = ()
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("project", data={"kind": "all"}, **kwargs)
         self.show_root = False
@@ -77,6 +80,7 @@ class ProjectTree(Tree[dict[str, Any]]):
     def show(self, contents: TreeContents) -> None:
         """Rebuild from what `read_contents` read, keeping which nodes were open
         and the node under the cursor (by what it stands for)."""
+        self.tag_paths = _tag_paths(contents.tags)
         expanded = {str(n.label) for n in self._all_nodes() if n.is_expanded}
         current = self.cursor_node.data if self.cursor_node is not None else None
         self.clear()
@@ -181,3 +185,15 @@ class ProjectTree(Tree[dict[str, Any]]):
                 self._add_clustering(child, sub)
             if not c["children"]:
                 child.allow_expand = False
+
+
+def _tag_paths(properties: list[dict[str, Any]]) -> tuple[str, ...]:
+    """Every tag as "Property/parent/tag", from `read.tag_tree`'s rows (parents first)."""
+    paths: list[str] = []
+    for prop in properties:
+        below: dict[int, str] = {}
+        for tag in prop["tags"]:
+            above = below.get(tag["parent"], prop["property"])
+            below[tag["id"]] = f"{above}/{tag['name']}"
+            paths.append(below[tag["id"]])
+    return tuple(sorted(paths, key=str.lower))

@@ -417,8 +417,8 @@ def test_a_large_project_searches_at_once_while_the_graph_builds(pixels_project,
 def test_the_tag_prompt_completes_the_projects_tags(pixels_project):
     # Seen in a trial: no completion, so a typo quietly made a new tag.
     first = read.all_images(pixels_project).image_ids[0]
-    commands.run(pixels_project, "tag",
-                 {"property": "Subject", "path": ["space", "astronaut"], "images": [first]})  # fmt: skip
+    tagged = {"property": "Subject", "path": ["space", "astronaut"], "images": [first]}
+    commands.run(pixels_project, "tag", tagged)
 
     async def steps(pilot):
         await settle(pilot)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import subprocess
 import sys
@@ -334,12 +335,16 @@ def test_ctrl_z_and_ctrl_y_undo_and_redo_a_tagging(pixels_project):
         await pilot.press("ctrl+z")
         await settle(pilot)
         after_undo = tagged(pilot.app.project)
+        said = [n.message for n in pilot.app._notifications]
         await pilot.press("ctrl+y")
         await settle(pilot)
-        return after_tag, after_undo, tagged(pilot.app.project)
+        return after_tag, after_undo, tagged(pilot.app.project), said
 
-    after_tag, after_undo, after_redo = run(PlancheApp(pixels_project), steps)
+    after_tag, after_undo, after_redo, said = run(PlancheApp(pixels_project), steps)
     assert after_tag == [1, 2] and after_undo == [] and after_redo == [1, 2]
+    # Undo is the project's: it says what it took back and when (it may be the CLI's).
+    assert any(re.fullmatch(r"Undid tag: 2 images tagged \(done at \d\d:\d\d\)", m)
+               for m in said), said  # fmt: skip
 
 
 def test_below_120_columns_c_opens_the_form_which_says_why_it_refuses(pixels_project):

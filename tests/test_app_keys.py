@@ -300,3 +300,21 @@ def test_the_palette_lists_the_apps_actions_before_anything_is_typed(project):
     shown = run(project, steps)
     assert any("cluster the current scope" in line for line in shown), shown
     assert any("filter, sort and group" in line for line in shown), shown
+
+
+def test_zoom_says_when_it_is_at_its_largest_or_smallest(project):
+    from planche.tui.grid import ZOOM_SIZES
+
+    async def steps(pilot):
+        app = pilot.app
+        app.query_one(ThumbnailGrid).focus()
+        await pilot.press(*["plus"] * len(ZOOM_SIZES))
+        await settle(pilot)
+        at_largest = [n.message for n in app._notifications]
+        await pilot.press(*["minus"] * len(ZOOM_SIZES))
+        await settle(pilot)
+        return at_largest, [n.message for n in app._notifications]
+
+    at_largest, after = run(project, steps)
+    assert [m for m in at_largest if "largest thumbnails" in m], at_largest
+    assert [m for m in after if "smallest thumbnails" in m], after

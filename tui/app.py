@@ -18,6 +18,7 @@ control characters escaped (`notify` below).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -931,7 +932,15 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
             if entry is None:
                 self.notify(nothing)
                 return
-            self.notify(f"{verb} {entry['command'].replace('_', ' ')}")
+            # Undo is the project's, not the window's (it may take back what the CLI
+            # did): say what it took back, and when that was done.
+            what = entry["command"].replace("_", " ")
+            outcome = entry.get("outcome")
+            if isinstance(outcome, dict):
+                with contextlib.suppress(Exception):  # an old entry's outcome may not fit
+                    what += f": {commands.get_command(entry['command']).summary(outcome)}"
+            when = str(entry.get("at") or "")[11:16]  # HH:MM of an ISO time
+            self.notify(f"{verb} {what}" + (f" (done at {when})" if when else ""))
             self.refresh_project(keep_scope=True)
 
         self._run_write(title, lambda _: operation(self.project), done)

@@ -1043,7 +1043,13 @@ class ThumbnailGrid(ScrollView, can_focus=True):
             self._g_pending = False
 
     def action_zoom(self, step: int) -> None:
-        self.zoom_to(self._zoom + step)
+        wanted = self._zoom + step
+        if not 0 <= wanted < len(ZOOM_SIZES):  # said, or + at the largest seems broken
+            edge = "largest" if step > 0 else "smallest"
+            self.notify(f"The {edge} thumbnails already ({len(ZOOM_SIZES)} sizes, + and -)",
+                        timeout=2)  # fmt: skip
+            return
+        self.zoom_to(wanted)
 
     def zoom_to(self, level: int) -> None:
         """Show tiles of `ZOOM_SIZES[level]`, the cursor's image where it was on screen."""

@@ -22,7 +22,7 @@ import pytest
 from conftest import command_child, jpeg_bytes, photo_like, run_main, write_good_images
 from planche.core import commands
 from planche.core.commands import Context
-from planche.core.dedupe import Candidate, choose_keeper, parse_rules
+from planche.core.dedupe import DEFAULT_RULES, Candidate, choose_keeper, parse_rules
 from planche.core.dedupe.fileops import pending_path
 from planche.core.errors import BadParameter
 from planche.core.progress import ProgressEvent
@@ -152,6 +152,28 @@ def test_keeper_rules_break_ties_in_order_and_name_the_deciding_rule():
                          parse_rules(["resolution,size"]))  # fmt: skip
     assert tied.keeper.path == "/p/aaa.jpg" and tied.rule is None
     assert "first by path" in tied.reason
+
+
+def test_a_stretched_or_cut_copy_is_not_kept_over_the_photo_it_was_made_from():
+    # Seen in a trial: `resolution` kept stretch.jpg (853x640, 4/3 as wide) over the
+    # original 640x640, and every original of the set was to be trashed.
+    original = _candidate("/p/originals/retina.jpg", width=640, height=640, size=90_000)
+    group = [
+        original,
+        _candidate("/p/copies/q60.jpg", width=640, height=640, size=40_000),
+        _candidate("/p/copies/half.jpg", width=320, height=320, size=20_000),
+        _candidate("/p/copies/crop_5.jpg", width=608, height=608, size=80_000),
+        _candidate("/p/copies/stretch.jpg", width=853, height=640, size=120_000),
+        _candidate("/p/copies/aspect.jpg", width=480, height=640, size=70_000),
+    ]
+    default = choose_keeper(group, parse_rules(list(DEFAULT_RULES)))
+    assert default.keeper is original and default.rule == "size"
+    shaped = choose_keeper(group, parse_rules(["shape"]))
+    assert shaped.rule is None, "four files share the usual shape: shape alone decides nothing"
+    assert choose_keeper(group, parse_rules(["resolution"])).keeper.path.endswith("stretch.jpg")
+    # Two files of two shapes: no usual shape, the next rule decides.
+    pair = [original, group[4]]
+    assert choose_keeper(pair, parse_rules(list(DEFAULT_RULES))).rule == "resolution"
 
 
 def test_keep_rules_parse_with_commas_in_folders_and_name_a_bad_rule(tmp_path):

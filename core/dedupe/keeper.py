@@ -2,6 +2,10 @@
 
 Rules are ordered; each one breaks the ties the rules before it left:
 
+- `shape`: a file of the shape most of its group has (width / height within
+  1%): a stretched or cut copy has more pixels than the photo it was made
+  from, and `resolution` alone kept a stretched upscale and trashed the
+  original. A group with no majority shape (a pair of two shapes) leaves all;
 - `resolution`: the most pixels (width x height of the image as imported);
 - `size`: the largest file;
 - `oldest` / `newest`: by date taken (EXIF), else by the file's modification
@@ -21,6 +25,7 @@ candidates (None when the path order did).
 from __future__ import annotations
 
 import fnmatch
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,9 +34,11 @@ from typing import Any
 
 from planche.core.errors import BadParameter
 
-NAMED_RULES = ("resolution", "size", "oldest", "newest", "shortest-path")
+NAMED_RULES = ("shape", "resolution", "size", "oldest", "newest", "shortest-path")
 PREFIXED_RULES = ("folder:", "pattern:")
-DEFAULT_RULES = ("resolution", "size", "oldest", "shortest-path")
+DEFAULT_RULES = ("shape", "resolution", "size", "oldest", "shortest-path")
+# Shapes (width / height) this close count as one: rounding when resizing moves it.
+_SAME_SHAPE = 0.01
 ALLOWED = "rules among " + ", ".join(NAMED_RULES) + ", folder:DIR, pattern:GLOB"
 
 
@@ -63,8 +70,19 @@ class Rule:
     def text(self) -> str:
         return f"{self.name}:{self.arg}" if self.arg else self.name
 
+    def keys(self, pool: Sequence[Candidate]) -> list[Any]:
+        """Each candidate's key (higher is better); `shape` looks at the whole pool."""
+        if self.name != "shape":
+            return [self.key(c) for c in pool]
+        shapes = [math.log(max(c.width, 1) / max(c.height, 1)) for c in pool]
+        near = [sum(abs(a - b) <= _SAME_SHAPE for b in shapes) for a in shapes]
+        most = max(near)
+        if near.count(most) == len(pool) or most * 2 <= len(pool):
+            return [0] * len(pool)  # one shape, or none that most of the group has
+        return [int(n == most) for n in near]
+
     def key(self, c: Candidate) -> Any:
-        """Higher is better."""
+        """Higher is better (every rule but `shape`, which needs the group)."""
         if self.name == "resolution":
             return c.width * c.height
         if self.name == "size":
@@ -81,6 +99,8 @@ class Rule:
 
     def describe(self, c: Candidate) -> str:
         """Why `c` won under this rule, in words."""
+        if self.name == "shape":
+            return f"the group's usual shape ({c.width}x{c.height}; others stretched or cut)"
         if self.name == "resolution":
             return f"highest resolution ({c.width}x{c.height})"
         if self.name == "size":
@@ -167,7 +187,7 @@ def choose_keeper(candidates: Sequence[Candidate], rules: Sequence[Rule]) -> Cho
     if len(pool) == 1:
         return Choice(pool[0], None, "the only file of its group still on disk")
     for rule in rules:
-        keys = [rule.key(c) for c in pool]
+        keys = rule.keys(pool)
         best = max(keys)
         pool = [c for c, k in zip(pool, keys, strict=True) if k == best]
         if len(pool) == 1:

@@ -22,13 +22,14 @@ goes on. `planche undo` puts every file back where it was."""
 
 EPILOG = """\
 keeper rules (--keep, in order, each breaking the ties of those before):
+  shape           the shape most of the group has (not a stretched or cut copy)
   resolution      the most pixels
   size            the largest file
   oldest, newest  by date taken (EXIF), else modification time
   shortest-path   the shortest path
   folder:DIR      a file inside DIR
   pattern:GLOB    a path matching GLOB (on the file name when GLOB has no /)
-  default: resolution,size,oldest,shortest-path; ties left: the first by path
+  default: shape,resolution,size,oldest,shortest-path; ties left: the first by path
 
 actions (--action):
   trash           to the freedesktop trash ($XDG_DATA_HOME/Trash)

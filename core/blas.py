@@ -18,7 +18,7 @@ that was ignored.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from functools import cache
 from typing import Any
 
@@ -34,3 +34,12 @@ def blas_controller() -> Any:  # a threadpoolctl.ThreadpoolController
 def one_blas_thread() -> AbstractContextManager[Any]:
     """BLAS at one thread inside the block, then the libraries' own setting."""
     return blas_controller().limit(limits=1, user_api="blas")
+
+
+def reading_blas(embedder: Any) -> AbstractContextManager[Any]:
+    """For reading threads that make vectors from thumbnails with numpy (the
+    pixels embedder, `source == "thumbnail"`): one BLAS thread. A model's own
+    threads (CLIP) are left as they are."""
+    if embedder is not None and getattr(embedder, "source", None) == "thumbnail":
+        return one_blas_thread()
+    return nullcontext()

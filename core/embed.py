@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from planche.core.blas import reading_blas
 from planche.core.decode import THUMBNAIL_SIZE, BadImage, decode, thumbnail_bytes
 from planche.core.embedders.base import Embedder, cpu_decode_size, decode_size, prepare_file
 from planche.core.errors import BadParameter
@@ -97,30 +98,32 @@ def embed_project(
     pending_vectors: list[Any] = []
     last_commit = time.monotonic()
     progress(ProgressEvent("embed", 0, len(todo), summary.model))
-    try:
-        for prepared in ordered_map(prepare, items, workers=workers, window=window,
-                                    cancel=cancel, name="planche-decode"):  # fmt: skip
-            if prepared.error is not None:
-                summary.failed.append((prepared.image_id, prepared.error))
-            else:
-                batch.append(prepared)
-            if len(batch) >= embedder.batch_size:
+    # Thumbnail vectors (pixels) are numpy products on the reading threads: see core/blas.py.
+    with reading_blas(embedder):
+        try:
+            for prepared in ordered_map(prepare, items, workers=workers, window=window,
+                                        cancel=cancel, name="planche-decode"):  # fmt: skip
+                if prepared.error is not None:
+                    summary.failed.append((prepared.image_id, prepared.error))
+                else:
+                    batch.append(prepared)
+                if len(batch) >= embedder.batch_size:
+                    pending_vectors.append(embedder.embed_prepared([p.tensor for p in batch]))
+                    pending_ids.extend(p.image_id for p in batch)
+                    batch = []
+                if pending_ids and time.monotonic() - last_commit > _COMMIT_EVERY_S:
+                    # Handed over before writing, so an interrupt cannot write it twice.
+                    ids, vectors = pending_ids, pending_vectors
+                    pending_ids, pending_vectors = [], []
+                    summary.embedded += _commit(project, model, ids, vectors)
+                    last_commit = time.monotonic()
+                done = summary.embedded + len(pending_ids) + len(batch) + len(summary.failed)
+                progress(ProgressEvent("embed", done, len(todo), summary.model))
+            if batch and not cancel.cancelled:
                 pending_vectors.append(embedder.embed_prepared([p.tensor for p in batch]))
                 pending_ids.extend(p.image_id for p in batch)
-                batch = []
-            if pending_ids and time.monotonic() - last_commit > _COMMIT_EVERY_S:
-                # Handed over before writing, so an interrupt cannot write it twice.
-                ids, vectors = pending_ids, pending_vectors
-                pending_ids, pending_vectors = [], []
-                summary.embedded += _commit(project, model, ids, vectors)
-                last_commit = time.monotonic()
-            done = summary.embedded + len(pending_ids) + len(batch) + len(summary.failed)
-            progress(ProgressEvent("embed", done, len(todo), summary.model))
-        if batch and not cancel.cancelled:
-            pending_vectors.append(embedder.embed_prepared([p.tensor for p in batch]))
-            pending_ids.extend(p.image_id for p in batch)
-    except KeyboardInterrupt:
-        summary.cancelled = True
+        except KeyboardInterrupt:
+            summary.cancelled = True
     summary.embedded += _commit(project, model, pending_ids, pending_vectors)
     summary.cancelled = summary.cancelled or cancel.cancelled
     if summary.embedded:

@@ -19,12 +19,11 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planche.core.blas import one_blas_thread
+from planche.core.blas import reading_blas
 from planche.core.decode import (
     DEFAULT_MAX_PIXELS,
     THUMBNAIL_SIZE,
@@ -210,7 +209,7 @@ def import_folder(
     claims = _Claims()
     reads = _read_all(to_read, known_hashes, max_pixels, workers, cancel, embedder, claims)
     try:
-        with _reading_blas(embedder):
+        with reading_blas(embedder):
             for read in reads:
                 done += 1
                 _account(read, known_files, known_hashes, batch, summary, claims)
@@ -237,15 +236,6 @@ def import_folder(
     summary.failed.sort()
     summary.seconds = time.monotonic() - started
     return summary
-
-
-def _reading_blas(embedder: Embedder | None) -> AbstractContextManager[Any]:
-    """One BLAS thread while the reading threads make vectors with numpy from
-    thumbnails (the pixels embedder): BLAS threads on top of them only spin
-    (core/blas.py). A model's own threads (CLIP) are left as they are."""
-    if embedder is not None and embedder.source == "thumbnail":
-        return one_blas_thread()
-    return nullcontext()
 
 
 def _missing_under(folder: Path, known_files: dict, seen: set[str]) -> list[str]:

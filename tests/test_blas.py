@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from planche.core.blas import blas_controller, one_blas_thread
+from planche.core import embed
+from planche.core.blas import blas_controller, one_blas_thread, reading_blas
 from planche.core.embedders import load_embedder
-from planche.core.ingest import _reading_blas
 
 
 def _blas_threads() -> list[int]:
@@ -28,8 +28,30 @@ def test_one_blas_thread_inside_then_the_setting_is_back(two_blas_threads):
 
 
 def test_an_import_holds_blas_at_one_thread_only_for_vectors_made_with_numpy(two_blas_threads):
-    with _reading_blas(load_embedder("pixels")):
+    with reading_blas(load_embedder("pixels")):
         assert set(_blas_threads()) == {1}
-    with _reading_blas(None):
+    with reading_blas(None):
         assert set(_blas_threads()) == {2}
+    assert set(_blas_threads()) == {2}
+
+
+def test_embedding_with_pixels_holds_blas_at_one_thread_too(two_blas_threads, tmp_path,
+                                                             monkeypatch):  # fmt: skip
+    # `planche embed --embedder pixels` runs its own pool (core/embed.py), not the import's.
+    from conftest import write_good_images
+    from planche.core.ingest import import_folder
+
+    write_good_images(tmp_path / "photos", 3)
+    project = tmp_path / "p.duckdb"
+    import_folder(tmp_path / "photos", project)  # no vectors yet
+    seen: list[set[int]] = []
+    prepare = embed._prepare_one
+
+    def watched(*args, **kwargs):
+        seen.append(set(_blas_threads()))
+        return prepare(*args, **kwargs)
+
+    monkeypatch.setattr(embed, "_prepare_one", watched)
+    embed.embed_project(project, load_embedder("pixels"))
+    assert seen and all(threads == {1} for threads in seen), seen
     assert set(_blas_threads()) == {2}

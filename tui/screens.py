@@ -106,8 +106,8 @@ class PreviewScreen(Screen[None]):
 
     BINDINGS = [
         Binding("escape,q", "close", "Back"),
-        Binding("right,l", "step(1)", "Next"),
-        Binding("left,h", "step(-1)", "Previous"),
+        Binding("right,l", "step(1)", "Next", key_display="→ l"),
+        Binding("left,h", "step(-1)", "Previous", key_display="← h"),
         Binding("s", "similar", "Similar images"),
     ]
 

@@ -178,10 +178,13 @@ def _verified(
     column_vectors: np.ndarray,
     cols: np.ndarray,
     threshold: float,
-    chunk: int = 65_536,
+    chunk: int = 1_024,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The candidate pairs (rows of `row_vectors`, cols of `column_vectors`) whose
-    full cosine reaches the threshold."""
+    full cosine reaches the threshold.
+
+    A chunk's two gathered copies (2 KiB a pair at 512-d) stay in the CPU's
+    cache: 1,024 pairs at a time took 175 ns a pair, 65,536 550-950 ns."""
     keep = np.empty(len(rows), dtype=bool)
     for start in range(0, len(rows), chunk):
         part = slice(start, start + chunk)

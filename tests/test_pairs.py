@@ -192,13 +192,14 @@ def near_threshold_pairs(threshold: float, seed: int) -> np.ndarray:
 
 def test_the_bfloat16_screen_needs_its_allowance(monkeypatch, small_cells, bfloat16):
     # Pairs just over the threshold, whose bound is their cosine: bfloat16
-    # rounding moves products by up to about 0.008, and the screen's allowance
-    # for it is what keeps them. Without it some are lost.
+    # rounding moves products by up to about 0.008, and the screen's rounding
+    # columns and allowance are what keep them. Without them some are lost.
     vectors = near_threshold_pairs(0.95, 7)
     expected = all_pairs(vectors, 0.95)
     assert len(expected) > 300
     assert found_pairs(vectors, 0.95) == expected
     monkeypatch.setattr(pairs, "_bfloat16_allowance", lambda norm2, width: 0.0)
+    monkeypatch.setattr(pairs, "_rounding_off", lambda rounded, vectors: np.zeros(len(vectors)))
     without = found_pairs(vectors, 0.95)
     assert without < expected, "rounding lost no pair: the data is not near enough"
 
@@ -218,6 +219,19 @@ def test_bfloat16_below_is_the_largest_bfloat16_at_most_the_value(value):
         torch.tensor(below, dtype=torch.bfloat16), torch.tensor(2.0, dtype=torch.bfloat16)
     )
     assert step_up.item() > value
+
+
+def test_bfloat16_above_is_the_smallest_bfloat16_at_least_the_values():
+    torch = pytest.importorskip("torch")
+    values = np.concatenate(
+        [[0.0, 1.0, 1.0 + 2.0**-30, 0.0039, 1.0078125], np.geomspace(1e-6, 3, 999)]
+    )
+    above = pairs._bfloat16_above(values)
+    assert (above >= values).all()
+    as_bfloat16 = torch.from_numpy(above).bfloat16()
+    assert (as_bfloat16.float().numpy() == above).all()
+    step_down = torch.nextafter(as_bfloat16, torch.tensor(-1.0, dtype=torch.bfloat16))
+    assert (step_down.double().numpy()[values > 0] < values[values > 0]).all()
 
 
 def test_torch_rounds_float32_to_the_nearest_bfloat16():

@@ -32,11 +32,12 @@ parallel threads. The duplicates strategy turns the pairs into groups.
 
 On large inputs, where the CPU multiplies bfloat16 natively (AVX512-BF16,
 AMX), the bound products run in bfloat16 through torch, about 3.7 times
-faster than float32: rounding the bound vectors to bfloat16 moves a product
-by at most about 2^-7, so the screen lowers its threshold by that much (the
-derivation is at `_bfloat16_allowance`) and lets through every pair the
-float32 bound would, and a few more; every one is then scored in full in
-float32, as before.
+faster than float32. Rounding the bound vectors to bfloat16 moves a product
+by up to 2^-7: the screen adds to each product how far the rounding of its
+two vectors can have moved it (`Bfloat16Products`, about 0.0045 on
+bench/cluster.py data; the float32 sums in `_bfloat16_allowance`), so it lets
+through every pair the float32 bound would, and a few more, and every one is
+then scored in full in float32, as before.
 """
 
 from __future__ import annotations
@@ -227,13 +228,19 @@ class Products:
 
 
 class Bfloat16Products(Products):
-    """The bound products in bfloat16 (torch, float32 sums), screened with a
-    threshold lowered by their rounding (`_bfloat16_allowance`): every pair the
-    float32 products let through, and a few more.
+    """The bound products in bfloat16 (torch, float32 sums), plus how far their
+    rounding can have moved them: every pair the float32 products let through,
+    and a few more.
 
-    The threshold is two more columns, -high and -low on the rows' side, 1 and 1
-    on the columns': the product is (bound - threshold), whose sign rounding
-    keeps, so the test is the sign bit of the bfloat16 product (int16 >= 0).
+    With x~ = bf(x), d = x~ - x for each bound vector, x.y = x~.y~ - d_x.y~ -
+    x~.d_y + d_x.d_y, so x.y <= x~.y~ + |d_x| (|y~| + |d_y|) + |x~| |d_y|. Each
+    vector's |d| is measured (about 0.6 of the worst case, 2^-8 |x|) and the
+    terms are two more columns: |d_x| and N (>= every |x~|) on the rows' side,
+    N + |d_y| and |d_y| on the columns', each rounded up to bfloat16 so that
+    these products can only come out larger. The threshold is two more:
+    -high and -low on the rows' side, 1 and 1 on the columns'. The product is
+    then (bound + rounding - threshold), whose sign rounding keeps: the test is
+    the sign bit of the bfloat16 product (int16 >= 0).
 
     oneDNN prepares a product for each shape it meets and keeps the last 1,024:
     with a new shape every block it ran at a third of its speed. Blocks are
@@ -246,22 +253,30 @@ class Bfloat16Products(Products):
         self.threshold = threshold
         n, width = bounds.shape
         self.axes = width - 1
-        norm2 = 0.0
-        self.bounds = torch.empty((n, width + 2), dtype=torch.bfloat16)
+        self.bounds = torch.empty((n, width + 4), dtype=torch.bfloat16)
+        off = np.empty(n)
+        largest = 0.0
         for start in range(0, n, _CHUNK):
             part = bounds[start : start + _CHUNK]
-            norm2 = max(norm2, float(np.einsum("ij,ij->i", part, part).max()))
-            self.bounds[start : start + len(part), :width] = torch.from_numpy(part)
-        self.bounds[:, width:] = 1
-        # The float32 sum of squares is off by far less than this.
-        norm2 = norm2 * (1 + 1e-4) + 1e-6
-        limit = threshold - _ROUNDING - _bfloat16_allowance(norm2, width + 2)
+            rounded = self.bounds[start : start + len(part), :width]
+            rounded[:] = torch.from_numpy(part)
+            exact = rounded.double().numpy()  # float32 and bfloat16 values are exact in float64
+            largest = max(largest, float(np.sqrt(np.einsum("ij,ij->i", exact, exact)).max()))
+            off[start : start + len(part)] = _rounding_off(exact, part)
+        # float64 norms are off by about 1e-16 of themselves: rounded up with room.
+        reach = float(_bfloat16_above(np.array([largest * (1 + 1e-9)]))[0])
+        off = off * (1 + 1e-9)
+        self.bounds[:, width] = torch.from_numpy(_bfloat16_above(reach + off))
+        self.bounds[:, width + 1] = torch.from_numpy(_bfloat16_above(off))
+        self.bounds[:, width + 2 :] = 1
+        limit = threshold - _ROUNDING - _bfloat16_allowance(reach**2, width + 4)
         high = _bfloat16_below(limit)
         low = _bfloat16_below(limit - high)
-        self.limits = torch.tensor([-high, -low], dtype=torch.bfloat16)
-        assert self.limits.tolist() == [-high, -low] and high + low <= limit
-        # |bf(h) - h| <= 2^-8 |h| for each vector's first coordinates, two vectors.
-        self.blur = 2.0**-7 * float(np.sqrt(norm2))
+        # A row's last four columns: its |d|, N, -high, -low.
+        self.row_tail = torch.tensor([reach, -high, -low], dtype=torch.bfloat16)
+        assert self.row_tail.tolist() == [reach, -high, -low] and high + low <= limit
+        # Along a unit vector a vector's first coordinates moved by at most |d|.
+        self.blur = 2 * float(off.max(initial=0.0)) + 1e-6
 
     def take(self, positions: np.ndarray) -> Any:
         return self._spared(self.bounds, positions)
@@ -276,7 +291,8 @@ class Bfloat16Products(Products):
         self, rows: Any, columns: Any, diagonal: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
         queries = _grown(rows, _padded(len(rows))).clone()
-        queries[:, -2:] = self.limits
+        queries[:, -4] = queries[:, -3]
+        queries[:, -3:] = self.row_tail
         products = self.torch.mm(queries, _grown(columns, _padded(len(columns))).T)
         scores = products.view(self.torch.int16).numpy()[: len(rows), : len(columns)]
         if diagonal:
@@ -305,31 +321,42 @@ def _grown(block: Any, rows: int) -> Any:
     return block.as_strided((rows, block.shape[1]), block.stride(), block.storage_offset())
 
 
+def _rounding_off(rounded: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """|bf(x) - x| of each vector (float64), from its rounded and float32 values."""
+    return np.sqrt(np.einsum("ij,ij->i", rounded - vectors, rounded - vectors))
+
+
 def _bfloat16_allowance(norm2: float, width: int) -> float:
-    """How far below the float32 bound product (of vectors of squared norm at
-    most `norm2`) the bfloat16 one, with the threshold columns (`width` in
-    all), may come out.
+    """How far below the float32 bound product the bfloat16 sum (rounding columns
+    included) may come out, for vectors of squared norm at most `norm2`,
+    `width` columns in all: float32 sums only, the rounding of the vectors to
+    bfloat16 is in the rounding columns (`Bfloat16Products`).
 
     Rounding to bfloat16 (nearest, 8 significant bits: a step of 2^-7 from 1
-    to 2) changes a value by at most half a step, u = 2^-8 of itself
-    (subnormals by less than 2^-133, nothing here), so a product of two rounded
-    coordinates is x_i y_i (1 + e) with |e| <= 2u + u^2 = 2^-7 + 2^-16, and
-    the exact sum of them is off from x.y by at most (2^-7 + 2^-16) sum |x_i
-    y_i| <= (2^-7 + 2^-16) |x| |y| (Cauchy-Schwarz). The bound vectors have
-    |x|^2 <= norm2 (about 1: their first coordinates are in an orthonormal
-    basis, the last is the norm of the rest). The products of two bfloat16
-    values are exact in float32 and torch sums them in float32 (oneDNN;
-    tests/test_pairs.py checks it on the shapes the search makes): a sum of
-    `width` terms in any order is off by at most (width - 1) 2^-24 (1 + tiny)
-    of the sum of their magnitudes, at most norm2 (1 + 2^-7) + 1 with the
-    threshold's columns. The float32 product the screen replaces was itself
-    off by up to width 2^-24 norm2 below the exact one; counting both sums at
-    2 width 2^-24 (norm2 + 1) covers them with room. Rounding the sum to
+    to 2) changes a value by at most half a step, 2^-8 of itself (tests check
+    that torch rounds to nearest); the rounding columns count each vector's
+    actual change |d|, at most 2^-8 |x|. Products of two bfloat16 values are
+    exact in float32 and torch sums them in float32 (oneDNN; tests/test_pairs.py
+    checks it on the shapes the search makes): a sum of `width` terms in any
+    order is off by at most (width - 1) 2^-24 (1 + tiny) of the sum of their
+    magnitudes, at most norm2 + 2^-6 + 1 here (the product terms, the rounding
+    columns, the threshold's). The float32 product the screen replaces was
+    itself off by up to width 2^-24 norm2 below the exact one. Counting both at
+    2 width 2^-24 (norm2 + 2) covers them with room; rounding the sum to
     bfloat16 at the end keeps its sign, which is all that is tested. So every
-    pair whose float32 bound reached threshold - _ROUNDING has a bfloat16
-    product of at least threshold - _ROUNDING - this. About 0.0079.
+    pair whose float32 bound reached threshold - _ROUNDING gets a sum of at
+    least threshold - _ROUNDING - this, about 4e-5.
     """
-    return (2.0**-7 + 2.0**-16) * norm2 + 2 * width * 2.0**-24 * (norm2 + 1)
+    return 2 * width * 2.0**-24 * (norm2 + 2)
+
+
+def _bfloat16_above(values: np.ndarray) -> np.ndarray:
+    """The smallest bfloat16 numbers at least `values` (>= 0), as float32."""
+    single = values.astype(np.float32)
+    single = np.where(single < values, np.nextafter(single, np.float32(np.inf)), single)
+    bits = single.view(np.uint32) & np.uint32(0xFFFF_0000)  # cut towards 0: down
+    cut = bits.view(np.float32)
+    return np.where(cut < single, (bits + np.uint32(0x1_0000)).view(np.float32), cut)
 
 
 def _bfloat16_below(value: float) -> float:

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -82,8 +83,9 @@ _BASIS_SAMPLE = 5_000
 _ROUNDING = 1e-4
 # From this many vectors the bound products run in bfloat16 (torch), where
 # the CPU has bfloat16 products (`_fast_bfloat16`): below it, importing torch
-# (1-2 s) costs more than the products save.
-BFLOAT16_FROM = 200_000
+# (1-2 s) costs more than the products save (bench/cluster.py data, torch not
+# yet imported: 2 s slower at 200k, even at 500k, 3-4 s faster at 1M).
+BFLOAT16_FROM = 500_000
 # Two identical float32 unit vectors score anywhere from 0.9999996 to
 # 1.0000004: a threshold above 1 - this means "identical" and is lowered to it.
 _SAME_WITHIN = 1e-6
@@ -277,6 +279,7 @@ class Bfloat16Products(Products):
         assert self.row_tail.tolist() == [reach, -high, -low] and high + low <= limit
         # Along a unit vector a vector's first coordinates moved by at most |d|.
         self.blur = 2 * float(off.max(initial=0.0)) + 1e-6
+        self._buffers = threading.local()
 
     def take(self, positions: np.ndarray) -> Any:
         return self._spared(self.bounds, positions)
@@ -293,11 +296,22 @@ class Bfloat16Products(Products):
         queries = _grown(rows, _padded(len(rows))).clone()
         queries[:, -4] = queries[:, -3]
         queries[:, -3:] = self.row_tail
-        products = self.torch.mm(queries, _grown(columns, _padded(len(columns))).T)
+        padded = _grown(columns, _padded(len(columns)))
+        # Into a buffer kept by each thread: a new 2 MB one per block cost the
+        # system time of mapping its pages (about a fifth of the CPU at 1M).
+        products = self._buffer(len(queries) * len(padded)).view(len(queries), len(padded))
+        self.torch.mm(queries, padded.T, out=products)
         scores = products.view(self.torch.int16).numpy()[: len(rows), : len(columns)]
         if diagonal:
             np.fill_diagonal(scores, -1)  # a negative bfloat16
         return _at_least(scores, 0)
+
+    def _buffer(self, size: int) -> Any:
+        """`size` bfloat16 values of this thread's own buffer for products."""
+        buffer = getattr(self._buffers, "products", None)
+        if buffer is None or len(buffer) < size:
+            buffer = self._buffers.products = self.torch.empty(size, dtype=self.torch.bfloat16)
+        return buffer[:size]
 
     def _spared(self, source: Any, positions: np.ndarray) -> Any:
         """The rows `positions` of `source`, followed by enough spare rows for any

@@ -36,6 +36,19 @@ renders a style, and caches 1,024 colours; thumbnails have up to 32,768. So the 
 are drawn with one stand-in colour per palette entry (`render_cell(eight_bit=True)`):
 the terminal gets the same entries, Rich and Textual their cache hits.
 
+Sixel (`graphics="sixel"`, xterm and other sixel terminals outside tmux): the worker
+also encodes each thumbnail as a sixel picture of the tile's pixels (once per image,
+tile size and background). A row of tiles wholly inside the viewport is drawn blank in
+the text layer, and `render_lines` appends the row's pictures to the end of its last
+picture line: a cursor move to each tile's cell on screen, the sixel data as a
+zero-width segment, and a move back to where the line's text ended (Textual writes a
+screen line without repositioning between widgets' strips; its partial updates write a
+chop to its end or not past the span, so the pictures at the end of a line go out
+exactly when the whole line is rewritten, or not at all). A refresh in sixel mode
+therefore repaints whole rows. Rows cut by the viewport's top or bottom edge keep their
+half-cells, so no picture is ever cropped to a scroll position; nothing is drawn under a
+dialog (the screen is not active).
+
 Zoom (`+`, `-`) switches between the tile sizes of `ZOOM_SIZES`; decoded thumbnails are
 dropped (they are decoded for one size), rendered strips and sent pictures are kept.
 """
@@ -60,7 +73,8 @@ from PIL import Image
 from rich.cells import cell_len, set_cell_size
 from rich.color import Color as RichColor
 from rich.color import ColorTriplet
-from rich.segment import Segment
+from rich.control import Control
+from rich.segment import ControlType, Segment
 from rich.style import Style
 from textual import events, on
 from textual.actions import SkipAction
@@ -70,6 +84,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.worker import get_current_worker
+from textual_image._sixel import image_to_sixels
 
 from planche.tui import kitty
 from planche.tui.grid_layout import GridLayout, Header
@@ -110,6 +125,8 @@ _GUTTER = 1
 ZOOM_SIZES: Final = ((10, 5), (16, 8), (24, 11), (43, 15))
 _KITTY_PAYLOADS = 2000  # encoded PNGs not yet sent (~25 KB each): the prefetch window
 _KITTY_MIN_SENT = 600  # pictures the terminal keeps at least (see SentImages)
+_SIXEL_MIN_CACHE = 600  # encoded sixel tiles kept at least (~10-40 KB each)
+_SIXEL_BAND = 6  # a sixel is 6 pixels high: pictures are a whole number of bands
 # bench/startup.py times the start-up in a pty: with this set, the grid writes the wall
 # clock (time.time()) to that file once, when every visible tile first has its thumbnail.
 FIRST_GRID_ENV: Final = "PLANCHE_FIRST_GRID_FILE"
@@ -156,6 +173,33 @@ def decode_thumbnail(data: bytes, width: int, height: int) -> _Pixels:
     # size, and cells then share Color and Style objects: a rendered cell measured 30%
     # smaller and faster to build.
     return (pixels & 0xF8) | (pixels >> 5)
+
+
+def encode_sixel_tile(data: bytes, width: int, height: int, background: int) -> str:
+    """`data` fitted (aspect kept) into `width` x `height` pixels, centred on a canvas
+    of the tile's width in `background` (packed RGB), as sixel data; "" when it does not
+    decode. The canvas is as high as whole sixel bands allow inside `height`, so the
+    picture never reaches the caption line, and it paints the whole tile: nothing of a
+    picture drawn there before shows around it."""
+    height -= height % _SIXEL_BAND
+    if width <= 0 or height <= 0:
+        return ""
+    try:
+        with Image.open(BytesIO(data)) as img:
+            w, h = img.size
+            if w <= 0 or h <= 0 or w * h > _MAX_SOURCE_PIXELS:
+                return ""
+            scale = min(width / w, height / h)
+            size = (max(1, min(width, round(w * scale))), max(1, min(height, round(h * scale))))
+            img.draft("RGB", size)
+            rgb = img.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+        rgb_background = (background >> 16, (background >> 8) & 0xFF, background & 0xFF)
+        canvas = Image.new("RGB", (width, height), rgb_background)
+        # Centred like render_cell: the gutter column is left out of `width` already.
+        canvas.paste(rgb, ((width - size[0]) // 2, (height - size[1]) // 2))
+        return image_to_sixels(canvas)
+    except Exception:  # noqa: BLE001 - any broken file is a placeholder, never a crash
+        return ""
 
 
 @lru_cache(maxsize=1)
@@ -390,12 +434,17 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         """Thumbnails decoded by the worker, posted to the grid itself."""
 
         def __init__(
-            self, pixels: dict[int, _Pixels], strips: dict[int, tuple[Strip, ...]], key: tuple
+            self,
+            pixels: dict[int, _Pixels],
+            strips: dict[int, tuple[Strip, ...]],
+            key: tuple,
+            sixels: dict[int, str] | None = None,
         ) -> None:
             super().__init__()
             self.pixels = pixels
             self.strips = strips
             self.key = key  # (cell_width, cell_height, background) the strips were made for
+            self.sixels = sixels or {}  # sixel mode: each tile's picture ("": none)
 
     def __init__(
         self,
@@ -435,15 +484,23 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         # Serialises source calls: an exclusive worker that was cancelled keeps running
         # until its current batch ends (threads cannot be killed).
         self._source_lock = threading.Lock()
-        # "kitty" or "halfcell"; None: the app's `image_mode.grid`, read when first needed.
-        if graphics not in (None, "kitty", "halfcell"):
-            raise ValueError(f"graphics must be 'kitty' or 'halfcell', not {graphics!r}")
+        # "kitty", "sixel" or "halfcell"; None: the app's `image_mode.grid`, read when
+        # first needed.
+        if graphics not in (None, "kitty", "sixel", "halfcell"):
+            raise ValueError(f"graphics must be 'kitty', 'sixel' or 'halfcell', not {graphics!r}")
         self._graphics = graphics
         self._graphics_note = ""
         self._kitty: kitty.SentImages | None = None
         self._kitty_output = kitty_output
         self._kitty_cache = kitty_cache
         self._tmux = bool(os.environ.get("TMUX")) if tmux is None else tmux
+        # Sixel mode: encoded tiles by (image id, cell width, cell height, background),
+        # an LRU; None in the other modes.
+        self._sixels: OrderedDict[tuple, str] | None = None
+        # Sixel mode: the tiles render_line drew blank (index -> (image id, cell size,
+        # sixel data)), whose pictures render_lines sends.
+        self._sixel_drawn: dict[int, tuple[int, tuple[int, int], str]] = {}
+        self.sixel_encodings = 0  # tiles encoded as sixels (tests, benchmarks)
         self._cell_pixels = (10, 20)
         self._g_pending = False
         self._graphics_resolved = False
@@ -504,13 +561,16 @@ class ThumbnailGrid(ScrollView, can_focus=True):
 
     @property
     def graphics(self) -> str:
-        """How thumbnails are drawn: "kitty" (placeholders) or "halfcell"."""
+        """How thumbnails are drawn: "kitty" (placeholders), "sixel" or "halfcell"."""
         self._resolve_graphics()
-        return "kitty" if self._kitty is not None else "halfcell"
+        if self._kitty is not None:
+            return "kitty"
+        return "sixel" if self._sixels is not None else "halfcell"
 
     @property
     def graphics_note(self) -> str:
-        """Why the grid fell back to half-cells where kitty was asked for ("" if not)."""
+        """Why the grid fell back to half-cells where kitty or sixel was asked for ("" if
+        not)."""
         self._resolve_graphics()
         return self._graphics_note
 
@@ -541,6 +601,7 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         self._selected = set()
         self._selected_frozen = frozenset()
         self._inflight.clear()
+        self._sixel_drawn.clear()
         self._update_layout()
         if self.is_mounted:  # before, nothing is scrolled (and there may be no app yet)
             self.scroll_to(0, 0, animate=False, force=True)
@@ -569,6 +630,8 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         if image_ids is None:
             self._pixels.clear()
             self._strips.clear()
+            if self._sixels is not None:
+                self._sixels.clear()
             if self._kitty is not None:
                 self._kitty.clear()
         else:
@@ -577,9 +640,13 @@ class ThumbnailGrid(ScrollView, can_focus=True):
                 self._pixels.pop(image_id, None)
             for key in [k for k in self._strips if k[0] in gone]:
                 del self._strips[key]
+            if self._sixels is not None:
+                for key in [k for k in self._sixels if k[0] in gone]:
+                    del self._sixels[key]
             if self._kitty is not None:
                 self._kitty.discard([k for k in self._kitty.keys() if k[0] in gone])  # noqa: SIM118
         self._inflight.clear()
+        self._sixel_drawn.clear()
         self.refresh()
         self._schedule_fetch()
 
@@ -617,6 +684,13 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         mode = getattr(app, "image_mode", None)
         wanted = self._graphics or getattr(mode, "grid", "halfcell")
         self._cell_pixels = getattr(mode, "cell_pixels", self._cell_pixels)
+        if wanted == "sixel":
+            if self._tmux:
+                # tmux keeps 10-20 sixels and redraws them late: a page holds more.
+                self._graphics_note = "tmux: the grid draws half-cells"
+            else:
+                self._sixels = OrderedDict()
+            return
         if wanted != "kitty":
             return
         system = app.console.color_system
@@ -676,7 +750,12 @@ class ThumbnailGrid(ScrollView, can_focus=True):
 
     def _refresh_cell(self, index: int) -> None:
         if 0 <= index < len(self._ids):
-            self.refresh(self._cell_region(index).translate(-self.scroll_offset))
+            region = self._cell_region(index)
+            if self._sixels is not None:
+                # The row's pictures go out at the end of its lines (see render_lines):
+                # repaint the lines whole, or the pictures are not sent again.
+                region = Region(0, region.y, max(region.right, self.size.width), region.height)
+            self.refresh(region.translate(-self.scroll_offset))
 
     def _visible_rows(self) -> range:
         top = int(self.scroll_y)
@@ -710,7 +789,73 @@ class ThumbnailGrid(ScrollView, can_focus=True):
     def render_lines(self, crop: Region) -> list[Strip]:
         # Styles are read once per repaint rather than once per line or cell.
         self._look = self._make_look()
-        return super().render_lines(crop)
+        lines = super().render_lines(crop)
+        if self._sixels is not None and self._sixel_drawn and lines:
+            lines = self._with_sixels(crop, lines)
+        return lines
+
+    def _sixel_row_shown(self, top: int) -> bool:
+        """Sixel mode: whether the row whose first line is `top` (in the scrolled
+        content) has its picture lines wholly inside the viewport."""
+        scroll_y = int(self.scroll_y)
+        return top >= scroll_y and top + self._cell_height - 1 <= scroll_y + self.size.height
+
+    def _with_sixels(self, crop: Region, lines: list[Strip]) -> list[Strip]:
+        """`lines` (the widget's, cropped to `crop`) with the pictures of the tiles drawn
+        blank added to their row's last picture line, before its last cell of content:
+        each a move to the tile's cell on screen and the sixel data, then a move back to
+        that last cell. Not at the strip's very end: the compositor cuts the strip where
+        the scrollbar starts, and zero-width segments at a cut go to the piece after it,
+        which the scrollbar's own strip replaces."""
+        try:
+            if not self.screen.is_active:  # under a dialog: nothing drawn over it
+                return lines
+        except Exception:  # noqa: BLE001 - no screen (being removed): draw nothing
+            return lines
+        region = self.region  # on screen
+        if not region:
+            return lines
+        gutter = self.styles.gutter
+        # The last cell of content on a line, in the strip (the scrollbar is after it).
+        last_cell = min(crop.right, self.scrollable_content_region.right - region.x) - 1
+        if last_cell < crop.x:
+            return lines
+        scroll_y = int(self.scroll_y)
+        size = (self._cell_width, self._cell_height)
+        drawn = self._sixel_drawn
+        shown: set[int] = set()
+        lines = list(lines)
+        for row in self._visible_rows():
+            top = self._layout.row_top(row)
+            if not self._sixel_row_shown(top):
+                continue
+            first = top - scroll_y + gutter.top  # in the widget
+            last = first + self._cell_height - 2  # the row's last picture line
+            if first < crop.y or last >= crop.bottom:
+                continue
+            segments: list[Segment] = []
+            span = self._layout.row_span(row)
+            for col, index in enumerate(span):
+                entry = drawn.get(index)
+                if entry is None or entry[:2] != (self._ids[index], size) or not entry[2]:
+                    continue
+                shown.add(index)
+                x = gutter.left + col * self._cell_width
+                if x < crop.x or x + self._cell_width - _GUTTER > last_cell:
+                    continue
+                move = Control.move_to(region.x + x, region.y + first).segment.text
+                segments.append(Segment(move, None, [(ControlType.CURSOR_MOVE_TO, 0, 0)]))
+                segments.append(Segment(entry[2], None, [(ControlType.CURSOR_FORWARD, 0)]))
+            if segments:
+                back = Control.move_to(region.x + last_cell, region.y + last).segment.text
+                segments.append(Segment(back, None, [(ControlType.CURSOR_MOVE_TO, 0, 0)]))
+                line = lines[last - crop.y]
+                head, tail = line.divide([last_cell - crop.x, line.cell_length])
+                lines[last - crop.y] = Strip([*head, *segments, *tail], line.cell_length)
+        if len(drawn) > 4 * max(1, len(shown)):  # rows long gone: their pictures go
+            for index in [i for i in drawn if i not in shown]:
+                del drawn[index]
+        return lines
 
     def render_line(self, y: int) -> Strip:
         look = self._look or self._make_look()
@@ -728,6 +873,9 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         if sub == self._cell_height - 1:
             for index in range(first, last):
                 segments.append(self._caption_segment(index, look))
+        elif self._sixels is not None and self._sixel_row_shown(y + int(self.scroll_y) - sub):
+            for index in range(first, last):
+                segments.extend(self._sixel_tile_strips(index, look)[sub])
         else:
             for index in range(first, last):
                 segments.extend(self._cell_strips(index, look)[sub])
@@ -775,6 +923,27 @@ class ThumbnailGrid(ScrollView, can_focus=True):
                              self._eight_bit)  # fmt: skip
         self._remember_strips(key, strips)
         return strips
+
+    def _sixel_tile_strips(self, index: int, look: _Look) -> tuple[Strip, ...]:
+        """Sixel mode, a tile in a row wholly on screen: blank lines when its picture is
+        encoded (render_lines sends it), else its half-cells (or placeholder)."""
+        assert self._sixels is not None
+        image_id = self._ids[index]
+        key = (image_id, self._cell_width, self._cell_height, look.background)
+        data = self._sixels.get(key)
+        if not data:  # not encoded yet (loading), or it would not encode
+            self._sixel_drawn.pop(index, None)
+            if data is None and isinstance(self._pixels.get(image_id), np.ndarray):
+                self._queue_fetch(image_id)  # decoded, but the picture evicted
+            return self._cell_strips(index, look)
+        self._sixels.move_to_end(key)
+        self._sixel_drawn[index] = (image_id, (self._cell_width, self._cell_height), data)
+        blank = self._placeholders.get((look, "\0sixel", self._cell_width, self._cell_height))
+        if blank is None:
+            line = Strip.blank(self._cell_width, look.base)
+            blank = (line,) * (self._cell_height - 1)
+            self._placeholders[(look, "\0sixel", self._cell_width, self._cell_height)] = blank
+        return blank
 
     def _kitty_strips(self, index: int, look: _Look) -> tuple[Strip, ...]:
         """A tile as placeholder text; its picture is transmitted the first time."""
@@ -853,25 +1022,35 @@ class ThumbnailGrid(ScrollView, can_focus=True):
             return
         self._resolve_graphics()
         sent, tile = self._kitty, self._tile_cells()
+        look = self._look or self._make_look()
+        key = (self._cell_width, self._cell_height, look.background)
+        sixels = self._sixels
         missing = [
             i
             for i in self._wanted_ids()
-            if i not in self._pixels and (sent is None or (i, *tile) not in sent)
+            if (i not in self._pixels and (sent is None or (i, *tile) not in sent))
+            # Sixel: decoded, but the picture not encoded (or evicted) for this tile
+            or (
+                sixels is not None
+                and (i, *key) not in sixels
+                and isinstance(self._pixels.get(i), np.ndarray)
+            )
         ]
         if not missing or self._inflight.issuperset(missing):
             return
-        look = self._look or self._make_look()
-        key = (self._cell_width, self._cell_height, look.background)
         # Kitty: the picture's pixels at most (the terminal scales it to the tile).
         box = None if sent is None else (tile[0] * self._cell_pixels[0],
                                          tile[1] * self._cell_pixels[1])  # fmt: skip
+        # Sixel: the tile's pixels, exactly (the terminal draws a sixel 1:1).
+        sixel_box = None if sixels is None else (tile[0] * self._cell_pixels[0],
+                                                 tile[1] * self._cell_pixels[1])  # fmt: skip
         self._inflight = set(missing)
         # The visible tiles come first in `missing`: they are posted on their own, before
         # the prefetch margin of the same source call is decoded.
         visible = {self._ids[i] for row in self._visible_rows() for i in self._layout.row_span(row)}
         head = sum(1 for i in missing if i in visible)
         self.run_worker(
-            lambda: self._load(missing, key, box, head),
+            lambda: self._load(missing, key, box, head, sixel_box),
             name="thumbnail-grid",
             group="thumbnail-grid",
             thread=True,
@@ -885,9 +1064,11 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         key: tuple[int, int, int],
         box: tuple[int, int] | None,
         visible: int = 0,
+        sixel_box: tuple[int, int] | None = None,
     ) -> None:
         """Worker thread: fetch, decode and render `image_ids` a batch at a time (or,
-        with a pixel `box`, encode them as PNGs for kitty). The first `visible` ids are
+        with a pixel `box`, encode them as PNGs for kitty; with a `sixel_box`, also
+        encode each as a sixel tile of that many pixels). The first `visible` ids are
         on screen: they are posted as soon as they are ready."""
         worker = get_current_worker()
         cell_width, cell_height, background = key
@@ -905,6 +1086,7 @@ class ThumbnailGrid(ScrollView, can_focus=True):
                     found = None
             pixels: dict[int, _Pixels] = {}
             strips: dict[int, tuple[Strip, ...]] = {}
+            sixels: dict[int, str] = {}
             for image_id in batch:
                 position += 1
                 data = found.get(image_id) if found is not None else b""
@@ -918,15 +1100,17 @@ class ThumbnailGrid(ScrollView, can_focus=True):
                     if not isinstance(cell, str):
                         strips[image_id] = render_cell(cell, cell_width, cell_height - 1,
                                                        background, eight_bit)  # fmt: skip
+                        if sixel_box is not None:
+                            sixels[image_id] = encode_sixel_tile(data, *sixel_box, background)
                 if position == visible and len(pixels) < len(batch):
                     # The last tile on screen: show the screen now, the margin after.
-                    self.post_message(self._Loaded(pixels, strips, key))
-                    pixels, strips = {}, {}
+                    self.post_message(self._Loaded(pixels, strips, key, sixels))
+                    pixels, strips, sixels = {}, {}, {}
                 # Hand the GIL to the UI thread between cells (~1 ms each) rather than at
                 # the interpreter's 5 ms switch interval: keys stay responsive while the
                 # prefetch margin loads.
                 time.sleep(0)
-            self.post_message(self._Loaded(pixels, strips, key))
+            self.post_message(self._Loaded(pixels, strips, key, sixels))
 
     @on(_Loaded)
     def _on_loaded(self, message: _Loaded) -> None:
@@ -941,6 +1125,16 @@ class ThumbnailGrid(ScrollView, can_focus=True):
             self._pixels.popitem(last=False)
         for image_id, strips in message.strips.items():
             self._remember_strips((image_id, *message.key), strips)
+        if self._sixels is not None and message.sixels:
+            self.sixel_encodings += len(message.sixels)
+            for image_id, data in message.sixels.items():
+                self._sixels[(image_id, *message.key)] = data
+                self._sixels.move_to_end((image_id, *message.key))
+            # The prefetch window and more: a picture on screen is never evicted.
+            screens = 2 * _PREFETCH_SCREENS + 2
+            limit = max(_SIXEL_MIN_CACHE, screens * (self._page_rows() + 1) * self._columns)
+            while len(self._sixels) > limit:
+                self._sixels.popitem(last=False)
         for row in self._visible_rows():
             for index in self._layout.row_span(row):
                 if self._ids[index] in message.pixels:
@@ -1066,6 +1260,7 @@ class ThumbnailGrid(ScrollView, can_focus=True):
         self._cell_width, self._cell_height = ZOOM_SIZES[level]
         self._pixels.clear()  # decoded for the old size (strips and sent pictures stay)
         self._inflight.clear()
+        self._sixel_drawn.clear()
         self._update_layout()
         if self._ids:
             _, top = self._layout.cell_top(self._cursor)

@@ -8,8 +8,8 @@ class directly.
 
 The grid follows the same choice with its own code: kitty graphics with Unicode
 placeholders (tui/kitty.py) where the mode is TGP (forced, or auto when the probe
-found it), half-cells otherwise (a grid of sixels breaks in tmux, which keeps only
-10-20 of them, and does not fit a Line-API view that redraws single lines).
+found it), sixel tiles where the mode is sixel (forced, or auto when the probe found
+it) outside tmux (which keeps only 10-20 sixels), half-cells otherwise.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class ImageMode:
         self.requested = mode
         self.widget_class: Any = None
         self.note = ""
-        # What the thumbnail grid draws: "kitty" (placeholders) or "halfcell".
+        # What the thumbnail grid draws: "kitty" (placeholders), "sixel" or "halfcell".
         self.grid = "halfcell"
         # A terminal cell in pixels (the probe's answer; VT340's 10x20 without one).
         self.cell_pixels = (10, 20)
@@ -53,6 +53,17 @@ class ImageMode:
         self.grid = "kitty" if self.widget_class is widget.TGPImage else "halfcell"
         if mode == "auto":
             self._choose_for_placeholders(widget)
+        if (
+            self.grid == "halfcell"
+            and not os.environ.get("TMUX")
+            and (
+                self.widget_class is widget.SixelImage
+                or (self.widget_class is widget.Image and _auto_is_sixel())
+            )
+        ):
+            self.grid = "sixel"
+        elif os.environ.get("TMUX") and self.widget_class is widget.SixelImage and not self.note:
+            self.note = "tmux: the grid draws half-cells"
         try:
             from textual_image._terminal import get_cell_size
 
@@ -108,6 +119,16 @@ def _auto_is_tgp() -> bool:
     except Exception:  # noqa: BLE001 - see ImageMode
         return False
     return Auto is TGP
+
+
+def _auto_is_sixel() -> bool:
+    """Whether textual-image's probe chose sixel."""
+    try:
+        from textual_image.renderable import Image as Auto
+        from textual_image.renderable.sixel import Image as Sixel
+    except Exception:  # noqa: BLE001 - see ImageMode
+        return False
+    return Auto is Sixel
 
 
 def decode_picture(data: bytes) -> Any:

@@ -1,5 +1,6 @@
 """PageDown in the app's grid at 100k images: time per page and bytes written per page,
-half-cell thumbnails against kitty graphics through Unicode placeholders.
+half-cell thumbnails against kitty graphics through Unicode placeholders and sixel tiles
+(whose pictures are part of the frames).
 
 The project is generated as in bench/startup.py (128-pixel JPEG thumbnails). Each
 mode runs the real app headless (`App.run_test`, 160x48, truecolor). A headless app
@@ -131,8 +132,13 @@ def visible(grid) -> list[int]:  # noqa: ANN001
 
 
 def drawn(grid) -> bool:  # noqa: ANN001
-    """Every visible tile decoded (half-cells) or sent to the terminal (kitty)."""
+    """Every visible tile decoded (half-cells; sixel: and encoded) or sent to the
+    terminal (kitty)."""
     sent = grid.kitty_images
+    if grid._sixels is not None:
+        encoded = {key[:3] for key in grid._sixels}
+        width, height = grid.cell_size
+        return all(i in grid._pixels and (i, width, height) in encoded for i in visible(grid))
     if sent is None:
         return all(i in grid._pixels for i in visible(grid))
     columns, rows = grid.cell_size[0] - 1, grid.cell_size[1] - 1
@@ -144,6 +150,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=100_000)
     parser.add_argument("--pages", type=int, default=10)
     parser.add_argument("--project", type=Path, help="an existing generated project to reuse")
+    parser.add_argument("--modes", default="halfcell,tgp,sixel", help="image modes, by commas")
     args = parser.parse_args()
     os.environ["COLORTERM"] = "truecolor"
     os.environ.pop("TMUX", None)
@@ -153,7 +160,7 @@ def main() -> None:
             project = args.project
         else:
             make_project(project, args.images)
-        results = [asyncio.run(pages(project, mode, args.pages)) for mode in ("halfcell", "tgp")]
+        results = [asyncio.run(pages(project, mode, args.pages)) for mode in args.modes.split(",")]
     print(f"\n{platform.machine()}, {os.cpu_count()} cores, {args.images:,} images, 160x48, "
           f"medians of {args.pages} pages")  # fmt: skip
     print(

@@ -18,7 +18,8 @@ cp "$work/demo.duckdb" "$work/shot.duckdb"
 "$shot" screenshots/map-atlas-zoomed.png --wait 8 --keys "M sleep:6 a sleep:4 plus plus sleep:4" \
   --env COLORTERM=truecolor -- .venv/bin/planche open "$work/shot.duckdb"
 
-# The grid at its largest thumbnails (xterm has no kitty graphics: half-cells), and
+# The grid at its largest thumbnails (xterm: sixel tiles, the row cut by the bottom
+# edge in half-cells), and
 # the preview with its sharp (sixel) picture, one step on.
 cp "$work/demo.duckdb" "$work/shot.duckdb"
 "$shot" screenshots/grid-zoomed.png --wait 8 --keys "plus plus plus sleep:4" \

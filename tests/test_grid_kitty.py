@@ -531,8 +531,8 @@ def test_the_terminal_tells_its_name_and_nothing_is_left_as_keys(
         (True, False, "kitty(0.26.5)", "halfcell", "halfcell"),
         (True, False, "WezTerm 20240203", "halfcell", "halfcell"),
         (False, True, "xterm-kitty", "kitty", "tgp"),  # tmux 3.4+ said sixel for itself
-        (False, True, "xterm-256color", "halfcell", "auto"),
-        (False, False, "never asked", "halfcell", "auto"),  # sixel or half-cells: as probed
+        (False, True, "xterm-256color", "halfcell", "halfcell"),
+        (False, False, "never asked", "halfcell", "halfcell"),  # as probed: half-cells
     ],
 )
 def test_auto_mode_draws_kitty_pictures_only_where_they_show(
@@ -543,6 +543,7 @@ def test_auto_mode_draws_kitty_pictures_only_where_they_show(
 
     asked: list[bool] = []
     monkeypatch.setattr(images, "_auto_is_tgp", lambda: probed_tgp)
+    monkeypatch.setattr(images, "_auto_is_sixel", lambda: False)
     monkeypatch.setattr(kitty, "settle_tmux_replies", lambda: b"")
     monkeypatch.setattr(kitty, "terminal_name", lambda: asked.append(True) or name)
     if tmux:

@@ -95,7 +95,11 @@ class ImageMode:
     def name(self) -> str:
         if self.widget_class is None:
             return "none" if self.requested == "none" else "halfcell (fallback)"
-        return self.widget_class.__name__.replace("Image", "").lower() or "auto"
+        named = self.widget_class.__name__.replace("Image", "").lower()
+        if named != "auto":
+            return named
+        # textual-image's auto class: say the protocol its probe chose.
+        return "sixel" if _auto_is_sixel() else "tgp" if _auto_is_tgp() else "halfcell"
 
     def status(self, grid: str | None = None) -> str:
         """What the status line says: the grid's drawing (`grid`, default this mode's

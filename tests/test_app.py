@@ -240,11 +240,21 @@ def test_a_folder_opened_with_a_named_project_is_offered_into_that_project(
         offer = str(pilot.app.screen.query_one("#dialog Label").render())
         await pilot.press("n")  # not now: the project opens as it is
         await settle(pilot)
-        return offer, len(pilot.app.query_one(ThumbnailGrid).image_ids), pilot.app.is_running
+        keys = len(pilot.app.screen.query("FooterKey"))  # built while the offer was up
+        return offer, len(pilot.app.query_one(ThumbnailGrid).image_ids), pilot.app.is_running, keys
 
-    offer, shown, running = run(PlancheApp(pixels_project, import_folder=folder), steps)
+    from planche.tui.params_pane import ParamsPane
+
+    build = ParamsPane.build
+
+    async def slow_build(pane):  # the offer is up before the footer comes: it goes below it
+        await asyncio.sleep(0.5)
+        await build(pane)
+
+    monkeypatch.setattr(ParamsPane, "build", slow_build)
+    offer, shown, running, keys = run(PlancheApp(pixels_project, import_folder=folder), steps)
     assert f"Import the images of {folder} into {pixels_project.name}" in offer, offer
-    assert running and shown == 20
+    assert running and shown == 20 and keys > 5
 
 
 def test_bad_parameter_is_shown_inline_and_nothing_runs(pixels_project):

@@ -267,11 +267,15 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
 
     async def _build_rest(self) -> None:
         ready = self._form_ready_event()
-        await self.query_one("#params", ParamsPane).build()
-        await self.mount(Footer())
-        await self.query_one("#footer-slot").remove()
-        self.screen.refresh_bindings()  # the footer lists the keys when they change
-        ready.set()
+        # The main screen's, whatever is on top of it now (the import offer may be).
+        main = self.screen_stack[0]
+        try:
+            await main.query_one("#params", ParamsPane).build()
+            await main.mount(Footer())
+            await main.query_one("#footer-slot").remove()
+            main.refresh_bindings()  # the footer lists the keys when they change
+        finally:
+            ready.set()  # keys waiting for the form act (or fail) rather than wait forever
         if self.project.exists():
             self._load_tree()
 

@@ -542,8 +542,7 @@ def test_auto_mode_draws_kitty_pictures_only_where_they_show(
     from planche.tui import images
 
     asked: list[bool] = []
-    monkeypatch.setattr(images, "_auto_is_tgp", lambda: probed_tgp)
-    monkeypatch.setattr(images, "_auto_is_sixel", lambda: False)
+    monkeypatch.setattr(images, "_probed", lambda: "tgp" if probed_tgp else "")
     monkeypatch.setattr(kitty, "settle_tmux_replies", lambda: b"")
     monkeypatch.setattr(kitty, "terminal_name", lambda: asked.append(True) or name)
     if tmux:

@@ -25,6 +25,7 @@ class ImageMode:
     def __init__(self, mode: str = "auto") -> None:
         self.requested = mode
         self.widget_class: Any = None
+        self.protocol = ""  # "sixel", "tgp", "halfcell"; "" for none, or the probe's text
         self.note = ""
         # What the thumbnail grid draws: "kitty" (placeholders), "sixel" or "halfcell".
         self.grid = "halfcell"
@@ -37,12 +38,6 @@ class ImageMode:
         except Exception as exc:  # noqa: BLE001 - a terminal probe gone wrong must not stop us
             self.note = f"image protocol probe failed ({type(exc).__name__}); half-cells only"
             return
-        self.widget_class = {
-            "auto": widget.Image,
-            "sixel": widget.SixelImage,
-            "tgp": widget.TGPImage,
-            "halfcell": widget.HalfcellImage,
-        }[mode]
         if os.environ.get("TMUX"):
             # The probe's kitty-graphics answer comes after tmux's own: not keys for the app.
             from planche.tui.kitty import settle_tmux_replies
@@ -50,19 +45,20 @@ class ImageMode:
             settle_tmux_replies()
         if os.environ.get("COLORTERM", "").lower() not in ("truecolor", "24bit"):
             self.note = "256 colours: COLORTERM=truecolor if the terminal has more"
-        self.grid = "kitty" if self.widget_class is widget.TGPImage else "halfcell"
-        if mode == "auto":
-            self._choose_for_placeholders(widget)
-        if (
-            self.grid == "halfcell"
-            and not os.environ.get("TMUX")
-            and (
-                self.widget_class is widget.SixelImage
-                or (self.widget_class is widget.Image and _auto_is_sixel())
-            )
-        ):
+        # The protocol pictures are drawn with: the forced one, else the probe's, checked.
+        probed = _probed() if mode == "auto" else None
+        self.protocol = mode if probed is None else self._checked(probed)
+        classes = {"sixel": widget.SixelImage, "tgp": widget.TGPImage,
+                   "halfcell": widget.HalfcellImage}  # fmt: skip
+        # Where the probe's choice stands, textual-image's own class (text without a tty).
+        stands = probed is not None and self.protocol == probed
+        self.widget_class = widget.Image if stands else classes[self.protocol]
+        tmux = bool(os.environ.get("TMUX"))
+        if self.protocol == "tgp":
+            self.grid = "kitty"
+        elif self.protocol == "sixel" and not tmux:
             self.grid = "sixel"
-        elif os.environ.get("TMUX") and self.widget_class is widget.SixelImage and not self.note:
+        elif self.protocol == "sixel" and not self.note:
             self.note = "tmux: the grid draws half-cells"
         try:
             from textual_image._terminal import get_cell_size
@@ -73,7 +69,7 @@ class ImageMode:
         except Exception:  # noqa: BLE001 - a private helper of textual-image; keep the default
             pass
 
-    def _choose_for_placeholders(self, widget: Any) -> None:
+    def _checked(self, probed: str) -> str:
         """Auto mode: kitty graphics (grid and preview both draw Unicode placeholders)
         only where the terminal draws placeholders. The probe alone says too much and
         too little: kitty before 0.28, wezterm and Konsole answer its graphics query but
@@ -81,25 +77,21 @@ class ImageMode:
         no sixel."""
         from planche.tui import kitty
 
-        probed_tgp = _auto_is_tgp()
-        if not probed_tgp and not os.environ.get("TMUX"):
-            return  # sixel or half-cells: no placeholders asked of the terminal
+        if probed != "tgp" and not os.environ.get("TMUX"):
+            return probed  # sixel or half-cells: no placeholders asked of the terminal
         name = kitty.terminal_name()
         if kitty.has_placeholders(name):
-            self.widget_class, self.grid = widget.TGPImage, "kitty"
-        elif probed_tgp:
-            self.widget_class, self.grid = widget.HalfcellImage, "halfcell"
+            return "tgp"
+        if probed == "tgp":
             self.note = f"half-cells: no kitty placeholders in {name or 'this terminal'}"
+            return "halfcell"
+        return probed
 
     @property
     def name(self) -> str:
         if self.widget_class is None:
             return "none" if self.requested == "none" else "halfcell (fallback)"
-        named = self.widget_class.__name__.replace("Image", "").lower()
-        if named != "auto":
-            return named
-        # textual-image's auto class: say the protocol its probe chose.
-        return "sixel" if _auto_is_sixel() else "tgp" if _auto_is_tgp() else "halfcell"
+        return self.protocol or "halfcell"
 
     def status(self, grid: str | None = None) -> str:
         """What the status line says: the grid's drawing (`grid`, default this mode's
@@ -115,24 +107,14 @@ class ImageMode:
         return self.widget_class(picture, id="preview-image")
 
 
-def _auto_is_tgp() -> bool:
-    """Whether textual-image's probe chose TGP (it prefers sixel when both answer)."""
+def _probed() -> str:
+    """The protocol textual-image's probe chose on import: "sixel", "tgp", or "" (its
+    half-cells, or text without a terminal). It prefers sixel when both answer."""
     try:
-        from textual_image.renderable import Image as Auto
-        from textual_image.renderable.tgp import Image as TGP
+        from textual_image import renderable
     except Exception:  # noqa: BLE001 - see ImageMode
-        return False
-    return Auto is TGP
-
-
-def _auto_is_sixel() -> bool:
-    """Whether textual-image's probe chose sixel."""
-    try:
-        from textual_image.renderable import Image as Auto
-        from textual_image.renderable.sixel import Image as Sixel
-    except Exception:  # noqa: BLE001 - see ImageMode
-        return False
-    return Auto is Sixel
+        return ""
+    return {renderable.SixelImage: "sixel", renderable.TGPImage: "tgp"}.get(renderable.Image, "")
 
 
 def decode_picture(data: bytes) -> Any:

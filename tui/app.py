@@ -187,6 +187,7 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
         self.models: list[dict[str, Any]] = []
         self.index_kind = "-"
         self._cancel: CancelToken | None = None
+        self._form_ready = asyncio.Event()  # set once the form is built (start_rest)
 
     def notify(
         self,
@@ -253,7 +254,6 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
     # -- the rest of the first screen ---------------------------------------
 
     _rest_started = False
-    _rest_ready: asyncio.Event | None = None
 
     def on_thumbnail_grid_first_shown(self, _event: ThumbnailGrid.FirstShown) -> None:
         self.start_rest()
@@ -266,7 +266,6 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
         self.run_worker(self._build_rest(), group="start-rest", exit_on_error=False)
 
     async def _build_rest(self) -> None:
-        ready = self._form_ready_event()
         # The main screen's, whatever is on top of it now (the import offer may be).
         main = self.screen_stack[0]
         try:
@@ -275,25 +274,19 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
             await main.query_one("#footer-slot").remove()
             main.refresh_bindings()  # the footer lists the keys when they change
         finally:
-            ready.set()  # keys waiting for the form act (or fail) rather than wait forever
+            self._form_ready.set()  # keys waiting for the form act (or fail), never hang
         if self.project.exists():
             self._load_tree()
-
-    def _form_ready_event(self) -> asyncio.Event:
-        if self._rest_ready is None:
-            self._rest_ready = asyncio.Event()
-        return self._rest_ready
 
     def with_form(self, then: Callable[[], Any]) -> bool:
         """True when the form is built; else builds it, runs `then` once it is, and
         returns False (a key pressed before the first grid came in)."""
-        ready = self._form_ready_event()
-        if ready.is_set():
+        if self._form_ready.is_set():
             return True
         self.start_rest()
 
         async def later() -> None:
-            await ready.wait()
+            await self._form_ready.wait()
             then()
 
         self.run_worker(later(), group="after-start", exit_on_error=False)
@@ -389,8 +382,7 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
         self.call_from_thread(self._apply_project, info, models, scope, shown, keep_scope)
         if self._rest_started:  # else the first screen's rest reads it (start_rest)
             # The tree after the grid: the grid is what the first screen waits for.
-            tree = read_tree(self.project)
-            self.call_from_thread(self.query_one("#tree", ProjectTree).show, tree)
+            self.call_from_thread(self._load_tree)
 
     def _apply_project(self, info: dict[str, Any], models: list[dict[str, Any]],
                        scope: read.Scope, shown: _Shown,

@@ -894,27 +894,25 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
                         done)  # fmt: skip
 
     def action_help(self) -> None:
-        keys = {"slash": "/", "question_mark": "?"}
         if isinstance(self.screen, PreviewScreen):  # its own keys, and the app's that act there
-            rows = [(self._keys_shown(b), b.description) for b in PreviewScreen.BINDINGS
+            rows = [(self._keys_shown(b.key), b.description) for b in PreviewScreen.BINDINGS
                     if isinstance(b, Binding)]  # fmt: skip
-            rows += [("up down", "move in the nearest images"), ("enter", "open that image")]
-            rows += [(keys.get(key, key), text) for key, action, _, text in self.ACTIONS
+            rows += [("↑ ↓", "move in the nearest images"), ("⏎", "open that image")]
+            rows += [(self._keys_shown(key), text) for key, action, _, text in self.ACTIONS
                      if action in self.ON_THE_PREVIEW]  # fmt: skip
             self.push_screen(HelpScreen(rows))
             return
-        rows = [(keys.get(key, key), text) for key, _, _, text in self.ACTIONS]
+        rows = [(self._keys_shown(key), text) for key, _, _, text in self.ACTIONS]
         rows += [("", ""), ("", "in the grid:")]
-        rows += [(self._keys_shown(b), b.description)  # every key of the grid, as declared
+        rows += [(self._keys_shown(b.key), b.description)  # every key of the grid, as declared
                  for b in ThumbnailGrid.BINDINGS if isinstance(b, Binding)]  # fmt: skip
-        rows += [("", ""), ("", "in the form:"), ("up down", "the previous or next box"),
-                 ("enter", "search, or run the clustering")]  # fmt: skip
+        rows += [("", ""), ("", "in the form:"), ("↑ ↓", "the previous or next box"),
+                 ("⏎", "search, or run the clustering")]  # fmt: skip
         self.push_screen(HelpScreen(rows))
 
-    def _keys_shown(self, binding: Binding) -> str:
-        """A binding's keys as the footer writes them ("+ =", not "plus equals_sign")."""
-        keys = [k.strip() for k in binding.key.split(",")]
-        return " ".join(self.get_key_display(Binding(k, binding.action)) for k in keys)
+    def _keys_shown(self, keys: str) -> str:
+        """Keys ("plus,equals_sign") as the footer writes them ("+ =")."""
+        return " ".join(self.get_key_display(Binding(k.strip(), "")) for k in keys.split(","))
 
     def action_undo(self) -> None:
         self._undo_redo(commands.undo, "Undid", "Nothing to undo.", "undoing…")

@@ -365,24 +365,18 @@ def _bfloat16_allowance(norm2: float, width: int) -> float:
 
 
 def _bfloat16_above(values: np.ndarray) -> np.ndarray:
-    """The smallest bfloat16 numbers at least `values` (>= 0), as float32."""
+    """The smallest bfloat16 numbers at least `values`, as float32."""
     single = values.astype(np.float32)
     single = np.where(single < values, np.nextafter(single, np.float32(np.inf)), single)
-    bits = single.view(np.uint32) & np.uint32(0xFFFF_0000)  # cut towards 0: down
+    bits = single.view(np.uint32) & np.uint32(0xFFFF_0000)  # cut towards 0
     cut = bits.view(np.float32)
+    # Cutting moved a positive value down (one step up again), a negative one up.
     return np.where(cut < single, (bits + np.uint32(0x1_0000)).view(np.float32), cut)
 
 
 def _bfloat16_below(value: float) -> float:
     """The largest bfloat16 number at most `value`."""
-    single = np.float32(value)
-    if float(single) > value:
-        single = np.nextafter(single, np.float32(-np.inf))
-    bits = int(np.array(single).view(np.uint32)) & 0xFFFF_0000  # cut towards 0
-    cut = float(np.array(bits, dtype=np.uint32).view(np.float32))
-    if cut > float(single):  # a negative value, cut upwards: one step further from 0
-        cut = float(np.array(bits + 0x1_0000, dtype=np.uint32).view(np.float32))
-    return cut
+    return -float(_bfloat16_above(np.array([-value]))[0])
 
 
 @cache

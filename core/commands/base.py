@@ -207,58 +207,42 @@ class RecordedChoice(Command):
         return None
 
 
-class _Registry(dict[str, Command]):
+class _Registry(Mapping[str, Command]):
     """Every command by name. The modules declaring them are imported on the first
-    look (see COMMAND_MODULES in __init__.py); registering (`command`) looks at nothing."""
+    look (see COMMAND_MODULES in __init__.py); registering (`add`) looks at nothing."""
 
-    _loaded = False
+    def __init__(self) -> None:
+        self._commands: dict[str, Command] = {}
+        self._loaded = False
 
-    def _load(self) -> None:
+    def add(self, spec: Command) -> None:
+        self._commands[spec.name] = spec
+
+    def _all(self) -> dict[str, Command]:
         if not self._loaded:
             self._loaded = True
             from planche.core.commands import load_command_modules
 
             load_command_modules()
+        return self._commands
 
     def __getitem__(self, name: str) -> Command:
-        self._load()
-        return super().__getitem__(name)
-
-    def __contains__(self, name: object) -> bool:
-        self._load()
-        return super().__contains__(name)
+        return self._all()[name]
 
     def __iter__(self) -> Iterator[str]:
-        self._load()
-        return super().__iter__()
+        return iter(self._all())
 
     def __len__(self) -> int:
-        self._load()
-        return super().__len__()
-
-    def get(self, name: str, default: Any = None) -> Any:
-        self._load()
-        return super().get(name, default)
-
-    def keys(self) -> Any:
-        self._load()
-        return super().keys()
-
-    def values(self) -> Any:
-        self._load()
-        return super().values()
-
-    def items(self) -> Any:
-        self._load()
-        return super().items()
+        return len(self._all())
 
 
-COMMANDS: dict[str, Command] = _Registry()
+_REGISTRY = _Registry()
+COMMANDS: Mapping[str, Command] = _REGISTRY
 
 
 def command(cls: type[Command]) -> type[Command]:
     """Register a command class under its name."""
-    dict.__setitem__(COMMANDS, cls.name, cls())
+    _REGISTRY.add(cls())
     return cls
 
 

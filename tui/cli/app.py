@@ -28,8 +28,10 @@ def add_parsers(subparsers: Any, common: argparse.ArgumentParser) -> None:
                      help="how pictures are drawn (default: auto, from probing the terminal). "
                      "The grid follows it: tgp draws sharp thumbnails with kitty graphics "
                      "through Unicode placeholders (kitty 0.28+, also inside tmux with "
-                     "allow-passthrough on, and over SSH); sixel, halfcell and none draw "
-                     "half-cell thumbnails; the preview uses the protocol itself")  # fmt: skip
+                     "allow-passthrough on, and over SSH); sixel draws sixel thumbnails "
+                     "outside tmux (half-cells inside it, which keeps few sixels); halfcell "
+                     "and none draw half-cell thumbnails; the preview uses the protocol "
+                     "itself")  # fmt: skip
 
 
 def run_open(args: argparse.Namespace) -> int:

@@ -337,7 +337,7 @@ class PlancheApp(PaneKeys, JobRunner, LiveProject, PreviewActions, ImageActions,
             parts.append(f"{len(grid.selected):,} selected")
         parts += [
             printable(self.project.name),
-            f"{self._image_count:,} images",
+            count(self._image_count, "image"),
             described,
             f"index {self.index_kind}"
             + (f" · graph {printable(self._graph_build)}" if self._graph_build else ""),

@@ -10,7 +10,7 @@ from typing import Any
 
 from planche.core import commands, read
 from planche.core.progress import CancelToken
-from planche.core.text import printable
+from planche.core.text import count, printable
 from planche.tui.screens import ConfirmScreen, PromptScreen
 from planche.tui.workers import background
 
@@ -105,8 +105,8 @@ class ImportActions:
             self.filling_grid = False
             stopped = " (stopped: Escape)" if summary.get("cancelled") else ""
             message = (
-                f"Imported {summary['new']} new images{stopped} ({len(summary['failed'])} "
-                f"failed, {summary['duplicates']} duplicates)"
+                f"Imported {count(summary['new'], 'new image')}{stopped} "
+                f"({len(summary['failed']):,} failed, {count(summary['duplicates'], 'duplicate')})"
             )
             self.notify(message, severity="warning" if summary["failed"] else "information")
             self.refresh_project()

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import duckdb
 import numpy as np
 import pytest
 
@@ -47,8 +48,12 @@ def test_files_that_are_not_projects_are_refused_clearly(tmp_path, monkeypatch):
 
 
 def test_a_project_from_a_newer_planche_is_refused(project):
-    with open_store(project, create=True) as store:
-        store._con.execute("INSERT INTO schema_version VALUES (?, now())", [SCHEMA_VERSION + 1])
+    with open_store(project, create=True):
+        pass
+    # The newer planche is another process, which changes the file.
+    newer = duckdb.connect(str(project))
+    newer.execute("INSERT INTO schema_version VALUES (?, now())", [SCHEMA_VERSION + 1])
+    newer.close()
     with pytest.raises(ProjectInvalid, match="newer planche"), open_store(project):
         pass
 
@@ -201,3 +206,61 @@ def test_threads_of_one_process_take_turns(project):
             store.append_journal("x", {"n": n}, None)
     thread.join()
     assert errors == [] and done == ["reader"]
+
+
+def test_after_an_open_another_process_may_write_and_the_project_is_one_file(project):
+    # Each open attaches the file to the process's own DuckDB database and detaches
+    # it at the end: the lock must go with it, and what was written be in the file.
+    with open_store(project, create=True) as store:
+        store.write_import_batch([_image(1)], [FileRow("/a.png", f"{1:064x}", 1, 1.0)], [])
+    assert not project.with_name(project.name + ".wal").exists()
+    other = subprocess.run(
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+         "print(c.execute('SELECT count(*) FROM files').fetchall()[0][0]); "
+         "c.execute(\"INSERT INTO journal (seq, ran_at, command, params) "
+         "VALUES (99, now(), 'x', '{}')\")", str(project)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert other.returncode == 0, other.stderr
+    assert other.stdout.strip() == "1"
+    with open_store(project, read_only=True) as store:
+        assert store.counts()["files"] == 1
+
+
+def test_two_projects_open_at_once_each_see_their_own_tables(tmp_path):
+    import threading
+
+    first, second = tmp_path / "first.duckdb", tmp_path / "second.duckdb"
+    with open_store(first, create=True) as store:
+        store.write_import_batch([_image(1)], [FileRow("/a.png", f"{1:064x}", 1, 1.0)], [])
+    inside, leave = threading.Event(), threading.Event()
+
+    def hold_first() -> None:
+        with open_store(first, read_only=True):
+            inside.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=hold_first)
+    thread.start()
+    try:
+        assert inside.wait(10)
+        # Its schema check and completeness check must not see the other file's tables.
+        with open_store(second, create=True) as store:
+            assert store.counts()["images"] == 0
+    finally:
+        leave.set()
+        thread.join()
+    with open_store(second, read_only=True) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+
+
+def test_a_transaction_left_open_by_an_error_is_rolled_back(project):
+    with open_store(project, create=True):
+        pass
+    with pytest.raises(RuntimeError), open_store(project) as store:
+        store.con.execute("BEGIN TRANSACTION")
+        store.append_journal("x", {"n": 1}, None)
+        raise RuntimeError("stopped halfway")
+    with open_store(project) as store:
+        assert store.counts()["images"] == 0
+        assert store.journal() == []

@@ -20,7 +20,7 @@ from PIL import Image
 
 from planche.core.blas import reading_blas
 from planche.core.decode import THUMBNAIL_SIZE, BadImage, decode, thumbnail_bytes
-from planche.core.embedders.base import Embedder, cpu_decode_size, decode_size, prepare_file
+from planche.core.embedders.base import Embedder, decode_size, prepare_file
 from planche.core.errors import BadParameter
 from planche.core.index import update_index_if_present
 from planche.core.models import ModelRow
@@ -161,7 +161,9 @@ def embed_file(embedder: Embedder, path: Path) -> np.ndarray:
     except OSError as exc:
         raise BadParameter("image", str(path), f"a readable image file ({exc.strerror})") from None
     try:
-        decoded = decode(data, target_size=decode_size(embedder))
+        # Decoded as the import decodes it: for the thumbnail, or for the model.
+        target = THUMBNAIL_SIZE if embedder.source == "thumbnail" else decode_size(embedder)
+        decoded = decode(data, target_size=target)
     except BadImage as exc:
         raise BadParameter("image", str(path), f"an image file; this one is {exc}") from None
     return embedder.embed_prepared([prepare_decoded(embedder, decoded.image)])[0]
@@ -178,14 +180,15 @@ def _prepare_one(embedder: Embedder, image_id: int, source: bytes | list[str]) -
     for path in source:
         try:
             data = Path(path).read_bytes()
-            decoded = decode(data, target_size=cpu_decode_size(embedder, THUMBNAIL_SIZE))
+            decoded = decode(data, target_size=decode_size(embedder))
         except OSError as exc:
             reasons.append(f"{path}: cannot read ({exc.strerror or exc})")
             continue
         except BadImage as exc:
             reasons.append(f"{path}: {exc}")
             continue
-        return _Prepared(image_id, prepare_file(embedder, decoded.image, decoded.format, data))
+        drafted_for = decode_size(embedder)
+        return _Prepared(image_id, prepare_file(embedder, decoded, data, drafted_for))
     return _Prepared(image_id, error="; ".join(reasons) or "no file left for this image")
 
 

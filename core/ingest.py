@@ -32,7 +32,7 @@ from planche.core.decode import (
     thumbnail_bytes,
 )
 from planche.core.embed import prepare_decoded
-from planche.core.embedders.base import Embedder, cpu_decode_size, prepare_file
+from planche.core.embedders.base import Embedder, prepare_file
 from planche.core.errors import BadParameter, Cancelled
 from planche.core.index import update_index_if_present
 from planche.core.parallel import default_workers, ordered_map
@@ -427,12 +427,15 @@ def read_image_file(
     if sha256 in known_hashes or (first is not None and not first(sha256)):
         return FileRead(candidate, sha256)
     try:
-        target = cpu_decode_size(embedder, THUMBNAIL_SIZE)
-        decoded = decode(data, max_pixels=max_pixels, target_size=target)
+        # Drafted for the thumbnail: libjpeg's reduced decode (an average over
+        # each block) is nearly as good a first step down as a bicubic one, and
+        # costs a third of the decode and the resize (PSNR and timings in
+        # BENCHMARKS.md). A model that needs more decodes the file again.
+        decoded = decode(data, max_pixels=max_pixels, target_size=THUMBNAIL_SIZE)
         thumb = thumbnail_bytes(decoded.image, THUMBNAIL_SIZE)
         prepared = None
         if embedder is not None and embedder.source == "file":
-            prepared = prepare_file(embedder, decoded.image, decoded.format, data)
+            prepared = prepare_file(embedder, decoded, data, THUMBNAIL_SIZE, max_pixels)
         elif embedder is not None:
             prepared = prepare_decoded(embedder, decoded.image, thumb)
     except BadImage as exc:

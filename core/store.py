@@ -774,13 +774,26 @@ class Store:
                     [(e.path, e.reason, e.size, e.mtime, now) for e in errors],
                 )
             if vectors is not None and vectors.sha256:
-                self._con.register("batch_vectors", vectors.as_arrow())
-                self._con.execute(
-                    f"INSERT OR REPLACE INTO {self._embedding_table(vectors.model.id)} "
-                    "SELECT i.id, b.vector FROM batch_vectors b JOIN images i USING (sha256)"
-                )
-                self._con.unregister("batch_vectors")
+                self._insert_import_vectors(vectors, images_present)
         return StoredBatch(images_present, files_present)
+
+    def _insert_import_vectors(self, vectors: ImportVectors, images_present: set[str]) -> None:
+        """The batch's vectors: images it added have none yet (a plain INSERT,
+        a third of the time of INSERT OR REPLACE's index probes); an image another
+        import stored meanwhile keeps the vector it may already have."""
+        table = vectors.as_arrow()
+        present = np.array([sha in images_present for sha in vectors.sha256], dtype=bool)
+        target = self._embedding_table(vectors.model.id)
+        for rows, verb in ((~present, "INSERT"), (present, "INSERT OR IGNORE")):
+            if not rows.any():
+                continue
+            # (Arrow's filter loads pyarrow.compute: only when the batch is mixed.)
+            self._con.register("batch_vectors", table if rows.all() else table.filter(rows))
+            self._con.execute(
+                f"{verb} INTO {target} "
+                "SELECT i.id, b.vector FROM batch_vectors b JOIN images i USING (sha256)"
+            )
+            self._con.unregister("batch_vectors")
 
     def _delete_unreferenced_images(self, candidates: Sequence[int]) -> None:
         orphans = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import pickle
@@ -12,7 +13,7 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from conftest import TINY_CLIP, photo_like, run_main, write_good_images
-from planche.core.embed import embed_project
+from planche.core.embed import embed_file, embed_project
 from planche.core.embedders import (
     NoTextTower,
     WeightsUnavailable,
@@ -243,7 +244,7 @@ def test_cli_without_weights_says_so_before_importing(tmp_path, project):
 
 
 @pytest.mark.parametrize("name", ["clip", "pixels"])
-def test_embedding_during_import_equals_embedding_after(tmp_path, clip, name):
+def test_embedding_during_import_equals_embedding_after_and_as_a_query(tmp_path, clip, name):
     embedder = clip if name == "clip" else load_embedder("pixels")
     folder = tmp_path / "photos"
     write_good_images(folder, 8)
@@ -265,6 +266,10 @@ def test_embedding_during_import_equals_embedding_after(tmp_path, clip, name):
     assert vectors[0].keys() == vectors[1].keys() and len(vectors[0]) == 9
     for sha, vector in vectors[0].items():
         np.testing.assert_allclose(vector, vectors[1][sha], atol=1e-5)
+    # A file given as a query (`planche search --image`) gets the vector it was stored with.
+    for path in sorted(folder.iterdir()):
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        np.testing.assert_allclose(embed_file(embedder, path), vectors[0][sha], atol=1e-5)
 
 
 def test_a_file_that_is_not_a_checkpoint_is_named(tmp_path):

@@ -57,8 +57,10 @@ def sphere(n: int, dim: int, seed: int) -> np.ndarray:
 
 @pytest.fixture
 def small_cells(monkeypatch):
-    """Cells of about 100 vectors, so a few thousand vectors are split into many."""
+    """Cells of about 100 vectors, so a few thousand vectors are split into many
+    (and not compared directly, as so few would be)."""
     monkeypatch.setattr(pairs, "CELL_SIZE", 100)
+    monkeypatch.setattr(pairs, "DIRECT_UP_TO", 0)
 
 
 @pytest.mark.parametrize(
@@ -84,10 +86,26 @@ def test_pairs_inside_cells_larger_than_a_block_are_all_found(monkeypatch, make,
     # Two cells of about 1,500: each cell's members are sorted along their
     # widest direction and compared only within the radius along it.
     monkeypatch.setattr(pairs, "CELL_SIZE", 1_500)
+    monkeypatch.setattr(pairs, "DIRECT_UP_TO", 0)
     vectors = make(3000, dim, 6)
     expected = all_pairs(vectors, 0.95)
     assert expected, "the data has pairs to find"
     assert found_pairs(vectors, 0.95) == expected
+
+
+@pytest.mark.parametrize(("make", "dim", "threshold"), [(embedding_like, 512, 0.95),
+                                                         (sphere, 16, 0.99)])  # fmt: skip
+def test_few_vectors_compared_directly_give_the_same_pairs(make, dim, threshold):
+    vectors = make(pairs.DIRECT_UP_TO, dim, 4)
+    expected = all_pairs(vectors, threshold)
+    assert expected, "the data has pairs to find"
+    events = []
+    assert found_pairs(vectors, threshold, progress=events.append) == expected
+    assert events and events[-1].done == events[-1].total > 1
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        found_pairs(vectors, threshold, cancel=token)
 
 
 def test_similar_pairs_normalises_vectors_that_are_not_unit(small_cells):

@@ -174,6 +174,37 @@ def test_embeddings_round_trip_per_model_and_follow_image_removal(project):
         assert store.embedding_count(model.id) == 1
 
 
+def test_an_import_batch_keeps_vectors_another_import_stored_meanwhile(project):
+    from planche.core.store import ImportVectors
+
+    def unit(k: int) -> np.ndarray:
+        return np.eye(4, dtype=np.float32)[k]
+
+    with open_store(project, create=True) as store:
+        model = store.register_model(
+            embedder="pixels", name="grid", pretrained=None, weights_hash=None, dim=4,
+            precision="fp32",
+        )  # fmt: skip
+        # The other import stored image 1 with its vector, and image 2 without one.
+        store.write_import_batch(
+            [_image(1)], [FileRow("/a.png", f"{1:064x}", 1, 1.0)], [],
+            ImportVectors(model, [f"{1:064x}"], unit(0)[None]),
+        )  # fmt: skip
+        store.write_import_batch([_image(2)], [FileRow("/b.png", f"{2:064x}", 1, 1.0)], [])
+        # This import read images 1, 2 and 3 at the same time.
+        stored = store.write_import_batch(
+            [_image(1), _image(2), _image(3)],
+            [FileRow(f"/{c}.png", f"{n:064x}", 1, 1.0) for n, c in ((1, "a"), (2, "b"), (3, "c"))],
+            [],
+            ImportVectors(model, [f"{n:064x}" for n in (1, 2, 3)], np.stack([unit(1)] * 3)),
+        )
+        assert stored.images_present == {f"{1:064x}", f"{2:064x}"}
+        ids, vectors = store.read_embeddings(model)
+        by_sha = {row["id"]: row["sha256"] for row in store.image_rows()}
+        got = {by_sha[i][-1]: v.argmax() for i, v in zip(ids, vectors, strict=True)}
+    assert got == {"1": 0, "2": 1, "3": 1}, "the stored vector kept; the missing ones added"
+
+
 def test_journal_keeps_commands_in_order(project):
     with open_store(project, create=True) as store:
         store.append_journal("import", {"folder": "/x"}, {"new": 3})

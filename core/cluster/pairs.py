@@ -81,6 +81,10 @@ _BASIS_SAMPLE = 5_000
 # few 1e-5 (sums of at most 512 products of unit-scale numbers); comparisons
 # allow more than that, so rounding can only make work be done, never skipped.
 _ROUNDING = 1e-4
+# Up to this many vectors every pair is scored by plain products (in blocks of
+# _BLOCK rows against the rows after them): below it the cells' set-up costs
+# more than it saves (1.5-2.7x slower at 1-4k stacked pixels views; level at 5k).
+DIRECT_UP_TO = 4_000
 # From this many vectors the bound products run in bfloat16 (torch), where
 # the CPU has bfloat16 products (`_fast_bfloat16`): below it, importing torch
 # (1-2 s) costs more than the products save (bench/cluster.py data, torch not
@@ -110,6 +114,9 @@ def similar_pairs(
     if np.any(np.abs(norms - 1) > 1e-3):  # the distance bound holds for unit vectors only
         vectors = vectors / np.maximum(norms, 1e-12)[:, None]
     workers = os.cpu_count() or 1
+    if n <= DIRECT_UP_TO:
+        yield from _direct_pairs(vectors, threshold, workers, progress, cancel)
+        return
     # The cells are compared in parallel, each with one BLAS thread: the
     # products are most of the work, but not all (row maxima, gathers).
     with one_blas_thread(), _one_torch_thread(n >= BFLOAT16_FROM and _fast_bfloat16()) as torch:
@@ -137,6 +144,38 @@ def similar_pairs(
             compared += 1
             progress(ProgressEvent("compare", done, total, "pairs compared"))
     if compared < len(cells_work):
+        raise Cancelled("stopped while comparing images")
+
+
+def _direct_pairs(
+    vectors: np.ndarray,
+    threshold: float,
+    workers: int,
+    progress: ProgressCallback,
+    cancel: CancelToken | None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """All pairs by plain products, for few vectors: screened with the rounding
+    allowance, then scored as the cells' candidates are, so the same pairs."""
+    n = len(vectors)
+    starts = range(0, n, _BLOCK)
+
+    def block_pairs(start: int) -> tuple[np.ndarray, np.ndarray]:
+        scores = vectors[start : start + _BLOCK] @ vectors[start:].T
+        rows, cols = _at_least(scores, threshold - _ROUNDING)
+        rows, cols = rows + start, cols + start
+        above = cols > rows
+        return _verified(vectors, rows[above], vectors, cols[above], threshold)
+
+    done = 0
+    with one_blas_thread():
+        found = ordered_map(block_pairs, starts, workers=workers, cancel=cancel,
+                            name="planche-pairs")  # fmt: skip
+        for rows, cols in found:
+            if len(rows):
+                yield rows, cols
+            done += 1
+            progress(ProgressEvent("compare", done, len(starts), "pairs compared"))
+    if done < len(starts):
         raise Cancelled("stopped while comparing images")
 
 

@@ -37,6 +37,7 @@ groups there.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -336,9 +337,12 @@ def aligned_cosines(
         shape = np.full(len(a), np.nan)
     if least is None:
         least = np.full(len(a), _MIN_SCALE)
-    batches = [
-        slice(start, start + _PAIRS_PER_BATCH) for start in range(0, len(a), _PAIRS_PER_BATCH)
-    ]
+    # Batches of at most _PAIRS_PER_BATCH, of even sizes, at least one per core:
+    # 66 pairs as 64 + 2 would leave one core idle most of the time.
+    workers = min(len(a), os.cpu_count() or 1)
+    count = max(workers, -(-len(a) // _PAIRS_PER_BATCH))
+    edges = np.linspace(0, len(a), count + 1).round().astype(int)
+    batches = [slice(start, stop) for start, stop in itertools.pairwise(edges.tolist())]
 
     def align(part: slice) -> np.ndarray:
         both = _best_crop(
@@ -351,7 +355,6 @@ def aligned_cosines(
         )
         return np.maximum(both[: len(both) // 2], both[len(both) // 2 :])
 
-    workers = min(len(batches), os.cpu_count() or 1)
     with one_blas_thread():  # small products on planche's threads (core/blas.py)
         if workers <= 1:
             found = [align(part) for part in batches]

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from PIL import Image
 
+from planche.core.decode import DEFAULT_MAX_PIXELS, DecodedImage, decode
 from planche.core.errors import PlancheError
 from planche.core.errors import WeightsUnavailable as _WeightsUnavailable
 from planche.core.models import ModelIdentity
@@ -48,9 +49,10 @@ class Embedder(Protocol):
     def embed_text(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-# JPEGs are decoded for a model at no less than this many pixels per side (the
-# import decodes at this size for its thumbnails anyway), so a picture gives the
-# same vector whether it is embedded during the import or after it.
+# JPEGs are decoded for a model at no less than this many pixels per side, so a
+# picture gives the same vector whether it is embedded during the import, after
+# it or as a query (and CLIP's vectors stay those of earlier imports, which
+# decoded at this size for the thumbnails too).
 MIN_DECODE_SIZE = 256
 
 
@@ -65,21 +67,25 @@ def decodes_jpeg(embedder: Embedder | None) -> bool:
     return bool(embedder is not None and getattr(embedder, "decodes_jpeg", False))
 
 
-def cpu_decode_size(embedder: Embedder | None, thumbnail_size: int) -> int:
-    """How large the CPU decodes a file (JPEG draft mode): for the model's
-    input, unless the embedder decodes JPEGs itself."""
-    if embedder is None or decodes_jpeg(embedder):
-        return thumbnail_size * 2
-    return decode_size(embedder)
-
-
-def prepare_file(embedder: Embedder, decoded_image: Image.Image, file_format: str,
-                 data: bytes) -> Any:  # fmt: skip
-    """Model input for a file decoded on the CPU: its bytes where the embedder
-    decodes JPEGs on its device, else the decoded picture, prepared."""
-    if file_format == "JPEG" and decodes_jpeg(embedder):
+def prepare_file(
+    embedder: Embedder,
+    decoded: DecodedImage,
+    data: bytes,
+    drafted_for: int,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Any:
+    """Model input for a file decoded on the CPU with a JPEG draft of
+    `drafted_for` pixels a side: its bytes where the embedder decodes JPEGs on
+    its device, else the picture at the model's decode size, prepared (decoded
+    again when the draft went below it)."""
+    if decoded.format == "JPEG" and decodes_jpeg(embedder):
         return bytes(data)
-    return embedder.prepare(decoded_image)
+    image = decoded.image
+    wanted = decode_size(embedder)
+    reduced = image.size != (decoded.width, decoded.height)
+    if decoded.format == "JPEG" and drafted_for < wanted and reduced:
+        image = decode(data, max_pixels=max_pixels, target_size=wanted).image
+    return embedder.prepare(image)
 
 
 def embed_images(embedder: Embedder, images: Sequence[Image.Image]) -> np.ndarray:

@@ -40,7 +40,9 @@ Run it (about a minute on 2 cores, most of it imagededup):
 Timing only (the default way of each, no invariance; medians of N runs, the
 ways alternating within each run, quality checked in every run), optionally
 against planche as it was at a git revision (extracted into the temporary
-folder and run in a child process, timed the same way):
+folder). Each way runs in a fresh child process, its modules imported before
+the clock starts: run in one process, each way paid for the state another
+left (planche's import took 0.63 s after PHash's forked workers, 0.50 s alone).
 
     python bench/duplicates_real.py --runs 5 [--against REV]
 """
@@ -462,10 +464,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--before", action="store_true", help="also measure pixels-v2")
     parser.add_argument("--runs", type=int, help="only time the default ways, N runs each")
     parser.add_argument("--against", metavar="REV", help="with --runs: also planche at REV")
-    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)  # a folder, for --against
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)  # a folder, for --runs
+    parser.add_argument("--way", default="planche", help=argparse.SUPPRESS)  # with --child
     args = parser.parse_args(argv)
     if args.child:
-        _child(args.child)
+        _child(args.child, args.way)
         return
     work = Path(tempfile.mkdtemp(prefix="planche-dup-real-"))
     folder = args.folder or work / "images"
@@ -478,11 +481,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"({len(truth.distractors)} distractors) in {folder}",
         flush=True,
     )
-    _warm_imports(skip_peer=args.skip_peer)
     if args.runs:
         _timing_runs(truth, work, args.runs, args.against, skip_peer=args.skip_peer)
         shutil.rmtree(work, ignore_errors=True)
         return
+    _warm_imports(skip_peer=args.skip_peer)
     rows: list[dict[str, object]] = []
     project = work / "project.duckdb"
     for invariance in ("none", "mirror", "rotate", "all"):
@@ -512,22 +515,17 @@ def _timing_runs(
 ) -> None:
     """Time planche's default way (and planche at `against`, and PHash) `runs`
     times, alternating; print each run, the medians and planche's ratio to PHash."""
-    ways: dict[str, object] = {"planche": None}
+    # way -> (a folder holding the `planche` to run, or None for this one; what runs)
+    ways: dict[str, tuple[Path | None, str]] = {"planche": (None, "planche")}
     if against:
-        ways[f"planche at {against}"] = _checkout(against, work)
+        ways[f"planche at {against}"] = (_checkout(against, work), "planche")
     if not skip_peer:
-        ways["PHash"] = "peer"
+        ways["PHash"] = (None, "phash")
     times: dict[str, list[dict[str, float]]] = {way: [] for way in ways}
     quality: dict[str, set[str]] = {way: set() for way in ways}
     for run in range(runs):
-        for way, how in ways.items():
-            project = work / f"run{run}-{len(times[way])}-{abs(hash(way))}.duckdb"
-            if how is None:
-                groups, took = planche_groups(truth, project)
-            elif how == "peer":
-                groups, took = phash_groups(truth)
-            else:
-                groups, took = _in_child(Path(str(how)), truth)
+        for way, (root, what) in ways.items():
+            groups, took = _in_child(root, truth, what)
             figures = score(truth, groups)
             quality[way].add(json.dumps([figures["all"], figures["per_edit_recall"]]))
             took["total_s"] = took["encode_s"] + took["group_s"]
@@ -568,24 +566,27 @@ def _checkout(rev: str, work: Path) -> Path:
     return root
 
 
-def _in_child(root: Path, truth: EvalSet) -> tuple[list[list[str]], dict[str, float]]:
-    env = {**os.environ, "PYTHONPATH": str(root)}
+def _in_child(
+    root: Path | None, truth: EvalSet, way: str
+) -> tuple[list[list[str]], dict[str, float]]:
+    env = {**os.environ, "PYTHONPATH": str(root)} if root is not None else None
     done = subprocess.run(
-        [sys.executable, __file__, "--child", str(truth.folder)],
+        [sys.executable, __file__, "--child", str(truth.folder), "--way", way],
         env=env, check=True, capture_output=True, text=True,
     )  # fmt: skip
     found = json.loads(done.stdout)
     return found["groups"], found["times"]
 
 
-def _child(folder: Path) -> None:
-    """--against's child: the default planche way over `folder`, as JSON on stdout."""
-    _warm_imports(skip_peer=True)
-    import planche.core
-
-    print(f"child's planche: {Path(planche.core.__file__).parent.parent}", file=sys.stderr)
+def _child(folder: Path, way: str) -> None:
+    """--runs's child: one way (planche's default, or PHash) over `folder`, as JSON
+    on stdout, its modules imported first."""
+    _warm_imports(skip_peer=way != "phash")
     with tempfile.TemporaryDirectory() as work:
-        groups, times = planche_groups(EvalSet(folder), Path(work) / "project.duckdb")
+        if way == "phash":
+            groups, times = phash_groups(EvalSet(folder))
+        else:
+            groups, times = planche_groups(EvalSet(folder), Path(work) / "project.duckdb")
     print(json.dumps({"groups": groups, "times": times}))
 
 
@@ -593,10 +594,15 @@ def _warm_imports(skip_peer: bool) -> None:
     """Module imports are paid once per process by every way: none is timed."""
     import pyarrow as pa
     import scipy.sparse.csgraph  # noqa: F401 - the strategy's connected components
+    import threadpoolctl  # noqa: F401 - core/blas.py's, on first use
+    from PIL import Image
 
     import planche.core.cluster  # noqa: F401
     import planche.core.clustering  # noqa: F401
+    import planche.core.embedders.pixels  # noqa: F401
     import planche.core.ingest  # noqa: F401
+
+    Image.preinit()  # Pillow's common format plug-ins, imported on the first open
 
     # pyarrow imports pandas (when installed) the first time it turns a Python
     # list into an array, which the import's first write does: about 0.3 s.

@@ -460,7 +460,13 @@ def open_store(
             raise ProjectNotFound(path)
         if read_only:
             raise ProjectNotFound(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file where a folder must be, no permission, ...
+            why = exc.strerror or str(exc)
+            if isinstance(exc, FileExistsError | NotADirectoryError):
+                why = "a file is in the way"
+            raise ProjectInvalid(path, f"its folder {path.parent} cannot be made ({why})") from None
     elif path.is_dir():
         raise ProjectInvalid(path, "it is a folder; give the path of a .duckdb file")
     elif not read_only and not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):

@@ -81,6 +81,20 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, project):
     assert "Traceback" not in invalid.stderr
 
 
+def test_a_new_project_behind_a_file_is_refused_in_one_line(tmp_path):
+    # The project is created while the folder is read (core/ingest.py): its
+    # failure must still end the import with one line, and nothing stored.
+    write_good_images(tmp_path / "photos", 3)
+    (tmp_path / "notes").write_text("a file, not a folder")
+    project = tmp_path / "notes" / "p.duckdb"
+    result = run_main("import", str(tmp_path / "photos"), "--project", str(project),
+                      "--embedder", "pixels")  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert str(project) in last and "a file is in the way" in last
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
 def test_a_locked_project_names_the_holding_process(tmp_path, project):
     write_good_images(tmp_path / "photos", 1)
     imported = run_main(

@@ -45,19 +45,35 @@ def _cursor() -> duckdb.DuckDBPyConnection:
 
 class AttachedProject:
     """One project file attached for one open: `con` reads and writes it
-    (it is the connection's default database); `close` detaches it."""
+    (it is the connection's default database); `close` detaches it.
+
+    An open nested in another of the same file (the same thread: the store
+    lets one thread at a time in) shares the outer attachment through a
+    cursor of its own, as a second connection to one file used to share its
+    database; only the outermost close detaches."""
 
     def __init__(self, path: Path, read_only: bool) -> None:
-        self.name = f"project_{next(_names)}"
-        self.con = _cursor()
-        quoted = "'" + str(path).replace("'", "''") + "'"
-        try:
-            self.con.execute(
-                f"ATTACH {quoted} AS {self.name}" + (" (READ_ONLY)" if read_only else "")
-            )
-        except BaseException:
-            self.con.close()
-            raise
+        self.path = path
+        with _GUARD:
+            outer = _open.get(path)
+            if outer is not None and (read_only or not outer.read_only):
+                self.name, self.read_only, self._outer = outer.name, outer.read_only, outer
+                outer._nested += 1
+            else:
+                self.name, self.read_only, self._outer = f"project_{next(_names)}", read_only, None
+            self._nested = 0
+            self.con = _instance().cursor()
+        if self._outer is None:
+            quoted = "'" + str(path).replace("'", "''") + "'"
+            try:
+                self.con.execute(
+                    f"ATTACH {quoted} AS {self.name}" + (" (READ_ONLY)" if read_only else "")
+                )
+            except BaseException:
+                self.con.close()
+                raise
+            with _GUARD:
+                _open[path] = self
         try:
             self.con.execute(f"USE {self.name}")
         except BaseException:
@@ -67,6 +83,13 @@ class AttachedProject:
     def close(self) -> None:
         """Roll back what is left of a transaction, checkpoint and release the file."""
         self.con.close()
+        if self._outer is not None:
+            with _GUARD:
+                self._outer._nested -= 1
+            return
+        with _GUARD:
+            if _open.get(self.path) is self:
+                del _open[self.path]
         detaching = _cursor()
         try:
             detaching.execute(f"DETACH DATABASE IF EXISTS {self.name}")
@@ -85,6 +108,10 @@ class AttachedProject:
             "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [self.name]
         ).fetchall()
         return bool(found[0][0])
+
+
+# The outermost attachment of each file open in this process.
+_open: dict[Path, AttachedProject] = {}
 
 
 def attach(path: Path, read_only: bool) -> AttachedProject:

@@ -295,3 +295,18 @@ def test_a_transaction_left_open_by_an_error_is_rolled_back(project):
     with open_store(project) as store:
         assert store.counts()["images"] == 0
         assert store.journal() == []
+
+
+def test_an_open_nested_in_an_open_of_the_same_project_shares_it(project):
+    with open_store(project, create=True) as outer:
+        with open_store(project) as inner:  # a helper that opens the project itself
+            inner.append_journal("x", {"n": 1}, None)
+        with open_store(project, read_only=True) as reader:
+            assert len(reader.journal()) == 1
+        outer.append_journal("x", {"n": 2}, None)
+    other = subprocess.run(  # the outermost close released the file
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+         "print(c.execute('SELECT count(*) FROM journal').fetchall()[0][0])", str(project)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert other.returncode == 0 and other.stdout.strip() == "2", other.stderr

@@ -58,10 +58,8 @@ class AttachedProject:
             outer = _open.get(path)
             if outer is not None and (read_only or not outer.read_only):
                 self.name, self.read_only, self._outer = outer.name, outer.read_only, outer
-                outer._nested += 1
             else:
                 self.name, self.read_only, self._outer = f"project_{next(_names)}", read_only, None
-            self._nested = 0
             self.con = _instance().cursor()
         if self._outer is None:
             quoted = "'" + str(path).replace("'", "''") + "'"
@@ -83,9 +81,7 @@ class AttachedProject:
     def close(self) -> None:
         """Roll back what is left of a transaction, checkpoint and release the file."""
         self.con.close()
-        if self._outer is not None:
-            with _GUARD:
-                self._outer._nested -= 1
+        if self._outer is not None:  # the outer open detaches
             return
         with _GUARD:
             if _open.get(self.path) is self:

@@ -187,8 +187,7 @@ def _prepare_one(embedder: Embedder, image_id: int, source: bytes | list[str]) -
         except BadImage as exc:
             reasons.append(f"{path}: {exc}")
             continue
-        drafted_for = decode_size(embedder)
-        return _Prepared(image_id, prepare_file(embedder, decoded, data, drafted_for))
+        return _Prepared(image_id, prepare_file(embedder, decoded, data))
     return _Prepared(image_id, error="; ".join(reasons) or "no file left for this image")
 
 

@@ -477,7 +477,7 @@ def read_image_file(
         thumb = thumbnail_bytes(decoded.image, THUMBNAIL_SIZE)
         prepared = None
         if embedder is not None and embedder.source == "file":
-            prepared = prepare_file(embedder, decoded, data, THUMBNAIL_SIZE, max_pixels)
+            prepared = prepare_file(embedder, decoded, data, max_pixels)
         elif embedder is not None:
             prepared = prepare_decoded(embedder, decoded.image, thumb)
     except BadImage as exc:

@@ -68,22 +68,19 @@ def decodes_jpeg(embedder: Embedder | None) -> bool:
 
 
 def prepare_file(
-    embedder: Embedder,
-    decoded: DecodedImage,
-    data: bytes,
-    drafted_for: int,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    embedder: Embedder, decoded: DecodedImage, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> Any:
-    """Model input for a file decoded on the CPU with a JPEG draft of
-    `drafted_for` pixels a side: its bytes where the embedder decodes JPEGs on
-    its device, else the picture at the model's decode size, prepared (decoded
-    again when the draft went below it)."""
+    """Model input for a file decoded on the CPU: its bytes where the embedder
+    decodes JPEGs on its device, else the picture at the model's decode size,
+    prepared (decoded again when a JPEG draft went below it, as the import's
+    draft for the thumbnail does)."""
     if decoded.format == "JPEG" and decodes_jpeg(embedder):
         return bytes(data)
     image = decoded.image
     wanted = decode_size(embedder)
-    reduced = image.size != (decoded.width, decoded.height)
-    if decoded.format == "JPEG" and drafted_for < wanted and reduced:
+    # A draft keeps both sides at least as long as it was asked for, or the whole picture.
+    drafted_below = image.size != (decoded.width, decoded.height) and min(image.size) < wanted
+    if decoded.format == "JPEG" and drafted_below:
         image = decode(data, max_pixels=max_pixels, target_size=wanted).image
     return embedder.prepare(image)
 
